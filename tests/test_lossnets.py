@@ -1,0 +1,184 @@
+"""dplib.lossnets: the 56 loss networks of Table II."""
+
+import urllib.error
+
+import pytest
+import torch
+import torchvision
+
+import dplib
+from dplib.lossnets import ARCHITECTURES, EXTRACTION_POINTS, MIN_INPUT_SIZE, POINTS, LossNetwork, build_classifier
+
+# Channels at (early, semi_early, mid, late), from the architectures' papers and torchvision's
+# definitions: written out by hand, not computed by dplib.
+CHANNELS = {
+    "vgg11": (64, 128, 256, 512), "vgg16": (64, 128, 256, 512), "vgg16_bn": (64, 128, 256, 512),
+    "vgg19": (64, 128, 256, 512), "resnet18": (64, 64, 128, 512), "resnet50": (64, 256, 512, 2048),
+    "resnext50_32x4d": (64, 256, 512, 2048), "googlenet": (64, 256, 512, 1024),
+    "inception_v3": (64, 256, 288, 768), "efficientnet_b0": (32, 16, 80, 320),
+    "efficientnet_b7": (64, 32, 160, 640), "alexnet": (64, 192, 384, 256),
+    "densenet121": (64, 256, 512, 1024), "squeezenet1_1": (64, 128, 256, 512),
+}
+
+
+def test_registry_is_the_papers_grid():
+    assert len(ARCHITECTURES) == 14 and POINTS == ("early", "semi_early", "mid", "late")
+    assert set(EXTRACTION_POINTS) == set(ARCHITECTURES) == set(CHANNELS)
+    assert all(list(v) == sorted(v) for v in EXTRACTION_POINTS.values())
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_all_points_build_and_give_the_papers_channels(arch):
+    net = LossNetwork(arch, points=POINTS, weights=None)
+    assert len(net.layers) == EXTRACTION_POINTS[arch][-1] + 1  # nothing after the deepest point
+    for size in (64, 96, 224):
+        with torch.no_grad():
+            features = net(torch.rand(2, 3, size, size))
+        assert list(features) == list(POINTS)
+        for point, channels in zip(POINTS, CHANNELS[arch]):
+            assert features[point].shape[:2] == (2, channels), (arch, point, size)
+            assert features[point].shape[2] >= 1 and torch.isfinite(features[point]).all()
+
+
+@pytest.mark.parametrize("arch", ["alexnet", "vgg16_bn", "resnet18", "inception_v3"])
+def test_one_pass_equals_separate_truncated_networks(arch):
+    x = torch.rand(2, 3, 96, 96)
+    together = LossNetwork(arch, points=POINTS, weights=None)
+    with torch.no_grad():
+        all_features = together(x)
+        for point in POINTS:
+            alone = LossNetwork(arch, points=point, weights=None)
+            assert len(alone.layers) <= len(together.layers)
+            torch.testing.assert_close(alone(x)[point], all_features[point], rtol=0, atol=0)
+
+
+def test_deepest_point_truncates_and_matches_torchvision():
+    net = LossNetwork("resnet18", points="mid", weights=None)
+    assert len(net.layers) == 6 and not any(isinstance(m, torch.nn.Linear) for m in net.modules())
+    reference = build_classifier("resnet18", weights=None).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        normalized = (x - net.mean) / net.std
+        expected = reference.layer2(reference.layer1(reference.maxpool(reference.relu(reference.bn1(reference.conv1(normalized))))))
+        torch.testing.assert_close(net(x)["mid"], expected)
+
+
+def test_googlenet_applies_its_weights_input_transform():
+    net = LossNetwork("googlenet", points="late", weights=None)
+    reference = build_classifier("googlenet", weights=None).eval()
+    assert reference.transform_input
+    x = torch.rand(1, 3, 64, 64)
+    captured = {}
+    reference.inception5b.register_forward_hook(lambda m, i, o: captured.setdefault("late", o))
+    with torch.no_grad():
+        reference((x - net.mean) / net.std)
+        torch.testing.assert_close(net(x)["late"], captured["late"], rtol=1e-5, atol=1e-5)
+
+
+def test_frozen_always_eval_and_gradients_reach_the_input():
+    net = LossNetwork("vgg16_bn", points=("early", "mid"), weights=None)
+    trainer = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.BatchNorm2d(3))
+    trainer.loss_network = net
+    trainer.train()
+    assert trainer.training and not net.training
+    assert not any(m.training for m in net.modules())
+    assert not any(p.requires_grad for p in net.parameters())
+    stats_before = [b.clone() for b in net.buffers()]
+    x = torch.rand(2, 3, 32, 32, requires_grad=True)
+    x_before = x.detach().clone()
+    sum(f.sum() for f in net(x).values()).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert all(torch.equal(a, b) for a, b in zip(stats_before, net.buffers()))  # batch norm did not drift
+    assert torch.equal(x.detach(), x_before)  # input not changed in place
+
+
+def test_random_weights_are_seeded():
+    a = LossNetwork("alexnet", "early", weights=None, seed=1)
+    b = LossNetwork("alexnet", "early", weights=None, seed=1)
+    c = LossNetwork("alexnet", "early", weights=None, seed=2)
+    assert torch.equal(a.layers[0].weight, b.layers[0].weight)
+    assert not torch.equal(a.layers[0].weight, c.layers[0].weight)
+
+
+def test_local_state_dict_is_loaded(tmp_path):
+    source = torchvision.models.alexnet(weights=None)
+    path = tmp_path / "alexnet.pth"
+    torch.save(source.state_dict(), path)
+    net = LossNetwork("alexnet", "semi_early", weights=str(path))
+    assert torch.equal(net.layers[3].weight, source.features[3].weight)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        LossNetwork("alexnet", "early", weights=str(tmp_path / "missing.pth"))
+    with pytest.raises(ValueError, match="do not fit"):
+        LossNetwork("vgg11", "early", weights=str(path))
+
+
+def test_imagenet_weights_come_from_torchvisions_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    entry = torchvision.models.get_model_weights("squeezenet1_1")["IMAGENET1K_V1"]
+    cached = tmp_path / "hub" / "checkpoints" / entry.url.rsplit("/", 1)[1]
+    cached.parent.mkdir(parents=True)
+    source = torchvision.models.squeezenet1_1(weights=None)
+    torch.save(source.state_dict(), cached)
+    net = LossNetwork("squeezenet1_1", "early", weights="imagenet")
+    assert torch.equal(net.layers[0].weight, source.features[0].weight)
+
+
+def test_offline_without_cache_names_the_file_and_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(torchvision.models._api, "load_state_dict_from_url", offline)
+    with pytest.raises(RuntimeError) as error:
+        LossNetwork("alexnet", "early", weights="imagenet")
+    message = str(error.value)
+    assert "alexnet-owt-7be5be79.pth" in message and str(tmp_path / "hub" / "checkpoints") in message
+
+
+def test_unknown_architecture_and_point_list_the_valid_ones():
+    with pytest.raises(ValueError, match="vgg16.*squeezenet1_1"):
+        LossNetwork("vgg17", weights=None)
+    with pytest.raises(ValueError, match="early, semi_early, mid, late"):
+        LossNetwork("vgg16", points="middle", weights=None)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (torch.rand(3, 32, 32), r"\(N, 3, H, W\)"),
+    (torch.rand(2, 1, 32, 32), r"\(N, 3, H, W\)"),
+    ((torch.rand(2, 3, 32, 32) * 255).to(torch.uint8), "float"),
+    (torch.rand(2, 3, 32, 32) * 255, "0-255"),
+    (torch.rand(2, 3, 32, 32) * 2 - 1, r"\[-1, 1\]"),
+    ([[0.0]], "torch.Tensor"),
+])
+def test_bad_input_is_refused_with_a_clear_message(bad, match):
+    net = LossNetwork("alexnet", "early", weights=None)
+    with pytest.raises((ValueError, TypeError), match=match):
+        net(bad)
+
+
+def test_values_slightly_outside_unit_range_are_accepted():
+    net = LossNetwork("alexnet", "early", weights=None)
+    x = torch.rand(1, 3, 32, 32) * 1.2 - 0.1
+    assert net(x)["early"].shape[1] == 64
+
+
+@pytest.mark.parametrize("arch", ["alexnet", "inception_v3", "squeezenet1_1", "vgg16"])
+def test_minimum_input_size_is_exact(arch):
+    for point, size in zip(POINTS, MIN_INPUT_SIZE[arch]):
+        net = LossNetwork(arch, point, weights=None)
+        with torch.no_grad():
+            assert net(torch.rand(1, 3, size, size))[point].numel() > 0
+            if size > 1:
+                with pytest.raises(ValueError, match="too small"):
+                    net(torch.rand(1, 3, size - 1, size - 1))
+                net.min_input_size = 0  # the check is what stops it: the network itself fails too
+                with pytest.raises(RuntimeError):
+                    net(torch.rand(1, 3, size - 1, size - 1))
+
+
+def test_public_api_two_lines():
+    loss = dplib.PerceptualLoss("squeezenet1_1", "early", weights=None)
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    value = loss(x, y)
+    assert value.ndim == 0 and value > 0 and loss(x, x) == 0

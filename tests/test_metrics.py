@@ -1,0 +1,137 @@
+"""dplib.metrics against scikit-image, the lpips package's scorers and hand-computed cases."""
+
+import numpy as np
+import pytest
+import torch
+from lpips.trainer import score_2afc_dataset
+from skimage.color import rgb2ycbcr
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from dplib.metrics import accuracy, delineation_scores, jnd_map, psnr, rgb_to_y, ssim, two_afc
+
+
+class _Loader:
+    """What lpips' scorers iterate over: batches of dicts."""
+
+    def __init__(self, batches):
+        self.batches = batches
+
+    def load_data(self):
+        return self.batches
+
+
+def test_two_afc_equals_lpips_scorer():
+    rng = np.random.default_rng(0)
+    d0, d1, judge = rng.random(50), rng.random(50), rng.random(50)
+    d1[:5] = d0[:5]  # ties score 0.5
+    batches = [dict(ref=torch.tensor(i), p0=torch.tensor(d0[i:i + 10]), p1=torch.tensor(d1[i:i + 10]),
+                    judge=torch.tensor(judge[i:i + 10])) for i in range(0, 50, 10)]
+    distance = lambda ref, p: p  # the batches carry the distances themselves
+    expected, _ = score_2afc_dataset(_Loader(batches), distance)
+    assert two_afc(d0, d1, judge) == pytest.approx(expected, abs=1e-12)
+
+
+def test_two_afc_hand_computed():
+    # d1 < d0 -> judge; d0 < d1 -> 1 - judge; tie -> 0.5
+    assert two_afc([1.0, 0.1, 0.5], [0.5, 1.0, 0.5], [0.8, 0.3, 0.9]) == pytest.approx((0.8 + 0.7 + 0.5) / 3)
+
+
+def test_jnd_map_hand_computed():
+    # sorted by distance: same = 1, .5, 0, 0 -> precision 1, .75, .5, .375; recall 2/3, 1, 1, 1
+    # AP = 2/3 * 1 + 1/3 * .75
+    assert jnd_map([0.1, 0.4, 0.2, 0.3], [1.0, 0.0, 0.5, 0.0]) == pytest.approx(2 / 3 + 0.25)
+    assert jnd_map([0.1, 0.2], [1.0, 1.0]) == pytest.approx(1.0)
+    assert jnd_map([0.9, 0.1], [1.0, 0.0]) == pytest.approx(0.5)
+
+
+def test_jnd_map_flattens_where_the_upstream_scorer_does_not_sort():
+    distances = np.array([0.9, 0.1, 0.5, 0.3])
+    same = np.array([0.0, 1.0, 0.0, 1.0])
+    # Upstream keeps distances as (N, 1, 1, 1): argsort along the last axis sorts nothing.
+    upstream_order = np.argsort(distances.reshape(-1, 1, 1, 1)).ravel()
+    assert list(upstream_order) == [0, 0, 0, 0]
+    assert jnd_map(distances.reshape(-1, 1, 1, 1), same) == pytest.approx(1.0)  # perfect ranking
+    assert jnd_map(distances[::-1], same[::-1]) == pytest.approx(1.0)  # independent of file order
+
+
+def _images(seed, n=2, size=48):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(n, 3, size, size, generator=g)
+    noisy = (base + 0.1 * torch.randn(n, 3, size, size, generator=g)).clamp(0, 1)
+    return base, noisy
+
+
+@pytest.mark.parametrize("crop", [0, 4])
+def test_psnr_and_ssim_on_y_equal_scikit_image(crop):
+    x, y = _images(1)
+    ours_psnr, ours_ssim = psnr(x, y, crop_border=crop), ssim(x, y, crop_border=crop)
+    for i in range(len(x)):
+        yx = rgb2ycbcr(x[i].permute(1, 2, 0).double().numpy())[..., 0] / 255
+        yy = rgb2ycbcr(y[i].permute(1, 2, 0).double().numpy())[..., 0] / 255
+        if crop:
+            yx, yy = yx[crop:-crop, crop:-crop], yy[crop:-crop, crop:-crop]
+        assert ours_psnr[i] == pytest.approx(peak_signal_noise_ratio(yx, yy, data_range=1.0), abs=1e-6)
+        expected = structural_similarity(yx, yy, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                         data_range=1.0)
+        assert ours_ssim[i] == pytest.approx(expected, abs=1e-6)
+
+
+def test_psnr_and_ssim_on_rgb_equal_scikit_image():
+    x, y = _images(2)
+    xi, yi = x[0].permute(1, 2, 0).double().numpy(), y[0].permute(1, 2, 0).double().numpy()
+    assert psnr(x, y, channel="rgb")[0] == pytest.approx(peak_signal_noise_ratio(xi, yi, data_range=1.0), abs=1e-6)
+    expected = structural_similarity(xi, yi, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                     data_range=1.0, channel_axis=2)
+    assert ssim(x, y, channel="rgb")[0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_y_channel_range_and_bad_channel():
+    assert rgb_to_y(torch.zeros(1, 3, 1, 1)).item() == pytest.approx(16 / 255)
+    assert rgb_to_y(torch.ones(1, 3, 1, 1)).item() == pytest.approx(235 / 255)
+    with pytest.raises(ValueError, match="channel"):
+        psnr(*_images(0), channel="lab")
+    with pytest.raises(ValueError, match="shape"):
+        ssim(torch.rand(1, 3, 20, 20), torch.rand(1, 3, 21, 20))
+
+
+def test_delineation_pixel_exact_hand_computed():
+    target = np.zeros((6, 6)); target[2, :] = 1  # 6 road pixels
+    pred = np.zeros((6, 6)); pred[2, :4] = 0.9; pred[4, :2] = 0.7; pred[0, 0] = 0.4  # 4 hits, 2 false, 1 below threshold
+    s = delineation_scores(pred, target, threshold=0.5, slack=0)
+    assert s["correctness"][0] == pytest.approx(4 / 6)
+    assert s["completeness"][0] == pytest.approx(4 / 6)
+    assert s["quality"][0] == pytest.approx(4 / (4 + 2 + 2))
+
+
+def test_delineation_with_slack_hand_computed():
+    target = np.zeros((12, 12)); target[5, :] = 1               # a road along row 5
+    pred = np.zeros((12, 12)); pred[7, :] = 1; pred[11, :3] = 1  # 2 px off, plus 3 px 6 px away
+    exact = delineation_scores(pred, target, slack=0)
+    assert exact["correctness"][0] == 0 and exact["completeness"][0] == 0 and exact["quality"][0] == 0
+    s = delineation_scores(pred, target, slack=3)
+    assert s["correctness"][0] == pytest.approx(12 / 15)   # row 7 within 3 px of row 5; row 11 is not
+    assert s["completeness"][0] == pytest.approx(1.0)      # every road pixel has a prediction within 2 px
+    assert s["quality"][0] == pytest.approx(12 / (12 + 3))  # matched target / (target + unmatched predicted)
+    # Euclidean distance: the diagonal (i, i) lies sqrt(2) from the road (i-1, i+1), except its two ends
+    road = np.roll(np.eye(8), 2, axis=1)
+    assert delineation_scores(np.eye(8), road, slack=1.5)["correctness"][0] == pytest.approx(6 / 8)
+    assert delineation_scores(np.eye(8), road, slack=1)["correctness"][0] == 0
+
+
+def test_delineation_empty_images_do_not_crash():
+    empty, road = np.zeros((1, 5, 5)), np.zeros((1, 5, 5))
+    road[0, 2] = 1
+    for slack in (0, 3):
+        none_predicted = delineation_scores(empty, road, slack=slack)
+        assert np.isnan(none_predicted["correctness"][0]) and none_predicted["completeness"][0] == 0
+        assert none_predicted["quality"][0] == 0
+        both_empty = delineation_scores(empty, empty, slack=slack)
+        assert all(both_empty[k][0] == 1 for k in both_empty)
+        no_road = delineation_scores(road, empty, slack=slack)
+        assert no_road["correctness"][0] == 0 and np.isnan(no_road["completeness"][0])
+
+
+def test_accuracy():
+    logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert accuracy(logits, torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
+    assert accuracy(torch.tensor([1, 1]), torch.tensor([1, 0])) == pytest.approx(0.5)
