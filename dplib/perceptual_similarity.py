@@ -1,0 +1,138 @@
+"""Benchmark 1: each loss network as a perceptual similarity metric (Eq. 1) on BAPPS.
+
+One forward pass per patch serves every requested extraction point, and the reference
+patch of a 2AFC triplet is passed once for both of its distances. Distances are saved
+per subset in out_dir/distances/ as they are computed, so a rerun reuses them.
+"""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .data.bapps import JNDDataset, TwoAFCDataset
+from .losses import perceptual_distance
+from .metrics import jnd_map, two_afc
+from .results import score_row
+
+
+def _features(network, batch, device, channels_last, autocast):
+    batch = batch.to(device, non_blocking=True)
+    if channels_last:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(device_type="cuda", enabled=autocast and str(device).startswith("cuda")):
+        return network(batch)
+
+
+@torch.no_grad()
+def pair_distances(network, dataset, first, second, reference=None, batch_size=50, device="cpu", num_workers=0,
+                   channels_last=False, autocast=False, description=""):
+    """Eq. 1 distances per point for every item of `dataset`.
+
+    With `reference` (2AFC), returns {point: (d(ref, first), d(ref, second))}, the
+    reference's features computed once per triplet; without (JND), {point: d(first, second)}.
+    Each array has one distance per item, as float64.
+    """
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
+                        pin_memory=str(device).startswith("cuda"))
+    out = {p: ([], []) for p in network.points}
+    for batch in tqdm(loader, desc=description, leave=False):
+        names = ([reference] if reference else []) + [first, second]
+        stacked = torch.cat([batch[n] for n in names])                     # (k*N, 3, 64, 64): one pass
+        features = _features(network, stacked, device, channels_last, autocast)
+        for point, f in features.items():
+            parts = f.float().chunk(len(names))
+            if reference:
+                out[point][0].append(perceptual_distance(parts[0], parts[1]).cpu())
+                out[point][1].append(perceptual_distance(parts[0], parts[2]).cpu())
+            else:
+                out[point][0].append(perceptual_distance(parts[0], parts[1]).cpu())
+    if reference:
+        return {p: (torch.cat(a).double().numpy(), torch.cat(b).double().numpy()) for p, (a, b) in out.items()}
+    return {p: torch.cat(a).double().numpy() for p, (a, _) in out.items()}
+
+
+def _save_npz(path, arrays):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.stem + ".tmp.npz")
+    np.savez(temporary, **arrays)
+    os.replace(temporary, path)
+
+
+def _load_cached(path, points, count):
+    if not path.is_file():
+        return None
+    try:
+        cached = dict(np.load(path))
+    except (OSError, ValueError):
+        return None  # a half-written file from a killed run: compute again
+    if all(k in cached and len(cached[k]) == count for k in points):
+        return cached
+    return None
+
+
+def evaluate(network, data_root, out_dir, subsets, jnd_subsets, limit=None, **loader_options):
+    """2AFC distances for every subset and JND distances, each cached in out_dir/distances/.
+
+    Returns (two_afc: {subset: {point: (d0, d1), "judge": j}}, jnd: {subset: {point: d, "same": s}}).
+    """
+    cache = Path(out_dir) / "distances"
+    two_afc_distances, jnd_distances = {}, {}
+    # Open every dataset first: missing or mismatched files stop the run before any work.
+    datasets = {("2afc", s): TwoAFCDataset(data_root, s, limit=limit) for s in subsets}
+    datasets.update({("jnd", s): JNDDataset(data_root, s, limit=limit) for s in jnd_subsets})
+    for (kind, subset), dataset in datasets.items():
+        path = cache / f"{kind}_{subset}.npz"
+        points = [f"{p}_d0" for p in network.points] if kind == "2afc" else list(network.points)
+        cached = _load_cached(path, points, len(dataset))
+        if cached is None:
+            if kind == "2afc":
+                d = pair_distances(network, dataset, "p0", "p1", reference="ref", description=f"2afc {subset}",
+                                   **loader_options)
+                cached = {f"{p}_d0": v[0] for p, v in d.items()} | {f"{p}_d1": v[1] for p, v in d.items()}
+                cached["judge"] = dataset.judge
+            else:
+                cached = pair_distances(network, dataset, "p0", "p1", description=f"jnd {subset}", **loader_options)
+                cached["same"] = dataset.same
+            _save_npz(path, cached)
+        if kind == "2afc":
+            two_afc_distances[subset] = cached
+        else:
+            jnd_distances[subset] = cached
+    return two_afc_distances, jnd_distances
+
+
+def score_rows(arch, points, two_afc_distances, jnd_distances):
+    """Tidy score rows: 2AFC per subset and their mean ("all"); JND mAP per subset and over
+    all JND pairs pooled ("all")."""
+    rows = []
+    for point in points:
+        per_subset = {s: two_afc(d[f"{point}_d0"], d[f"{point}_d1"], d["judge"]) for s, d in two_afc_distances.items()}
+        for subset, value in per_subset.items():
+            rows.append(score_row("b1", "2afc", value, dataset=subset, arch=arch, point=point))
+        if per_subset:
+            rows.append(score_row("b1", "2afc", np.mean(list(per_subset.values())), dataset="all", arch=arch,
+                                  point=point, note=f"mean over {len(per_subset)} subsets"))
+        for subset, d in jnd_distances.items():
+            rows.append(score_row("b1", "jnd_map", jnd_map(d[point], d["same"]), dataset=subset, arch=arch,
+                                  point=point))
+        if jnd_distances:
+            pooled = jnd_map(np.concatenate([d[point] for d in jnd_distances.values()]),
+                             np.concatenate([d["same"] for d in jnd_distances.values()]))
+            rows.append(score_row("b1", "jnd_map", pooled, dataset="all", arch=arch, point=point,
+                                  note=f"pooled over {len(jnd_distances)} subsets"))
+    return rows
+
+
+def plot_scores(rows, title=""):
+    """2AFC per subset, one bar group per subset, one bar per extraction point."""
+    table = pd.DataFrame(rows)
+    table = table[table.score == "2afc"].pivot(index="dataset", columns="point", values="value")
+    axes = table.plot.bar(figsize=(8, 3), ylim=(0.4, 1.0), title=title, rot=0)
+    axes.set_ylabel("2AFC")
+    axes.figure.tight_layout()
+    return axes.figure

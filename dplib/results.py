@@ -1,0 +1,151 @@
+"""Results are data: run records, tidy score tables, and the paper's published scores.
+
+Every score, ours or the paper's, is one row of a tidy table with the columns SCORE_COLUMNS:
+
+    benchmark  b1 | b2 | b3 | b4
+    score      2afc, jnd_map (b1); psnr, ssim (b2); correctness, completeness, quality,
+               and *_slack3 (b3, percent as Table X); accuracy (b4)
+    dataset    BAPPS subset or "all" (b1); set5, set14, bsd100 (b2); mrd (b3); svhn, stl10 (b4)
+    scale      4 or 8 for b2, empty otherwise
+    arch       torchvision's name;  point: early, semi_early, mid, late
+    value      the number;  note: anything a reader must know about it
+
+A run's notebook writes `result.json` (scores + params + timings + versions) with
+`write_result`; `dplib grid collect` gathers them into results/<benchmark>.csv, read back
+by `load_results` in the same columns as `load_paper_scores`.
+"""
+
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+SCORE_COLUMNS = ["benchmark", "score", "dataset", "scale", "arch", "point", "value", "note"]
+PAPER_DIR = Path(__file__).parents[1] / "results" / "paper"
+
+
+def write_json_atomic(path, data):
+    """Write JSON to a temporary file beside `path`, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as f:
+            json.dump(data, f, indent=2, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def read_json(path):
+    """The JSON at `path`, or None when missing or unreadable (a run killed mid-write)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def git_commit():
+    """The repository's current commit, or None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions():
+    import numpy
+    import torch
+    import torchvision
+
+    from . import __version__
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": numpy.__version__, "dplib": __version__, "cuda": torch.version.cuda}
+
+
+def environment():
+    """Where and with what a run ran: host, git commit, package versions."""
+    return {"host": socket.gethostname(), "git_commit": git_commit(), "versions": versions()}
+
+
+class Timer:
+    """Wall time per named phase: `with timer("train"): ...`; `timer.seconds` is the record."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+
+def score_row(benchmark, score, value, dataset="", scale="", arch="", point="", note=""):
+    return dict(benchmark=benchmark, score=score, dataset=dataset, scale=scale, arch=arch, point=point,
+                value=float(value), note=note)
+
+
+def write_result(out_dir, benchmark, scores, params, timings=None, extra=None):
+    """Write out_dir/result.json: the run record a notebook's last cell leaves behind.
+
+    scores: rows from `score_row`; params: the notebook's parameters; timings: seconds per phase.
+    """
+    for row in scores:
+        missing = set(SCORE_COLUMNS) - set(row)
+        if missing:
+            raise ValueError(f"score row {row} lacks {sorted(missing)}; build rows with dplib.results.score_row")
+    record = {"benchmark": benchmark, "scores": list(scores), "params": params, "timings": timings or {},
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(), **(extra or {})}
+    write_json_atomic(Path(out_dir) / "result.json", record)
+    return record
+
+
+def load_paper_scores():
+    """The paper's Tables V-XI as one tidy DataFrame (results/paper/scores.csv)."""
+    table = pd.read_csv(PAPER_DIR / "scores.csv", keep_default_na=False, na_values=[""])
+    return _tidy(table)
+
+
+def load_paper_architectures():
+    """Table I as printed (results/paper/architectures.csv)."""
+    return pd.read_csv(PAPER_DIR / "architectures.csv").set_index("arch")
+
+
+def load_results(path):
+    """A grid's collected results (a CSV written by `dplib grid collect`, or a folder of
+    them) in the columns of `load_paper_scores`, plus run_id and state. Rows of runs that
+    did not complete are dropped here; read the CSV itself to see them."""
+    path = Path(path)
+    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise FileNotFoundError(f"no collected results at {path}; run `dplib grid collect PARAMS` first")
+    table = pd.concat([pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in files], ignore_index=True)
+    if "state" in table:
+        table = table[table.state == "completed"]
+    return _tidy(table.dropna(subset=["value"]))
+
+
+def _tidy(table):
+    table = table.copy()
+    table["scale"] = pd.to_numeric(table["scale"], errors="coerce").astype("Int64")
+    for column in ("benchmark", "score", "dataset", "arch", "point", "note"):
+        table[column] = table[column].fillna("").astype(str)
+    table["value"] = table["value"].astype(float)
+    return table.reset_index(drop=True)

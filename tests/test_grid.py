@@ -1,0 +1,158 @@
+"""dplib.grid: the runner, with real processes (papermill kernels, SIGKILL, submitit)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from dplib import grid
+from dplib.results import load_results
+
+ROOT = Path(__file__).parents[1]
+
+
+def dplib_cli(*args, cwd, **kwargs):
+    return subprocess.run([sys.executable, "-m", "dplib.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          **kwargs)
+
+
+def test_expand_is_the_grid_with_stable_ids(tmp_path):
+    spec = grid.load_spec(ROOT / "params" / "b1.yaml")
+    runs = grid.expand(spec, runs_dir=tmp_path)
+    assert len(runs) == 14 and {r.parameters["arch"] for r in runs} == set(yaml.safe_load(
+        (ROOT / "params" / "grid.yaml").read_text())["arch"])
+    again = grid.expand(grid.load_spec(ROOT / "params" / "b1.yaml"), runs_dir=tmp_path)
+    assert [r.run_id for r in runs] == [r.run_id for r in again]
+    assert len({r.run_id for r in runs}) == 14 and runs[0].run_id.startswith(runs[0].parameters["arch"])
+    smoke = grid.expand(grid.load_spec(ROOT / "params" / "b1.yaml", smoke=True), runs_dir=tmp_path)
+    assert len(smoke) == 3 and smoke[0].run_id != runs[11].run_id  # other parameters, other id
+    only = grid.expand(spec, only=grid.parse_only("arch=vgg16|alexnet"), runs_dir=tmp_path)
+    assert sorted(r.parameters["arch"] for r in only) == ["alexnet", "vgg16"]
+    with pytest.raises(ValueError, match="not a grid axis"):
+        grid.expand(spec, only={"archh": ["vgg16"]})
+
+
+@pytest.mark.parametrize("name", ["b1"])
+def test_every_params_file_matches_its_notebook(name):
+    for smoke in (False, True):
+        grid.check_parameters(grid.load_spec(ROOT / "params" / f"{name}.yaml", smoke=smoke))
+
+
+def test_unknown_grid_key_stops_before_anything_runs(tmp_path, b1_params):
+    path = b1_params()
+    spec = yaml.safe_load(path.read_text())
+    spec["parameters"]["bach_size"] = 8
+    path.write_text(yaml.safe_dump(spec))
+    result = dplib_cli("grid", "run", str(path), "--smoke", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "'bach_size' is not a parameter" in result.stderr and "batch_size" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_run_skip_collect_and_failures(tmp_path, b1_params):
+    runs = tmp_path / "runs"
+    path = b1_params(archs=("alexnet", "squeezenet1_1"))
+    first = dplib_cli("grid", "run", str(path), "--smoke", "--runs-dir", str(runs), "--workers", "2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    folders = sorted((runs / "b1").iterdir())
+    assert len(folders) == 2
+    for folder in folders:
+        assert {"params.json", "status.json", "notebook.ipynb", "result.json"} <= {p.name for p in folder.iterdir()}
+        status = json.loads((folder / "status.json").read_text())
+        assert status["state"] == "completed" and status["versions"]["torch"] and status["overhead_seconds"] < 10
+    stamps = {f: (f / "result.json").stat().st_mtime_ns for f in folders}
+    second = dplib_cli("grid", "run", str(path), "--smoke", "--runs-dir", str(runs), cwd=tmp_path)
+    assert second.returncode == 0 and "0 to run" in second.stdout
+    assert stamps == {f: (f / "result.json").stat().st_mtime_ns for f in folders}
+
+    out = tmp_path / "results" / "b1.csv"
+    collected = dplib_cli("grid", "collect", str(path), "--smoke", "--runs-dir", str(runs), "--out", str(out),
+                          cwd=tmp_path)
+    assert collected.returncode == 0, collected.stderr
+    table = load_results(out)
+    assert set(table.arch) == {"alexnet", "squeezenet1_1"} and set(table.point) == {"early", "semi_early", "mid", "late"}
+    assert table.value.between(0, 1).all() and len(table) == 2 * 4 * (7 + 3)
+
+    # a failing notebook: a data root that does not exist
+    failing = b1_params(archs=("alexnet", "vgg11"))
+    spec = yaml.safe_load(failing.read_text())
+    spec["smoke"]["parameters"]["data_root"] = str(tmp_path / "nowhere")
+    failing.write_text(yaml.safe_dump(spec))
+    result = dplib_cli("grid", "run", str(failing), "--smoke", "--runs-dir", str(tmp_path / "failing"), cwd=tmp_path)
+    assert result.returncode == 1 and "2 failed" in result.stdout
+    status = grid.status_table(failing, smoke=True, runs_dir=tmp_path / "failing")
+    assert list(status.state) == ["failed", "failed"]
+    record = json.loads(next((tmp_path / "failing" / "b1").glob("alexnet*/status.json")).read_text())
+    assert record["error"]["name"] == "FileNotFoundError" and "dplib data download bapps" in record["error"]["message"]
+    assert isinstance(record["error"]["cell"], int)
+    _, table = grid.collect(failing, smoke=True, runs_dir=tmp_path / "failing", out=tmp_path / "failed.csv")
+    assert list(table.state) == ["failed", "failed"] and table.value.isna().all()
+    # failed runs are left alone on a plain rerun, and retried on request
+    assert "0 to run" in dplib_cli("grid", "run", str(failing), "--smoke", "--runs-dir", str(tmp_path / "failing"),
+                                   cwd=tmp_path).stdout
+    retry = dplib_cli("grid", "run", str(failing), "--smoke", "--runs-dir", str(tmp_path / "failing"),
+                      "--retry-failed", cwd=tmp_path)
+    assert "2 to run" in retry.stdout and retry.returncode == 1
+
+
+def test_sigkill_midway_then_rerun_completes_each_run_exactly_once(tmp_path, b1_params):
+    runs = tmp_path / "runs"
+    path = b1_params(archs=("alexnet", "squeezenet1_1", "vgg11", "resnet18"))
+    command = [sys.executable, "-m", "dplib.cli", "grid", "run", str(path), "--smoke", "--runs-dir", str(runs)]
+    process = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list(runs.glob("b1/*/result.json"))) < 1:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the grid, its workers and their kernels
+    process.wait()
+    done_before = {p.parent: (p.read_text(), json.loads((p.parent / "status.json").read_text())["started"])
+                   for p in runs.glob("b1/*/result.json")}
+    assert 1 <= len(done_before) < 4
+    states = grid.status_table(path, smoke=True, runs_dir=runs).state
+    assert "completed" in set(states) and set(states) - {"completed"} <= {"interrupted", "pending"}
+
+    rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(done_before)} already done" in rerun.stdout
+    assert len(list(runs.glob("b1/*/result.json"))) == 4
+    for folder, (text, started) in done_before.items():  # not lost, not rewritten, not rerun
+        assert (folder / "result.json").read_text() == text
+        assert json.loads((folder / "status.json").read_text())["started"] == started
+    assert not list(runs.rglob("*.tmp"))
+
+
+def test_slurm_path_through_submitits_local_executor_matches_local(tmp_path, b1_params):
+    path = b1_params(archs=("alexnet",))
+    local = dplib_cli("grid", "run", str(path), "--smoke", "--runs-dir", str(tmp_path / "local"), cwd=tmp_path)
+    slurm = dplib_cli("grid", "run", str(path), "--smoke", "--runs-dir", str(tmp_path / "slurm"),
+                      "--executor", "slurm", "--cluster", "local", cwd=tmp_path)
+    assert local.returncode == 0 and slurm.returncode == 0, slurm.stderr
+    tables = []
+    for name in ("local", "slurm"):
+        _, table = grid.collect(path, smoke=True, runs_dir=tmp_path / name, out=tmp_path / f"{name}.csv")
+        tables.append(table.drop(columns=["note"]))
+    pd.testing.assert_frame_equal(tables[0], tables[1])
+    assert list((tmp_path / "slurm" / "_submitit" / "b1").glob("*_result.pkl"))  # it went through submitit
+
+
+def test_run_state_detects_interrupted_runs(tmp_path):
+    folder = tmp_path / "run"
+    assert grid.run_state(folder) == "pending"
+    folder.mkdir()
+    (folder / "status.json").write_text(json.dumps({"state": "running", "host": "elsewhere", "pid": 1}))
+    assert grid.run_state(folder) == "interrupted"
+    (folder / "status.json").write_text(json.dumps({"state": "running", "host": os.uname().nodename,
+                                                    "pid": os.getpid()}))
+    assert grid.run_state(folder) == "running"
+    (folder / "result.json").write_text("{")  # half-written: not complete
+    assert grid.run_state(folder) == "running"
+    (folder / "result.json").write_text("{}")
+    assert grid.run_state(folder) == "completed"
