@@ -34,3 +34,82 @@ def b1_params(tmp_path, bapps_root):
         return path
 
     return write
+
+
+# lpips trunk layer k is the output after torchvision `.features` child LPIPS_LAYERS[net][k].
+LPIPS_LAYERS = {"alex": (1, 4, 7, 9, 11), "vgg": (3, 8, 15, 22, 29), "squeeze": (1, 4, 7, 9, 10, 11, 12)}
+LPIPS_ARCH = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
+# Our points that are also lpips layers (squeezenet's semi_early, Fire 1, is not one of lpips' layers).
+LPIPS_SHARED_POINTS = {"alex": ("early", "semi_early", "mid", "late"), "vgg": ("early", "semi_early", "mid", "late"),
+                       "squeeze": ("early", "mid", "late")}
+
+
+def lpips_baseline_and_ours(net_name):
+    """The lpips baseline (lpips=False) on a random trunk, and our loss network with its weights."""
+    import lpips
+    import torch
+
+    from dplib.lossnets import LossNetwork
+
+    torch.manual_seed(0)
+    reference = lpips.LPIPS(net=net_name, lpips=False, pnet_rand=True, verbose=False)
+    ours = LossNetwork(LPIPS_ARCH[net_name], points=LPIPS_SHARED_POINTS[net_name], weights=None)
+    trunk = {name: module for s in reference.net.children() for name, module in s.named_children()}
+    for index, layer in enumerate(ours.layers):
+        if str(index) in trunk:
+            layer.load_state_dict(trunk[str(index)].state_dict())
+    return reference, ours
+
+
+class HTTPFixtureServer:
+    """Serves byte strings on 127.0.0.1 with Range support; can drop a connection part-way."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.files, self.drop_after, self.requests = {}, {}, []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                name = self.path.lstrip("/")
+                server.requests.append((name, self.headers.get("Range")))
+                if name not in server.files:
+                    self.send_error(404)
+                    return
+                data = server.files[name]
+                start = int(self.headers["Range"].split("=")[1].split("-")[0]) if self.headers.get("Range") else 0
+                if start:
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                body = data[start:]
+                if name in server.drop_after:
+                    self.wfile.write(body[: server.drop_after.pop(name)])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server():
+    server = HTTPFixtureServer()
+    yield server
+    server.close()

@@ -1,30 +1,11 @@
 """dplib.losses against the lpips package and hand-computed cases."""
 
-import lpips
 import pytest
 import torch
 
+from conftest import LPIPS_LAYERS, lpips_baseline_and_ours
 from dplib.lossnets import LossNetwork
 from dplib.losses import PerceptualLoss, feature_loss, perceptual_distance, perceptual_sse, unit_normalize
-
-# lpips trunk layer k is the output after torchvision `.features` child LPIPS_LAYERS[net][k].
-LPIPS_LAYERS = {"alex": (1, 4, 7, 9, 11), "vgg": (3, 8, 15, 22, 29), "squeeze": (1, 4, 7, 9, 10, 11, 12)}
-ARCH = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
-# Our points that are also lpips layers (squeezenet's semi_early, Fire 1, is not one of lpips' layers).
-SHARED_POINTS = {"alex": ("early", "semi_early", "mid", "late"), "vgg": ("early", "semi_early", "mid", "late"),
-                 "squeeze": ("early", "mid", "late")}
-
-
-def lpips_baseline_and_ours(net_name):
-    """The lpips baseline (lpips=False) on a random trunk, and our loss network with its weights."""
-    torch.manual_seed(0)
-    reference = lpips.LPIPS(net=net_name, lpips=False, pnet_rand=True, verbose=False)
-    ours = LossNetwork(ARCH[net_name], points=SHARED_POINTS[net_name], weights=None)
-    trunk = {name: module for s in reference.net.children() for name, module in s.named_children()}
-    for index, layer in enumerate(ours.layers):
-        if str(index) in trunk:
-            layer.load_state_dict(trunk[str(index)].state_dict())
-    return reference, ours
 
 
 @pytest.mark.parametrize("net_name", ["alex", "vgg", "squeeze"])

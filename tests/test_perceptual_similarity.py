@@ -1,0 +1,79 @@
+"""dplib.perceptual_similarity: Benchmark 1's distances and scores."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import LPIPS_LAYERS, lpips_baseline_and_ours
+from dplib import perceptual_similarity as b1
+from dplib.data.bapps import TwoAFCDataset, JNDDataset
+from dplib.lossnets import POINTS, LossNetwork
+from dplib.metrics import two_afc
+
+
+@pytest.mark.parametrize("net_name", ["alex", "squeeze"])
+def test_distances_equal_lpips_baseline_per_layer(bapps_root, net_name):
+    reference, ours = lpips_baseline_and_ours(net_name)
+    dataset = TwoAFCDataset(bapps_root, "traditional")
+    distances = b1.pair_distances(ours, dataset, "p0", "p1", reference="ref", batch_size=4)
+    batch = torch.stack([dataset[i]["ref"] for i in range(len(dataset))])
+    p0 = torch.stack([dataset[i]["p0"] for i in range(len(dataset))])
+    with torch.no_grad():
+        _, per_layer = reference(batch, p0, retPerLayer=True, normalize=True)
+    for index, point in sorted(ours.point_at_layer.items()):
+        expected = per_layer[LPIPS_LAYERS[net_name].index(index)].flatten().double().numpy()
+        np.testing.assert_allclose(distances[point][0], expected, rtol=1e-5, atol=1e-7)
+    # 2AFC from those distances equals 2AFC from lpips' own
+    with torch.no_grad():
+        p1 = torch.stack([dataset[i]["p1"] for i in range(len(dataset))])
+        _, per_layer_1 = reference(batch, p1, retPerLayer=True, normalize=True)
+    index = max(ours.point_at_layer)
+    k = LPIPS_LAYERS[net_name].index(index)
+    assert two_afc(*distances["late"], dataset.judge) == pytest.approx(
+        two_afc(per_layer[k].flatten().numpy(), per_layer_1[k].flatten().numpy(), dataset.judge), abs=1e-12)
+
+
+def test_a_point_alone_scores_the_same_as_with_the_others(bapps_root, tmp_path):
+    together = LossNetwork("resnet18", POINTS, weights=None)
+    rows_together = b1.score_rows("resnet18", POINTS, *b1.evaluate(
+        together, bapps_root, tmp_path / "all", ["cnn", "color"], ["cnn"], batch_size=5))
+    for point in POINTS:
+        alone = LossNetwork("resnet18", point, weights=None)
+        rows_alone = b1.score_rows("resnet18", (point,), *b1.evaluate(
+            alone, bapps_root, tmp_path / point, ["cnn", "color"], ["cnn"], batch_size=3))
+        expected = [r for r in rows_together if r["point"] == point]
+        assert [(r["score"], r["dataset"]) for r in rows_alone] == [(r["score"], r["dataset"]) for r in expected]
+        np.testing.assert_allclose([r["value"] for r in rows_alone], [r["value"] for r in expected], atol=1e-9)
+
+
+def test_score_rows_mean_and_pooled(bapps_root, tmp_path):
+    network = LossNetwork("alexnet", ("early", "late"), weights=None)
+    two_afc_distances, jnd_distances = b1.evaluate(network, bapps_root, tmp_path, ["cnn", "deblur"],
+                                                   ["traditional", "cnn"])
+    rows = {(r["score"], r["dataset"], r["point"]): r["value"] for r in
+            b1.score_rows("alexnet", network.points, two_afc_distances, jnd_distances)}
+    assert rows[("2afc", "all", "late")] == pytest.approx((rows[("2afc", "cnn", "late")] +
+                                                           rows[("2afc", "deblur", "late")]) / 2)
+    assert ("jnd_map", "all", "early") in rows and len(rows) == 2 * (3 + 3)
+
+
+def test_distances_are_cached_and_a_broken_cache_is_recomputed(bapps_root, tmp_path, monkeypatch):
+    network = LossNetwork("squeezenet1_1", "early", weights=None)
+    first = b1.evaluate(network, bapps_root, tmp_path, ["cnn"], ["cnn"])
+    assert sorted(p.name for p in (tmp_path / "distances").iterdir()) == ["2afc_cnn.npz", "jnd_cnn.npz"]
+    (tmp_path / "distances" / "jnd_cnn.npz").write_bytes(b"half a file")
+
+    calls = []
+    original = b1.pair_distances
+    monkeypatch.setattr(b1, "pair_distances", lambda *a, **k: calls.append(a[2:]) or original(*a, **k))
+    second = b1.evaluate(network, bapps_root, tmp_path, ["cnn"], ["cnn"])
+    assert len(calls) == 1  # only the broken JND file was computed again
+    np.testing.assert_array_equal(first[0]["cnn"]["early_d0"], second[0]["cnn"]["early_d0"])
+    np.testing.assert_array_equal(first[1]["cnn"]["early"], second[1]["cnn"]["early"])
+
+
+def test_bad_data_stops_before_any_distance_is_computed(tmp_path, monkeypatch):
+    network = LossNetwork("alexnet", "early", weights=None)
+    monkeypatch.setattr(b1, "pair_distances", lambda *a, **k: pytest.fail("computed before checking the data"))
+    with pytest.raises(FileNotFoundError, match="dplib data download bapps"):
+        b1.evaluate(network, tmp_path / "missing", tmp_path, ["cnn"], ["cnn"])
