@@ -34,15 +34,19 @@ def unit_normalize(features):
     return features * torch.rsqrt(features.pow(2).sum(dim=1, keepdim=True) + EPS**2)
 
 
-def perceptual_distance(features_x, features_y, weights=None):
+def perceptual_distance(features_x, features_y, weights=None, normalized=False):
     """Eq. 1: d(x, x0) = sum_n 1/(H_n W_n) sum_hw w_n * ||z_n - z0_n||^2 -> (N,).
 
-    z are the features unit-normalised over channels; weights (one per point, default 1)
-    are the paper's equal weights. This is the `lpips` package's baseline (lpips=False).
+    z are the features unit-normalised over channels (pass normalized=True when they
+    already are, e.g. a reference compared with several images); weights (one per point,
+    default 1) are the paper's equal weights. This is the `lpips` package's baseline
+    (lpips=False).
     """
     total = 0
     for point, fx, fy in _pairs(features_x, features_y):
-        squared = (unit_normalize(fx) - unit_normalize(fy)).pow(2).sum(dim=1)  # (N, H, W)
+        if not normalized:
+            fx, fy = unit_normalize(fx), unit_normalize(fy)
+        squared = (fx - fy).pow(2).sum(dim=1)  # (N, H, W)
         weight = 1.0 if weights is None else weights[point]
         total = total + weight * squared.mean(dim=(1, 2))  # (N,)
     return total

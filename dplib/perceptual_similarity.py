@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .data.bapps import JNDDataset, TwoAFCDataset
-from .losses import perceptual_distance
+from .losses import perceptual_distance, unit_normalize
 from .metrics import jnd_map, two_afc
 from .results import score_row
 
@@ -30,7 +30,7 @@ def _features(network, batch, device, channels_last, autocast):
 
 @torch.no_grad()
 def pair_distances(network, dataset, first, second, reference=None, batch_size=50, device="cpu", num_workers=0,
-                   channels_last=False, autocast=False, description=""):
+                   channels_last=False, autocast=False, description="", progress=True):
     """Eq. 1 distances per point for every item of `dataset`.
 
     With `reference` (2AFC), returns {point: (d(ref, first), d(ref, second))}, the
@@ -40,17 +40,14 @@ def pair_distances(network, dataset, first, second, reference=None, batch_size=5
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         pin_memory=str(device).startswith("cuda"))
     out = {p: ([], []) for p in network.points}
-    for batch in tqdm(loader, desc=description, leave=False):
+    for batch in tqdm(loader, desc=description, leave=False, disable=not progress):
         names = ([reference] if reference else []) + [first, second]
         stacked = torch.cat([batch[n] for n in names])                     # (k*N, 3, 64, 64): one pass
         features = _features(network, stacked, device, channels_last, autocast)
         for point, f in features.items():
-            parts = f.float().chunk(len(names))
-            if reference:
-                out[point][0].append(perceptual_distance(parts[0], parts[1]).cpu())
-                out[point][1].append(perceptual_distance(parts[0], parts[2]).cpu())
-            else:
-                out[point][0].append(perceptual_distance(parts[0], parts[1]).cpu())
+            parts = unit_normalize(f.float()).chunk(len(names))  # normalised once, ref included
+            for i, other in enumerate(parts[1:]):
+                out[point][i].append(perceptual_distance(parts[0], other, normalized=True).cpu())
     if reference:
         return {p: (torch.cat(a).double().numpy(), torch.cat(b).double().numpy()) for p, (a, b) in out.items()}
     return {p: torch.cat(a).double().numpy() for p, (a, _) in out.items()}

@@ -32,7 +32,7 @@ def test_expand_is_the_grid_with_stable_ids(tmp_path):
     assert [r.run_id for r in runs] == [r.run_id for r in again]
     assert len({r.run_id for r in runs}) == 14 and runs[0].run_id.startswith(runs[0].parameters["arch"])
     smoke = grid.expand(grid.load_spec(ROOT / "params" / "b1.yaml", smoke=True), runs_dir=tmp_path)
-    assert len(smoke) == 3 and smoke[0].run_id != runs[11].run_id  # other parameters, other id
+    assert len(smoke) == 4 and smoke[0].run_id != runs[11].run_id  # other parameters, other id
     only = grid.expand(spec, only=grid.parse_only("arch=vgg16|alexnet"), runs_dir=tmp_path)
     assert sorted(r.parameters["arch"] for r in only) == ["alexnet", "vgg16"]
     with pytest.raises(ValueError, match="not a grid axis"):
