@@ -21,6 +21,9 @@ Where the measured values differ from the printed Table I (kept unchanged in
 """
 
 import functools
+import hashlib
+import os
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -41,6 +44,7 @@ FAMILIES = {
 SKIP_CONNECTIONS = {"resnet18", "resnet50", "resnext50_32x4d", "efficientnet_b0", "efficientnet_b7", "densenet121"}
 BRANCHING = {"resnext50_32x4d", "googlenet", "inception_v3", "squeezenet1_1"}
 
+MIN_CLASSIFIER_INPUT = 75  # the smallest image every whole classifier accepts (Inception-v3)
 _MATRIX_PRODUCTS = {"convolution", "addmm", "mm", "bmm", "linear", "_convolution", "matmul"}
 
 
@@ -74,15 +78,42 @@ def _measure(module, x):
     return flops.get_total_flops() / 2, depth, out
 
 
+def _cache_path(input_size):
+    import torchvision
+
+    folder = Path(os.environ.get("DPLIB_CACHE", Path.home() / ".cache" / "dplib"))
+    # the code that measures is part of the key: a changed measurement is never read from an old cache
+    code = hashlib.sha1(Path(__file__).read_bytes() + (Path(__file__).parent / "lossnets.py").read_bytes())
+    return folder / (f"attributes_{input_size}px_torch{torch.__version__}_torchvision{torchvision.__version__}_"
+                     f"{code.hexdigest()[:10]}.csv")
+
+
 @functools.lru_cache(maxsize=4)
-def attributes_table(input_size=224):
+def attributes_table(input_size=224, cache=True):
     """One row per architecture x extraction point (56 rows) with the attributes the paper
     analyses: architecture-wide (family, imagenet_top1, parameters, depth, mflops,
     skip_connections, branching, conv1x1, batch_norm) and per point (point_parameters,
     point_depth, point_mflops, parameter_fraction, channels, features). Measured with
     random weights (the attributes do not depend on weight values) on one
-    `input_size` x `input_size` image.
+    `input_size` x `input_size` image. The table is cached on disk per input size and
+    torch/torchvision version ($DPLIB_CACHE, default ~/.cache/dplib); cache=False measures anew.
     """
+    if input_size < MIN_CLASSIFIER_INPUT:
+        raise ValueError(f"attributes_table needs input_size >= {MIN_CLASSIFIER_INPUT} (Inception-v3's whole "
+                         f"network does not fit a smaller image), got {input_size}; the paper uses 224")
+    path = _cache_path(input_size)
+    if cache and path.is_file():
+        return pd.read_csv(path)
+    table = _measure_table(input_size)
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        table.to_csv(temporary, index=False)
+        os.replace(temporary, path)
+    return table
+
+
+def _measure_table(input_size):
     rows = []
     x = torch.rand(1, 3, input_size, input_size)
     for arch in ARCHITECTURES:

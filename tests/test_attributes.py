@@ -17,7 +17,7 @@ DEPTH_DIFFERS = {"inception_v3": 48, "efficientnet_b0": 82, "efficientnet_b7": 2
 
 @pytest.fixture(scope="module")
 def table():
-    return attributes_table()
+    return attributes_table(cache=False)
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +97,19 @@ def test_depth_tracer_counts_the_longest_branch():
     macs, depth, _ = _measure(Branchy(), torch.rand(1, 3, 6, 6))
     assert depth == 4  # stem, long (2), head
     assert macs == 3 * 4 * 9 * 16 + 3 * (4 * 4 * 16) + 4 * 2
+
+
+def test_disk_cache_round_trips(tmp_path, monkeypatch, table):
+    monkeypatch.setenv("DPLIB_CACHE", str(tmp_path))
+    import dplib.attributes as attributes
+
+    monkeypatch.setattr(attributes, "_measure_table", lambda size: table)
+    first = attributes.attributes_table.__wrapped__(224)
+    assert len(list(tmp_path.iterdir())) == 1
+    monkeypatch.setattr(attributes, "_measure_table", lambda size: pytest.fail("measured again"))
+    pd.testing.assert_frame_equal(attributes.attributes_table.__wrapped__(224), first, check_dtype=False)
+
+
+def test_too_small_input_is_refused_before_measuring():
+    with pytest.raises(ValueError, match="input_size >= 75"):
+        attributes_table(64, cache=False)

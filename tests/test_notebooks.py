@@ -50,3 +50,54 @@ def test_b1_perceptual_similarity_runs(tmp_path, bapps_root, arch):
     assert all(0 <= s["value"] <= 1 for s in scores) and record["params"]["arch"] == arch
     assert record["versions"]["torch"] and record["timings"]["distances"] > 0
     assert (tmp_path / "run" / "two_afc.png").is_file() and len(list((tmp_path / "run" / "distances").iterdir())) == 8
+
+
+TABLE_FILES = sorted(p.name for p in (ROOT / "figures").glob("*") if p.suffix in (".csv", ".md", ".tex"))
+
+
+def test_analysis_tables_rebuild_the_committed_tables(tmp_path):
+    assert len(TABLE_FILES) >= 3 * 13
+    out = tmp_path / "tables"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "analysis_tables.ipynb"), str(tmp_path / "t.ipynb"),
+                               cwd=str(ROOT), parameters=dict(results="paper", out_dir=str(out)), progress_bar=False)
+    for name in TABLE_FILES:
+        assert (out / name).read_text() == (ROOT / "figures" / name).read_text(), name
+
+
+def test_analysis_figures_rebuild_every_figure(tmp_path):
+    out = tmp_path / "figures"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "analysis_figures.ipynb"), str(tmp_path / "f.ipynb"),
+                               cwd=str(ROOT), parameters=dict(results="paper", out_dir=str(out)), progress_bar=False)
+    for n in (2, 3, 4, 5):
+        assert (out / f"fig_{n}.png").stat().st_size > 10_000 and (out / f"fig_{n}.pdf").is_file()
+        assert (ROOT / "figures" / f"fig_{n}.png").is_file()  # committed too
+
+
+@pytest.fixture(scope="module")
+def own_results(tmp_path_factory, bapps_root):
+    """A grid-like collected results CSV from a real Benchmark 1 run."""
+    folder = tmp_path_factory.mktemp("own")
+    record = run_notebook("b1_perceptual_similarity.ipynb", folder, arch="squeezenet1_1", weights=None,
+                          data_root=str(bapps_root), device="cpu", num_workers=0, batch_size=6,
+                          out_dir=str(folder / "run"))
+    path = folder / "b1.csv"
+    import pandas as pd
+
+    pd.DataFrame([dict(r, run_id="x", state="completed") for r in record["scores"]]).to_csv(path, index=False)
+    return path
+
+
+def test_analysis_notebooks_on_own_results(tmp_path, own_results):
+    for name in ("analysis_tables.ipynb", "analysis_figures.ipynb", "explore.ipynb"):
+        papermill.execute_notebook(str(ROOT / "notebooks" / name), str(tmp_path / name), cwd=str(ROOT),
+                                   parameters=dict(results=str(own_results), out_dir=str(tmp_path / "out"),
+                                                   attribute_input_size=96), progress_bar=False)
+    comparison = (tmp_path / "out" / "comparison_with_paper.csv").read_text()
+    assert "b1 2afc all" in comparison and (tmp_path / "out" / "fig_4.png").is_file()
+    assert not (tmp_path / "out" / "fig_3.png").exists()  # no Benchmark 4 scores: skipped, not faked
+
+
+def test_explore_runs_on_the_paper(tmp_path):
+    papermill.execute_notebook(str(ROOT / "notebooks" / "explore.ipynb"), str(tmp_path / "e.ipynb"), cwd=str(ROOT),
+                               parameters=dict(attribute="depth", score="b3 quality mrd", color_by="family"),
+                               progress_bar=False)
