@@ -1,0 +1,110 @@
+"""dplib.train.fit: best model kept, NaN and collapse recorded, exact resume from a checkpoint."""
+
+import pytest
+import torch
+from torch import nn
+
+from dplib.train import fit
+
+
+def problem(seed=0):
+    """The same data every time; the model initialised with `seed`."""
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(0))
+    y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
+    dataset = torch.utils.data.TensorDataset(x, y)
+    torch.manual_seed(seed)
+    model = nn.Linear(3, 1)
+    loss_fn = lambda m, batch: nn.functional.mse_loss(m(batch[0]), batch[1])  # noqa: E731
+    validate = lambda m: -nn.functional.mse_loss(m(x), y).item()  # noqa: E731
+    return model, loss_fn, dataset, validate
+
+
+def test_fit_learns_and_keeps_the_best_validated_model():
+    model, loss_fn, dataset, validate = problem()
+    scores = iter([0.1, 0.9, 0.3, 0.2])  # best at the second validation
+
+    def scripted(m):
+        score = next(scores)
+        if score == 0.9:
+            scripted.best = {k: v.clone() for k, v in m.state_dict().items()}
+        return score
+
+    record = fit(model, loss_fn, dataset, scripted, iterations=8, batch_size=16, validate_every=2, progress=False)
+    assert record["best_step"] == 4 and record["best_score"] == 0.9 and record["step"] == 8
+    assert all(torch.equal(v, scripted.best[k]) for k, v in model.state_dict().items())
+    model, loss_fn, dataset, validate = problem()
+    before = validate(model)
+    record = fit(model, loss_fn, dataset, validate, epochs=20, batch_size=16, lr=0.05, progress=False)
+    assert record["best_score"] > before and record["steps_per_epoch"] == 4 and record["step"] == 80
+
+
+def test_nan_stops_training_and_is_recorded():
+    model, loss_fn, dataset, validate = problem()
+    calls = []
+
+    def exploding(m, batch):
+        calls.append(1)
+        return loss_fn(m, batch) * (float("nan") if len(calls) > 5 else 1.0)
+
+    record = fit(model, exploding, dataset, validate, iterations=20, batch_size=16, validate_every=2, progress=False)
+    assert record["nan"] and record["nan_step"] == 5 and record["step"] == 5 and record["kept_best"]
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_collapse_is_recorded_and_never_kept_as_best():
+    model, loss_fn, dataset, validate = problem()
+    results = iter([{"score": 5.0, "collapsed": False}, {"score": 99.0, "collapsed": True}])
+    record = fit(model, loss_fn, dataset, lambda m: next(results), iterations=4, batch_size=16, validate_every=2,
+                 progress=False)
+    assert record["collapsed"] and record["collapsed_steps"] == [4]
+    assert record["best_score"] == 5.0 and record["best_step"] == 2
+
+
+def test_a_killed_run_resumes_from_its_checkpoint_exactly(tmp_path):
+    model, loss_fn, dataset, validate = problem()
+    calls = []
+
+    def killed(m, batch):
+        calls.append(1)
+        if len(calls) == 8:
+            raise KeyboardInterrupt  # the process dies between checkpoints (at steps 3 and 6)
+        return loss_fn(m, batch)
+
+    checkpoint = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, killed, dataset, validate, iterations=12, batch_size=16, validate_every=3, checkpoint=checkpoint,
+            progress=False, seed=3)
+    model, loss_fn, dataset, validate = problem(seed=99)  # a fresh process: other initial weights
+    record = fit(model, loss_fn, dataset, validate, iterations=12, batch_size=16, validate_every=3,
+                 checkpoint=checkpoint, progress=False, seed=3)
+    assert record["resumed_from"] == 6 and record["step"] == 12
+    # the last checkpoint holds the final weights: the same as a run never interrupted
+    final = torch.load(checkpoint, weights_only=False)["model"]
+    reference = _final_of_uninterrupted(tmp_path)
+    for key, value in final.items():
+        torch.testing.assert_close(value, reference[key], rtol=0, atol=0)
+
+
+def _final_of_uninterrupted(tmp_path):
+    model, loss_fn, dataset, validate = problem()
+    path = tmp_path / "reference.pt"
+    fit(model, loss_fn, dataset, validate, iterations=12, batch_size=16, validate_every=3, checkpoint=path,
+        progress=False, seed=3)
+    return torch.load(path, weights_only=False)["model"]
+
+
+def test_corrupt_checkpoint_starts_over(tmp_path):
+    model, loss_fn, dataset, validate = problem()
+    checkpoint = tmp_path / "checkpoint.pt"
+    checkpoint.write_bytes(b"cut short")
+    record = fit(model, loss_fn, dataset, validate, iterations=4, batch_size=16, checkpoint=checkpoint,
+                 progress=False)
+    assert record["resumed_from"] is None and record["step"] == 4
+
+
+def test_bad_arguments():
+    model, loss_fn, dataset, validate = problem()
+    with pytest.raises(ValueError, match="exactly one"):
+        fit(model, loss_fn, dataset, validate, progress=False)
+    with pytest.raises(ValueError, match="empty"):
+        fit(model, loss_fn, torch.utils.data.TensorDataset(torch.zeros(0, 3)), validate, iterations=1, progress=False)
