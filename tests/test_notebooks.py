@@ -101,3 +101,43 @@ def test_explore_runs_on_the_paper(tmp_path):
     papermill.execute_notebook(str(ROOT / "notebooks" / "explore.ipynb"), str(tmp_path / "e.ipynb"), cwd=str(ROOT),
                                parameters=dict(attribute="depth", score="b3 quality mrd", color_by="family"),
                                progress_bar=False)
+
+
+@pytest.fixture(scope="module")
+def superres_root(tmp_path_factory):
+    from dplib.data import superres
+
+    return superres.write_fixture(tmp_path_factory.mktemp("superres"))
+
+
+SMOKE_B2 = dict(weights=None, iterations=4, val_every=2, train_images=12, val_images=4, crop=96, num_workers=0,
+                device="cpu")
+
+
+@pytest.mark.parametrize("scale", [4, 8])
+def test_b2_super_resolution_runs_and_resumes(tmp_path, superres_root, scale):
+    out = tmp_path / "run"
+    record = run_notebook("b2_super_resolution.ipynb", tmp_path, arch="squeezenet1_1", point="early", scale=scale,
+                          data_root=str(superres_root), out_dir=str(out), **SMOKE_B2)
+    assert {(s["score"], s["dataset"]) for s in record["scores"]} == {
+        (m, d) for m in ("psnr", "ssim") for d in ("set5", "set14", "bsd100")}
+    assert all(s["scale"] == scale for s in record["scores"])
+    training = record["training"]
+    assert training["step"] == 4
+    # a validation either kept a best model or was recorded as collapsed (a flat output, as an
+    # untrained x8 network's is): never silently kept
+    assert all(h["step"] == training["best_step"] or h["collapsed"] or h["score"] <= training["best_score"]
+               for h in training["history"])
+    assert training["kept_best"] or training["collapsed"]
+    assert record["skipped_small_images"] == 3 and "Y channel" in record["convention"]
+    assert (out / "examples.png").is_file() and (out / "checkpoint.pt").is_file()
+    # the same run asked to go further resumes from its checkpoint instead of starting over
+    longer = run_notebook("b2_super_resolution.ipynb", tmp_path, arch="squeezenet1_1", point="early", scale=scale,
+                          data_root=str(superres_root), out_dir=str(out), **dict(SMOKE_B2, iterations=6))
+    assert longer["training"]["resumed_from"] == 4 and longer["training"]["step"] == 6
+
+
+def test_b2_refuses_a_scale_that_is_not_a_power_of_two(tmp_path, superres_root):
+    with pytest.raises(papermill.PapermillExecutionError, match="power of two"):
+        run_notebook("b2_super_resolution.ipynb", tmp_path, scale=3, data_root=str(superres_root),
+                     out_dir=str(tmp_path / "run"), **SMOKE_B2)

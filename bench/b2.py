@@ -1,0 +1,92 @@
+"""Benchmark 2 cost: training steps per second and the share of each step spent in the loss
+network (vgg16 early / late, squeezenet1_1 early / late), the truncated loss network vs a
+full-network forward, the device-hours of the full grid, and data loading (decode vs cache).
+
+    python bench/b2.py [--device cuda] [--crop 288] [--steps 3]
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import interleaved  # noqa: E402
+
+from dplib import super_resolution as b2  # noqa: E402
+from dplib.data import superres  # noqa: E402
+from dplib.lossnets import LossNetwork, build_classifier  # noqa: E402
+from dplib.models import TransformerNet  # noqa: E402
+
+warnings.filterwarnings("ignore")
+CONFIGS = [("vgg16", "early"), ("vgg16", "late"), ("squeezenet1_1", "early"), ("squeezenet1_1", "late")]
+PAPER_STEPS, GRID_RUNS = 200_000, 14 * 4 * 2
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--crop", type=int, default=None, help="target size (default: 288 on GPU, 128 on CPU)")
+    parser.add_argument("--steps", type=int, default=3)
+    args = parser.parse_args()
+    device, crop = args.device, args.crop or (288 if args.device.startswith("cuda") else 128)
+    torch.manual_seed(0)
+    hr = torch.rand(4, 3, crop, crop, device=device)
+    print(f"torch {torch.__version__}, device {device}, batch 4 of {crop}x{crop}, x4")
+    step_times = []
+    for arch, point in CONFIGS:
+        model = TransformerNet(4).to(device)
+        network = LossNetwork(arch, point, weights=None).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loss_fn = b2.make_loss(network, 4, device)
+
+        def full_step():
+            loss = loss_fn(model, hr)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        def model_only_step():  # the same step without the loss network: pixel loss
+            loss = torch.nn.functional.mse_loss(model(superres.degrade(hr, 4)), hr)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        classifier = build_classifier(arch, weights=None).eval().to(device)
+
+        @torch.no_grad()
+        def truncated():
+            network(hr)
+
+        @torch.no_grad()
+        def whole():
+            classifier(hr)
+
+        t = interleaved({"step": full_step, "model": model_only_step, "truncated": truncated, "whole": whole},
+                        repeat=args.steps)
+        step_times.append(t["step"])
+        share = 1 - t["model"] / t["step"]
+        print(f"{arch:14s} {point:6s} {1 / t['step']:6.2f} steps/s   loss network {share:5.1%} of a step   "
+              f"truncated forward {t['truncated'] * 1e3:7.1f} ms vs whole network {t['whole'] * 1e3:7.1f} ms "
+              f"({t['truncated'] / t['whole']:.2f}x)")
+    hours = sum(step_times) / len(step_times) * PAPER_STEPS * GRID_RUNS / 3600
+    print(f"\nfull Benchmark 2 grid ({GRID_RUNS} runs x {PAPER_STEPS} steps) at the mean step time above: "
+          f"{hours:,.0f} {device}-hours at {crop} px (a rough estimate from {len(CONFIGS)} loss networks; "
+          "rerun with --device cuda --crop 288 for GPU-hours)")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = superres.write_fixture(Path(scratch) / "data", train=16, size=(480, 640))
+        decoded = superres.CocoCrops(root, "train", count=16, crop=crop)
+        cached = superres.CachedCrops(decoded, Path(scratch) / "cache.u8")
+        t = interleaved({"decode": lambda: [decoded[i] for i in range(len(decoded))],
+                         "cache": lambda: [cached[i] for i in range(len(cached))]}, repeat=3)
+        print(f"\ndata, one process: decode JPEG + crop {len(decoded) / t['decode']:7.1f} images/s, cached crops "
+              f"{len(cached) / t['cache']:9.1f} images/s ({t['decode'] / t['cache']:.0f}x); a step uses 4 images")
+
+
+if __name__ == "__main__":
+    main()
