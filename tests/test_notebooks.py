@@ -141,3 +141,18 @@ def test_b2_refuses_a_scale_that_is_not_a_power_of_two(tmp_path, superres_root):
     with pytest.raises(papermill.PapermillExecutionError, match="power of two"):
         run_notebook("b2_super_resolution.ipynb", tmp_path, scale=3, data_root=str(superres_root),
                      out_dir=str(tmp_path / "run"), **SMOKE_B2)
+
+
+def test_b3_delineation_runs(tmp_path):
+    from dplib.data import roads
+
+    root = roads.write_fixture(tmp_path / "roads")
+    record = run_notebook("b3_delineation.ipynb", tmp_path, arch="alexnet", point="mid", weights=None,
+                          data_root=str(root), epochs=2, batch_size=4, size=64, base_channels=8, num_workers=0,
+                          device="cpu", out_dir=str(tmp_path / "run"))
+    names = {s["score"] for s in record["scores"]}
+    assert names == {"correctness", "completeness", "quality", "correctness_slack3", "completeness_slack3",
+                     "quality_slack3"}
+    assert record["training"]["step"] == 4 and record["tiles"] == {"train": 8, "valid": 2, "test": 3}
+    assert all(s["dataset"] == "mrd" and "threshold 0.5" in s["note"] for s in record["scores"])
+    assert (tmp_path / "run" / "iterations.png").is_file()

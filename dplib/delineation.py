@@ -1,0 +1,103 @@
+"""Benchmark 3: an iterative U-Net for road delineation trained with BCE plus mu times the
+deep perceptual loss (Eq. 4-5), on every iteration's output, scored by correctness,
+completeness and quality on the test split.
+
+The prediction and the ground truth are each replicated to 3 channels for the loss
+network (which sees probabilities in [0, 1], as images). Scores are per image, averaged
+with nanmean (an image with no predicted road has no correctness), in percent as Table X.
+"""
+
+import numpy as np
+import torch
+
+from .losses import feature_loss, pixel_bce
+from .metrics import delineation_scores
+from .results import score_row
+
+
+def make_loss(loss_network, mu, device):
+    """loss_fn(model, (images, masks)) for dplib.train.fit: the mean over iterations of
+    BCE + mu * Eq. 5. With mu = 0 the loss network is never run."""
+
+    def loss_fn(model, batch):
+        images, masks = (t.to(device, non_blocking=True) for t in batch)
+        outputs = model(images)                                  # K x (N, 1, H, W) logits
+        target_features = None
+        if mu:
+            with torch.no_grad():
+                target_features = loss_network(masks.expand(-1, 3, -1, -1))
+        total = 0
+        for logits in outputs:
+            loss = pixel_bce(logits, masks)
+            if mu:
+                prediction = torch.sigmoid(logits).expand(-1, 3, -1, -1)
+                loss = loss + mu * feature_loss(loss_network(prediction, check_range=False), target_features)
+            total = total + loss
+        return total / len(outputs)
+
+    return loss_fn
+
+
+@torch.no_grad()
+def predict(model, images, device, batch_size=8):
+    """Probabilities of every iteration: (K, N, 1, H, W) on the CPU."""
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        logits = model(images[start:start + batch_size].to(device))
+        outputs.append(torch.stack([torch.sigmoid(l.float()).cpu() for l in logits]))
+    return torch.cat(outputs, dim=1)
+
+
+def make_validation(loss_fn, dataset, batch_size=8):
+    """validate(model) -> the mean training loss on the validation split (lower is better)."""
+
+    def validate(model):
+        losses = []
+        for start in range(0, len(dataset), batch_size):
+            batch = (dataset.images[start:start + batch_size].float() / 255,
+                     dataset.masks[start:start + batch_size].float() / 255)
+            losses.append(loss_fn(model, batch).item() * len(batch[0]))
+        return sum(losses) / len(dataset)
+
+    return validate
+
+
+def evaluate(model, dataset, device, arch, point, threshold=0.5, slacks=(0, 3)):
+    """Correctness, completeness and quality (percent) of the last iteration on `dataset`,
+    per image then averaged, for every slack; the slack-0 scores are named as in Table X,
+    others get a `_slack<k>` suffix. Returns (rows, probabilities (K, N, 1, H, W))."""
+    images, masks = dataset.images.float() / 255, dataset.masks.float() / 255
+    probabilities = predict(model, images, device)
+    rows = []
+    for slack in slacks:
+        scores = delineation_scores(probabilities[-1, :, 0], masks[:, 0], threshold=threshold, slack=slack)
+        suffix = f"_slack{slack:g}" if slack else ""
+        for name, values in scores.items():
+            undefined = int(np.isnan(values).sum())
+            note = f"{len(values)} images, threshold {threshold}, slack {slack:g} px" + (
+                f", {undefined} undefined (no road predicted or none in the truth)" if undefined else "")
+            rows.append(score_row("b3", name + suffix, 100 * np.nanmean(values) if undefined < len(values) else np.nan,
+                                  dataset="mrd", arch=arch, point=point, note=note))
+    return rows, probabilities
+
+
+def plot_iterations(images, masks, probabilities, count=2, title=""):
+    """Image, the prediction of every iteration, and the ground truth, for `count` tiles."""
+    import matplotlib.pyplot as plt
+
+    iterations = probabilities.shape[0]
+    figure, axes = plt.subplots(count, iterations + 2, figsize=(2.6 * (iterations + 2), 2.6 * count), squeeze=False)
+    for row, i in zip(axes, range(count)):
+        row[0].imshow(images[i].permute(1, 2, 0).numpy())
+        row[0].set_title("image")
+        for k in range(iterations):
+            row[k + 1].imshow(probabilities[k, i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+            row[k + 1].set_title(f"iteration {k + 1}")
+        row[-1].imshow(masks[i, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+        row[-1].set_title("ground truth")
+        for axis in row:
+            axis.axis("off")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
