@@ -1,0 +1,235 @@
+"""Benchmark 4: autoencoders trained with a loss network, judged by how well small
+predictors classify from their embeddings (the main paper's I-I-PS), plus the companion
+papers' procedures:
+
+    I-I-PW  image -> image, pixel-wise loss          I-I-PS  image -> image, Eq. 6 (the benchmark)
+    F-I-PW  features -> image, pixel-wise loss       F-I-PS  features -> image, Eq. 6
+    I-F-FP  image -> features, feature prediction    F-F-FP  features -> features, feature prediction
+
+"features" are the loss network's features at the run's point, squashed by a sigmoid as
+in the companion papers (`feature_sigmoid`). Every loss is a sum over elements per sample,
+averaged over the batch; a VAE adds the KL divergence. The loss network's features of the
+training images never change, so they are computed once into a float16 memory-mapped file
+when they fit `cache_limit_gb`: Eq. 6 then needs one loss-network pass per step, and the FP
+procedures none.
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .data.embeddings import SIZE, to_model_input
+from .models.autoencoder import (MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
+                                 ImageEncoder, kl_divergence, mlp)
+from .results import score_row
+
+PROCEDURES = {  # name: (encoder input, decoder output, loss)
+    "I-I-PW": ("image", "image", "pixel"), "I-I-PS": ("image", "image", "perceptual"),
+    "F-I-PW": ("feature", "image", "pixel"), "F-I-PS": ("feature", "image", "perceptual"),
+    "I-F-FP": ("image", "feature", "prediction"), "F-F-FP": ("feature", "feature", "prediction"),
+}
+
+
+def check_procedure(procedure):
+    if procedure not in PROCEDURES:
+        raise ValueError(f"unknown procedure {procedure!r}; choose one of {', '.join(PROCEDURES)}")
+    return PROCEDURES[procedure]
+
+
+def needs_loss_network(procedure):
+    encoder, decoder, loss = check_procedure(procedure)
+    return "feature" in (encoder, decoder) or loss == "perceptual"
+
+
+def feature_shape(loss_network, dataset):
+    """(C, h, w) of the loss network's features for this dataset's images."""
+    point = loss_network.points[0]
+    with torch.no_grad():
+        probe = torch.zeros(1, 3, SIZE[dataset], SIZE[dataset], device=next(loss_network.buffers()).device)
+        return tuple(loss_network(probe)[point].shape[1:])
+
+
+class FeatureCache:
+    """The loss network's features of every image of `images`, float16, in a memory-mapped
+    file (N, C, h, w), computed once and reused by every epoch (and by reruns)."""
+
+    def __init__(self, loss_network, dataset, images, path, device, batch_size=256, progress=True):
+        point = loss_network.points[0]
+        self.shape = (len(images),) + feature_shape(loss_network, dataset)
+        path = Path(path)
+        expected = int(np.prod(self.shape)) * 2
+        if not path.is_file() or path.stat().st_size != expected:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(path.name + ".tmp")
+            array = np.memmap(temporary, dtype=np.float16, mode="w+", shape=self.shape)
+            with torch.no_grad():
+                for start in tqdm(range(0, len(images), batch_size), desc="target features", leave=False,
+                                  disable=not progress):
+                    x = to_model_input(dataset, images[start:start + batch_size]).to(device)
+                    array[start:start + len(x)] = loss_network(x)[point].half().cpu().numpy()
+            array.flush()
+            del array
+            temporary.replace(path)
+        self.array = np.memmap(path, dtype=np.float16, mode="r", shape=self.shape)
+
+    def __getitem__(self, indices):
+        return torch.from_numpy(self.array[np.asarray(indices)].astype(np.float32))
+
+
+def cache_size_gb(count, shape):
+    return count * math.prod(shape) * 2 / 1e9
+
+
+def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, variational=False):
+    encoder_kind, decoder_kind, _ = check_procedure(procedure)
+    size = SIZE[dataset]
+    encoder = (ImageEncoder(size, embedding_size, variational) if encoder_kind == "image"
+               else FeatureEncoder(feature_size, embedding_size, variational))
+    decoder = ImageDecoder(size, embedding_size) if decoder_kind == "image" else FeatureDecoder(feature_size, embedding_size)
+    return Autoencoder(encoder, decoder)
+
+
+def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigmoid=True):
+    """loss_fn(model, (images, labels, indices)) for dplib.train.fit."""
+    encoder_kind, decoder_kind, loss_kind = check_procedure(procedure)
+    point = loss_network.points[0] if loss_network is not None else None
+
+    def squash(f):
+        return torch.sigmoid(f) if feature_sigmoid else f
+
+    def loss_fn(model, batch):
+        images, _, indices = batch
+        images = images.to(device, non_blocking=True)
+        target = None
+        if needs_loss_network(procedure):
+            if cache is not None:
+                target = cache[indices].to(device, non_blocking=True)
+            else:
+                with torch.no_grad():
+                    target = loss_network(images)[point]
+            target = squash(target)
+        reconstruction, mean, log_variance = model(target if encoder_kind == "feature" else images)
+        if loss_kind == "pixel":
+            loss = (reconstruction - images).pow(2).flatten(1).sum(dim=1).mean()
+        elif loss_kind == "perceptual":  # Eq. 6
+            predicted = squash(loss_network(reconstruction, check_range=False)[point])
+            loss = (predicted - target).pow(2).flatten(1).sum(dim=1).mean()
+        else:  # feature prediction
+            loss = (reconstruction - target.flatten(1)).pow(2).sum(dim=1).mean()
+        if log_variance is not None:
+            loss = loss + kl_divergence(mean, log_variance)
+        return loss
+
+    return loss_fn
+
+
+def make_validation(loss_fn, dataset, batch_size=256):
+    """validate(model) -> mean loss over the autoencoder's validation split (lower is better)."""
+    loader = DataLoader(dataset, batch_size=batch_size)
+
+    def validate(model):
+        total, count = 0.0, 0
+        for batch in loader:
+            total += loss_fn(model, batch).item() * len(batch[0])
+            count += len(batch[0])
+        return total / count
+
+    return validate
+
+
+@torch.no_grad()
+def embed(model, procedure, dataset, images, loss_network, device, batch_size=256, feature_sigmoid=True):
+    """Embeddings (the encoder's mean) of uint8 images: (N, embedding) on the CPU."""
+    encoder_kind = check_procedure(procedure)[0]
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(dataset, images[start:start + batch_size]).to(device)
+        if encoder_kind == "feature":
+            x = loss_network(x)[loss_network.points[0]]
+            x = torch.sigmoid(x) if feature_sigmoid else x
+        out.append(model.embed(x).float().cpu())
+    return torch.cat(out)
+
+
+def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, batch_size=256, lr=1e-3, seed=0,
+                     device="cpu", progress=True):
+    """Train one MLP per hidden-layer shape on embeddings; keep each one's best epoch by
+    validation accuracy; test the one with the best validation accuracy.
+
+    train / validation / test: (embeddings (N, z), labels (N,)). Returns (test accuracy,
+    per-shape records [{hidden, best_validation_accuracy, best_epoch, curve}], chosen index)."""
+    (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
+    mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)  # standardise with the training statistics
+    x, xv, xt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
+    records, states = [], []
+    for hidden in tqdm(shapes, desc="predictors", leave=False, disable=not progress):
+        torch.manual_seed(seed)
+        model = mlp(x.shape[1], hidden).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        best, best_epoch, best_state, curve = -1.0, -1, None, []
+        for epoch in range(epochs):
+            model.train()
+            order = torch.randperm(len(x), generator=generator).to(device)
+            for start in range(0, len(x), batch_size):
+                batch = order[start:start + batch_size]
+                loss = F.cross_entropy(model(x[batch]), y[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                accuracy = (model(xv).argmax(dim=1) == yv).float().mean().item()
+            curve.append(accuracy)
+            if accuracy > best:
+                best, best_epoch = accuracy, epoch
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(best_state)
+        states.append(model)
+        records.append(dict(hidden=list(hidden), best_validation_accuracy=best, best_epoch=best_epoch, curve=curve))
+    chosen = int(np.argmax([r["best_validation_accuracy"] for r in records]))  # ties: the smaller network
+    with torch.no_grad():
+        test_accuracy = (states[chosen](xt).argmax(dim=1) == yt).float().mean().item()
+    return test_accuracy, records, chosen
+
+
+def score_rows(test_accuracy, dataset, arch, point, procedure, variational, predictor, chosen_hidden):
+    note = (f"{procedure}{' VAE' if variational else ''}, {predictor} predictor, chosen hidden layers "
+            f"{chosen_hidden or 'none'}")
+    return [score_row("b4", "accuracy", test_accuracy, dataset=dataset, arch=arch, point=point, note=note)]
+
+
+def plot_summary(model, procedure, dataset, images, training, predictors, device, title=""):
+    """Reconstructions (image decoders), the autoencoder's validation loss and the
+    predictors' validation accuracy curves."""
+    import matplotlib.pyplot as plt
+
+    image_decoder = check_procedure(procedure)[1] == "image" and check_procedure(procedure)[0] == "image"
+    columns = 3 if image_decoder else 2
+    figure, axes = plt.subplots(1, columns, figsize=(4.5 * columns, 3.5))
+    if image_decoder:
+        with torch.no_grad():
+            x = to_model_input(dataset, images[:6]).to(device)
+            reconstruction = model.eval()(x)[0].float().cpu()
+        grid = torch.cat([torch.cat(list(x.cpu()), dim=2), torch.cat(list(reconstruction), dim=2)], dim=1)
+        axes[0].imshow(grid.permute(1, 2, 0).clamp(0, 1).numpy())
+        axes[0].set_title("input (top) / reconstruction")
+        axes[0].axis("off")
+    history = training["history"]
+    axes[-2].plot([h["step"] for h in history], [h["score"] for h in history], marker="o")
+    axes[-2].set_title("autoencoder validation loss")
+    axes[-2].set_xlabel("step")
+    for record in predictors:
+        axes[-1].plot(record["curve"], label=str(record["hidden"] or "linear"))
+    axes[-1].set_title("predictor validation accuracy")
+    axes[-1].set_xlabel("epoch")
+    axes[-1].legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
