@@ -39,7 +39,7 @@ def test_expand_is_the_grid_with_stable_ids(tmp_path):
         grid.expand(spec, only={"archh": ["vgg16"]})
 
 
-@pytest.mark.parametrize("name", ["b1", "b2", "b3"])
+@pytest.mark.parametrize("name", ["b1", "b2", "b3", "b4"])
 def test_every_params_file_matches_its_notebook(name):
     for smoke in (False, True):
         grid.check_parameters(grid.load_spec(ROOT / "params" / f"{name}.yaml", smoke=smoke))

@@ -156,3 +156,37 @@ def test_b3_delineation_runs(tmp_path):
     assert record["training"]["step"] == 4 and record["tiles"] == {"train": 8, "valid": 2, "test": 3}
     assert all(s["dataset"] == "mrd" and "threshold 0.5" in s["note"] for s in record["scores"])
     assert (tmp_path / "run" / "iterations.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def embeddings_root(tmp_path_factory):
+    from dplib.data import embeddings
+
+    root = tmp_path_factory.mktemp("embeddings")
+    for name in ("svhn", "stl10"):
+        embeddings.write_fixture(root, name)
+    return root
+
+
+SMOKE_B4 = dict(weights=None, ae_epochs=1, mlp_epochs=3, batch_size=16, num_workers=0, device="cpu",
+                arch="alexnet", point="semi_early")
+
+
+@pytest.mark.parametrize("dataset, procedure, variational", [
+    ("svhn", "I-I-PS", False), ("svhn", "I-I-PW", False), ("svhn", "F-I-PW", False), ("svhn", "F-I-PS", False),
+    ("svhn", "I-F-FP", False), ("svhn", "F-F-FP", False), ("stl10", "I-I-PS", False), ("stl10", "I-I-PS", True)])
+def test_b4_autoencoding_runs(tmp_path, embeddings_root, dataset, procedure, variational):
+    record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset=dataset, procedure=procedure,
+                          variational=variational, data_root=str(embeddings_root), out_dir=str(tmp_path / "run"),
+                          **SMOKE_B4)
+    [score] = record["scores"]
+    assert score["score"] == "accuracy" and score["dataset"] == dataset and 0 <= score["value"] <= 1
+    assert procedure in score["note"] and len(record["predictors"]) == 7
+    assert set(record["timings"]) >= {"autoencoder", "embeddings", "predictors"}
+    assert (tmp_path / "run" / "summary.png").is_file()
+
+
+def test_b4_is_repeatable_with_the_same_seed(tmp_path, embeddings_root):
+    values = [run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="svhn", data_root=str(embeddings_root),
+                           out_dir=str(tmp_path / f"run{i}"), **SMOKE_B4)["scores"][0]["value"] for i in range(2)]
+    assert values[0] == values[1]

@@ -1,0 +1,114 @@
+"""dplib.autoencoding: the six procedures, the feature cache, and the predictors."""
+
+import numpy as np
+import pytest
+import torch
+
+from dplib import autoencoding as b4
+from dplib.data import embeddings
+from dplib.lossnets import LossNetwork
+from dplib.models.autoencoder import MLP_SHAPES, Autoencoder, ImageDecoder, ImageEncoder, kl_divergence, mlp
+
+
+@pytest.fixture(scope="module")
+def svhn(tmp_path_factory):
+    root = embeddings.write_fixture(tmp_path_factory.mktemp("emb"), "svhn")
+    images, labels = embeddings.load_split("svhn", root, "extra")
+    return images[:32], labels[:32]
+
+
+@pytest.fixture(scope="module")
+def network():
+    return LossNetwork("alexnet", "semi_early", weights=None)
+
+
+class Counting(torch.nn.Module):
+    """A loss network wrapper that counts its forward passes."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network, self.points, self.calls = network, network.points, 0
+
+    def forward(self, x, **kwargs):
+        self.calls += 1
+        return self.network(x, **kwargs)
+
+
+def batch_of(images, count=8):
+    data = embeddings.Images("svhn", images, torch.zeros(len(images), dtype=torch.long))
+    loader = torch.utils.data.DataLoader(data, batch_size=count)
+    return next(iter(loader))
+
+
+@pytest.mark.parametrize("procedure", list(b4.PROCEDURES))
+@pytest.mark.parametrize("variational", [False, True])
+def test_every_procedure_trains(procedure, variational, svhn, network, tmp_path):
+    images, _ = svhn
+    shape = b4.feature_shape(network, "svhn")
+    cache = b4.FeatureCache(network, "svhn", images, tmp_path / "f.f16", "cpu", progress=False)
+    model = b4.build_autoencoder(procedure, "svhn", int(np.prod(shape)), 16, variational)
+    loss = b4.make_loss(procedure, "svhn", network, "cpu", cache=cache)(model, batch_of(images))
+    loss.backward()
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0
+    assert all(p.grad is not None for p in model.parameters())
+    assert all(p.grad is None for p in network.parameters())
+    embedding = b4.embed(model, procedure, "svhn", images[:5], network, "cpu")
+    assert embedding.shape == (5, 16)
+    torch.testing.assert_close(embedding, b4.embed(model, procedure, "svhn", images[:5], network, "cpu"))  # VAE: mean
+
+
+def test_cached_features_cost_one_loss_network_pass_per_step_and_none_for_prediction(svhn, network, tmp_path):
+    images, _ = svhn
+    counting = Counting(network)
+    cache = b4.FeatureCache(counting, "svhn", images, tmp_path / "f.f16", "cpu", batch_size=32, progress=False)
+    counting.calls = 0
+    feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
+    batch = batch_of(images)
+    for procedure, with_cache, without_cache in (("I-I-PS", 1, 2), ("I-F-FP", 0, 1), ("F-F-FP", 0, 1),
+                                                 ("I-I-PW", 0, 0)):
+        model = b4.build_autoencoder(procedure, "svhn", feature_size, 16)
+        for cached, expected in ((cache, with_cache), (None, without_cache)):
+            counting.calls = 0
+            b4.make_loss(procedure, "svhn", counting, "cpu", cache=cached)(model, batch)
+            assert counting.calls == expected, (procedure, cached is not None)
+
+
+def test_feature_cache_holds_the_features_and_is_reused(svhn, network, tmp_path):
+    images, _ = svhn
+    path = tmp_path / "f.f16"
+    cache = b4.FeatureCache(network, "svhn", images, path, "cpu", batch_size=7, progress=False)
+    with torch.no_grad():
+        direct = network(embeddings.to_model_input("svhn", images[[3, 20]]))["semi_early"]
+    torch.testing.assert_close(cache[[3, 20]], direct, rtol=1e-3, atol=1e-3)  # float16
+    stamp = path.stat().st_mtime_ns
+    b4.FeatureCache(network, "svhn", images, path, "cpu", progress=False)
+    assert path.stat().st_mtime_ns == stamp
+    assert b4.cache_size_gb(531_131, (64, 64, 64)) > 200  # why early points of big datasets are not cached
+
+
+def test_predictors_pick_the_best_validation_accuracy_and_are_seeded():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (300,), generator=generator)
+    centers = torch.randn(10, 8, generator=generator) * 3
+    points = centers[labels] + torch.randn(300, 8, generator=generator)
+    parts = [(points[s], labels[s]) for s in (slice(0, 200), slice(200, 250), slice(250, 300))]
+    accuracy, records, chosen = b4.train_predictors(*parts, epochs=15, progress=False)
+    assert accuracy > 0.8 and len(records) == 7
+    assert records[chosen]["best_validation_accuracy"] == max(r["best_validation_accuracy"] for r in records)
+    assert [tuple(r["hidden"]) for r in records] == list(MLP_SHAPES)
+    again, _, _ = b4.train_predictors(*parts, epochs=15, progress=False)
+    assert again == accuracy
+
+
+def test_models_shapes():
+    for size in (64, 96):
+        model = Autoencoder(ImageEncoder(size, 64, variational=True), ImageDecoder(size, 64)).eval()
+        out, mean, log_variance = model(torch.rand(2, 3, size, size))
+        assert out.shape == (2, 3, size, size) and mean.shape == log_variance.shape == (2, 64)
+        assert 0 <= out.min() and out.max() <= 1
+    assert len([m for m in ImageEncoder(64).modules() if isinstance(m, torch.nn.Conv2d)]) == 4
+    assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0
+    assert kl_divergence(torch.ones(1, 2), torch.zeros(1, 2)).item() == pytest.approx(1.0)
+    assert len([m for m in mlp(64, (64, 32)) if isinstance(m, torch.nn.Linear)]) == 3
+    with pytest.raises(ValueError, match="procedure"):
+        b4.check_procedure("I-I-XX")
