@@ -38,16 +38,24 @@ def best_per_architecture(scores):
     return ordered.groupby(["key", "arch"], sort=False).head(1).drop(columns="point_order").reset_index(drop=True)
 
 
-def rank_table(scores):
+def paper_scores_only(scores):
+    """The rows of the scores the paper reports (Tables V-XI): our runs add per-subset
+    2AFC / JND and slack-3 delineation scores, which Table III must not average in."""
+    keys = pd.Series([score_key(r) for r in scores[KEY].to_dict("records")], index=scores.index)
+    return scores[keys.map(lambda k: any(holds(k) for holds in PAPER_TABLES.values()))]
+
+
+def rank_table(scores, paper_scores=True):
     """Table III: per score, architectures ranked 1 (best) .. n by their best extraction
     point; averaged per benchmark (columns b1..b4) and over benchmarks weighted equally
-    ("all", the mean of the benchmark averages).
+    ("all", the mean of the benchmark averages). By default only the paper's scores count
+    (`paper_scores_only`); paper_scores=False ranks on every score in the table.
 
     Ties share the average of the ranks they span (pandas' method="average"). The paper's
     values come from unrounded scores, so where two printed scores are equal the paper
     may have ranked them apart: such differences are rounding, not disagreements.
     """
-    best = best_per_architecture(scores)
+    best = best_per_architecture(paper_scores_only(scores) if paper_scores else scores)
     best["rank"] = best.groupby("key").value.rank(ascending=False, method="average")
     table = best.pivot_table(index="arch", columns="benchmark", values="rank", aggfunc="mean")
     table = table.reindex(columns=[b for b in BENCHMARKS if b in table.columns])

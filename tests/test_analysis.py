@@ -120,3 +120,13 @@ def test_figures_draw_the_paper(paper):
     assert len(analysis.fig_5(paper, attributes).axes[0].collections[0].get_offsets()) == 14
     assert analysis.fig_3(paper[paper.benchmark == "b1"]) is None  # nothing to draw
     assert "Pearson" in analysis.scatter(paper, attributes, "depth", "b1 2afc all").axes[0].get_title()
+
+
+def test_rank_table_counts_only_the_papers_scores_by_default():
+    scores = toy_scores()
+    extra = [score_row("b1", "2afc", v, dataset="cnn", arch=a, point="early")  # a per-subset score of our runs
+             for a, v in (("vgg16", 0.1), ("alexnet", 0.9), ("resnet18", 0.5))]
+    with_extra = pd.concat([scores, pd.DataFrame(extra)], ignore_index=True)
+    pd.testing.assert_frame_equal(analysis.rank_table(with_extra), analysis.rank_table(scores))
+    assert analysis.rank_table(with_extra, paper_scores=False).loc["alexnet", "b1"] != \
+        analysis.rank_table(scores).loc["alexnet", "b1"]
