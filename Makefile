@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet -e ".[dev,slurm]"
 	touch $(STAMP)
 
+# two test processes: most tests wait on notebook kernels and subprocesses
 test: $(STAMP)
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q -n 2
 
 demo: $(STAMP)
 	$(PYTHON) -m dplib.demo

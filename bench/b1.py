@@ -50,8 +50,6 @@ def main():
     torch.manual_seed(0)
     device = args.device
     ref, p0, p1 = (torch.rand(args.triplets, 3, 64, 64, device=device) for _ in range(3))
-    batches = [(ref[i:i + args.batch_size], p0[i:i + args.batch_size], p1[i:i + args.batch_size])
-               for i in range(0, args.triplets, args.batch_size)]
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"{args.triplets} triplets of 64x64, batch {args.batch_size}")
     for arch in ("alexnet", "vgg16"):
@@ -65,15 +63,20 @@ def main():
             b1.pair_distances(together, dataset, "p0", "p1", reference="ref", batch_size=args.batch_size,
                               device=device, progress=False)
 
+        def loader():  # the same data path for every contender: one DataLoader pass over the triplets
+            return torch.utils.data.DataLoader(dataset, batch_size=args.batch_size)
+
         @torch.no_grad()
-        def one_at_a_time():
+        def one_at_a_time():  # four runs, one per point, each reading the data and passing ref per pair
             for point, net in alone.items():
-                for r, a, b in batches:
+                for batch in loader():
+                    r, a, b = batch["ref"], batch["p0"], batch["p1"]
                     perceptual_distance(net(r), net(a)), perceptual_distance(net(r), net(b))
 
         @torch.no_grad()
         def lpips_package():
-            for r, a, b in batches:
+            for batch in loader():
+                r, a, b = batch["ref"], batch["p0"], batch["p1"]
                 reference(r, a, normalize=True), reference(r, b, normalize=True)
 
         ceiling = flop_ceiling(together, alone, ref[:2], p0[:2], p1[:2])

@@ -17,6 +17,17 @@ def bapps_root(tmp_path_factory):
     return bapps.write_fixture(tmp_path_factory.mktemp("bapps"), patches_per_subset=6)
 
 
+@pytest.fixture(scope="session")
+def embeddings_root(tmp_path_factory):
+    """Tiny SVHN and STL-10 files in torchvision's formats."""
+    from dplib.data import embeddings
+
+    root = tmp_path_factory.mktemp("embeddings")
+    for name in ("svhn", "stl10"):
+        embeddings.write_fixture(root, name)
+    return root
+
+
 @pytest.fixture
 def b1_params(tmp_path, bapps_root):
     """A params file for Benchmark 1 whose smoke block uses the session's BAPPS fixture."""
@@ -113,3 +124,22 @@ def http_server():
     server = HTTPFixtureServer()
     yield server
     server.close()
+
+
+@pytest.fixture
+def smoke_params(tmp_path):
+    """A copy of params/<name>.yaml whose smoke block uses `data_root` and `axes`."""
+
+    def write(name, data_root, axes, **overrides):
+        spec = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
+        spec["notebook"] = str(ROOT / spec["notebook"])
+        spec["smoke"]["parameters"].update(data_root=str(data_root), **overrides)
+        spec["smoke"]["axes"] = dict(axes)
+        folder = tmp_path / "params"
+        folder.mkdir(exist_ok=True)
+        (folder / "grid.yaml").write_text((ROOT / "params" / "grid.yaml").read_text())
+        path = folder / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(spec))
+        return path
+
+    return write

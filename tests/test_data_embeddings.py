@@ -9,12 +9,9 @@ import torch
 from dplib.data import embeddings
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("embeddings")
-    for name in ("svhn", "stl10"):
-        embeddings.write_fixture(root, name)
-    return root
+@pytest.fixture
+def root(embeddings_root):
+    return embeddings_root
 
 
 @pytest.mark.parametrize("name, splits, side", [("svhn", ("extra", "train", "test"), 32),

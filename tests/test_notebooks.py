@@ -158,16 +158,6 @@ def test_b3_delineation_runs(tmp_path):
     assert (tmp_path / "run" / "iterations.png").is_file()
 
 
-@pytest.fixture(scope="module")
-def embeddings_root(tmp_path_factory):
-    from dplib.data import embeddings
-
-    root = tmp_path_factory.mktemp("embeddings")
-    for name in ("svhn", "stl10"):
-        embeddings.write_fixture(root, name)
-    return root
-
-
 SMOKE_B4 = dict(weights=None, ae_epochs=1, mlp_epochs=3, batch_size=16, num_workers=0, device="cpu",
                 arch="alexnet", point="semi_early")
 
