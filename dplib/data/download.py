@@ -1,0 +1,179 @@
+"""Downloads that survive the real world: resume, size and checksum checks, safe extraction.
+
+    fetch(url, path, sha256=...)       -> path      (resumes path.part; verifies; renames)
+    extract(archive, into)                        (tar or zip; refuses paths escaping `into`;
+                                                   extracts to a temporary folder, then moves)
+
+A failed download or extraction leaves no half-written file or folder under its final
+name: only `*.part` (kept, to resume) and nothing else.
+"""
+
+import bz2
+import gzip
+import hashlib
+import http.client
+import lzma
+import os
+import shutil
+import socket
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """A download that could not be completed or verified; the message says what to do."""
+
+
+def sha256sum(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch(url, path, sha256=None, size=None, retries=3, timeout=60, progress=True):
+    """Download `url` to `path`, resuming a partial `path.part`; verify size and sha256.
+
+    Returns the path. A complete, verified `path` is not downloaded again.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and (sha256 is None or sha256sum(path) == sha256) and (size is None or path.stat().st_size == size):
+        return path
+    part = path.with_name(path.name + ".part")
+    last_error = None
+    for attempt in range(retries + 1):
+        try:
+            total = _fetch_once(url, part, timeout, progress)
+            break
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError) as error:
+            if isinstance(error, urllib.error.HTTPError) and error.code == 404:
+                raise DownloadError(f"{url} does not exist (HTTP 404); the dataset may have moved: "
+                                    f"download it by hand and put it at {path}") from error
+            last_error = error
+            time.sleep(min(2**attempt, 10) * 0.1)
+    else:
+        raise DownloadError(f"could not download {url} after {retries + 1} attempts ({last_error}); "
+                            f"the partial file {part} is kept and the next try resumes it. Offline, put the "
+                            f"file at {path} by hand") from last_error
+    actual_size = part.stat().st_size
+    expected_size = size or total
+    if expected_size is not None and actual_size != expected_size:
+        part.unlink()
+        raise DownloadError(f"{url}: got {actual_size} bytes, expected {expected_size}; the partial file was "
+                            "removed, try again")
+    if sha256 is not None:
+        actual = sha256sum(part)
+        if actual != sha256:
+            part.unlink()
+            raise DownloadError(f"{url}: checksum mismatch (sha256 {actual}, expected {sha256}); the corrupt "
+                                "file was removed, try again")
+    os.replace(part, path)
+    return path
+
+
+def _fetch_once(url, part, timeout, progress):
+    """Append to `part` from where it stops; returns the full size when the server says it."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416:  # the partial file is already complete (or bigger than the file)
+            return have
+        raise
+    with response:
+        if have and response.status != 206:  # the server ignored the range: start over
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        mode = "ab" if have else "wb"
+        with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                                         desc=Path(url).name, disable=not progress, leave=False) as bar:
+            while True:
+                block = response.read(CHUNK)
+                if not block:
+                    break
+                f.write(block)
+                bar.update(len(block))
+        if total is not None and part.stat().st_size < total:
+            raise ConnectionError(f"connection dropped after {part.stat().st_size} of {total} bytes")
+    return total
+
+
+def _check_member(name, into, link=None):
+    target = (into / name).resolve()
+    if not target.is_relative_to(into):
+        raise DownloadError(f"archive entry {name!r} would be written outside {into}; refusing to extract it")
+    if link is not None and not (target.parent / link).resolve().is_relative_to(into):
+        raise DownloadError(f"archive link {name!r} -> {link!r} points outside {into}; refusing to extract it")
+
+
+def _verify_compressed_stream(archive):
+    """Read a compressed archive to its end: tarfile stops silently at a corrupt block and
+    would extract only the first part, so the checksums of the compression are checked first."""
+    with open(archive, "rb") as f:
+        magic = f.read(6)
+    opener = {b"\x1f\x8b": gzip.open, b"BZ": bz2.open, b"\xfd7": lzma.open}.get(magic[:2])
+    if opener is None:
+        return
+    try:
+        with opener(archive, "rb") as stream:
+            while stream.read(CHUNK):
+                pass
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as error:
+        raise DownloadError(f"{archive} is corrupt or truncated ({error}); delete it and download again") from error
+
+
+def extract(archive, into):
+    """Extract a tar(.gz) or zip archive into `into` safely; returns the top-level entries.
+
+    Every entry is checked to stay inside `into` (no absolute paths, '..', or links out).
+    Extraction goes to a temporary folder inside `into`; only a complete extraction is
+    moved into place, replacing entries of the same name.
+    """
+    archive, into = Path(archive), Path(into)
+    into.mkdir(parents=True, exist_ok=True)
+    into = into.resolve()
+    staging = Path(tempfile.mkdtemp(dir=into, prefix=".extracting-"))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                for name in z.namelist():
+                    _check_member(name, staging.resolve())
+                z.extractall(staging)
+        else:
+            _verify_compressed_stream(archive)
+            try:
+                with tarfile.open(archive) as t:
+                    members = t.getmembers()
+                    for m in members:
+                        if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
+                            raise DownloadError(f"archive entry {m.name!r} is a device or fifo; refusing to extract it")
+                        _check_member(m.name, staging.resolve(), m.linkname if (m.issym() or m.islnk()) else None)
+                    t.extractall(staging, members=members, filter="data")
+            except (tarfile.TarError, EOFError, OSError) as error:
+                raise DownloadError(f"{archive} is corrupt or truncated ({error}); delete it and download again") from error
+        entries = []
+        for entry in sorted(staging.iterdir()):
+            destination = into / entry.name
+            if destination.is_dir() and not destination.is_symlink():
+                shutil.rmtree(destination)
+            elif destination.exists() or destination.is_symlink():
+                destination.unlink()
+            os.replace(entry, destination)
+            entries.append(destination)
+        return entries
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
