@@ -8,7 +8,6 @@ full-network forward, the device-hours of the full grid, and data loading (decod
 import argparse
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 

@@ -5,6 +5,8 @@ findings, the printed score tables V-XI (`score_table`), and Figures 2-5 (`fig_2
 Every score of the paper is better when higher, so "best" is always the maximum.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -165,8 +167,6 @@ def compare(ours, paper):
 
 def to_files(table, folder, name):
     """Write a table as CSV, Markdown and LaTeX: folder/name.{csv,md,tex}."""
-    from pathlib import Path
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     table.to_csv(folder / f"{name}.csv", float_format="%.6g")
@@ -292,8 +292,6 @@ def scatter(scores, attributes, attribute, key, color_by="point"):
 def save_figure(figure, folder, name):
     """folder/name.png and folder/name.pdf, without timestamps so reruns give the same files.
     A figure of None (its scores are not in the table) writes nothing."""
-    from pathlib import Path
-
     if figure is None:
         print(f"{name}: the scores it plots are not in these results; skipped")
         return []

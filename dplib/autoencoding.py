@@ -110,8 +110,8 @@ def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigm
             if cache is not None:
                 target = cache[indices].to(device, non_blocking=True)
             else:
-                with torch.no_grad():
-                    target = loss_network(images)[point]
+                with torch.no_grad():  # images from to_model_input: [0, 1] by construction
+                    target = loss_network(images, check_range=False)[point]
             target = squash(target)
         reconstruction, mean, log_variance = model(target if encoder_kind == "feature" else images)
         if loss_kind == "pixel":

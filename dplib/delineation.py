@@ -25,7 +25,7 @@ def make_loss(loss_network, mu, device):
         target_features = None
         if mu:
             with torch.no_grad():
-                target_features = loss_network(masks.expand(-1, 3, -1, -1))
+                target_features = loss_network(masks.expand(-1, 3, -1, -1), check_range=False)  # masks: [0, 1]
         total = 0
         for logits in outputs:
             loss = pixel_bce(logits, masks)

@@ -203,12 +203,12 @@ def execute_run(directory):
     return status["state"]
 
 
-def _record_crash(directory, returncode):
+def _record_crash(directory, reason):
     """The run's process died before it could record anything itself: say so, with its log."""
-    log = (Path(directory) / "log.txt").read_text(errors="replace")[-2000:]
+    log_path = Path(directory) / "log.txt"
+    log = log_path.read_text(errors="replace")[-2000:] if log_path.is_file() else ""
     status = read_json(Path(directory) / "status.json") or {}
-    status.update(state="failed", error={"name": "ProcessDied", "message": f"exit code {returncode}: {log}",
-                                         "cell": None})
+    status.update(state="failed", error={"name": "ProcessDied", "message": f"{reason}: {log}", "cell": None})
     write_json_atomic(Path(directory) / "status.json", status)
 
 
@@ -265,7 +265,7 @@ def _run_local(directories, workers, progress):
                 process = subprocess.run([sys.executable, "-m", "dplib.cli", "grid", "execute", str(directory)],
                                          env=environments[slot], stdout=log, stderr=subprocess.STDOUT)
             if process.returncode and run_state(directory) not in ("failed", "completed"):
-                _record_crash(directory, process.returncode)
+                _record_crash(directory, f"exit code {process.returncode}")
         finally:
             with lock:
                 free_slots.append(slot)
@@ -285,16 +285,18 @@ def _run_submitit(directories, spec, cluster, workers, progress, runs_dir=None):
     resources.setdefault("slurm_array_parallelism", workers)
     executor.update_parameters(**resources)
     jobs = executor.map_array(execute_run, [str(d) for d in directories])
+    pending = dict(zip(jobs, directories))
     for _ in jobs:
         progress.started()
-    pending = list(jobs)
     while pending:
         for job in [j for j in pending if j.done()]:
-            pending.remove(job)
+            directory = pending.pop(job)
             try:
                 state = job.result()
-            except Exception:  # the job itself died (time limit, node failure): the folder says why
-                state = run_state(Path(job.submission().args[0])) if job.submission() else "failed"
+            except Exception as error:  # the job itself died (time limit, node failure)
+                if run_state(directory) not in ("completed", "failed"):
+                    _record_crash(directory, f"submitit job {job.job_id}: {error}")
+                state = run_state(directory)
             progress.finished(state)
         time.sleep(0.5)
 

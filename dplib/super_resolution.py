@@ -31,8 +31,8 @@ def make_loss(loss_network, scale, device, pixel_weight=0.0, tv_weight=0.0, chan
         if channels_last:
             hr, low = hr.contiguous(memory_format=torch.channels_last), low.contiguous(memory_format=torch.channels_last)
         output = model(low)
-        with torch.no_grad():
-            target = loss_network(hr)
+        with torch.no_grad():  # targets come from load_image, in [0, 1] by construction: no range check per step
+            target = loss_network(hr, check_range=False)
         loss = feature_loss(loss_network(output, check_range=False), target)
         if pixel_weight:
             loss = loss + pixel_weight * torch.nn.functional.mse_loss(output, hr)

@@ -6,7 +6,7 @@ import torch
 
 from conftest import LPIPS_LAYERS, lpips_baseline_and_ours
 from dplib import perceptual_similarity as b1
-from dplib.data.bapps import TwoAFCDataset, JNDDataset
+from dplib.data.bapps import TwoAFCDataset
 from dplib.lossnets import POINTS, LossNetwork
 from dplib.metrics import two_afc
 
