@@ -7,8 +7,10 @@ and a progress bar.
 
 `loss_fn(model, batch) -> scalar loss`; `validate(model) -> float` (higher is better unless
 mode="min") or a dict {"score": float, "collapsed": bool}. After fit the model holds the
-best validated weights. The data order is seeded per epoch, so a run resumed from its
-checkpoint continues exactly where it stopped.
+best validated weights. The data order (and the data workers' random seeds) are seeded
+per epoch, so a run resumed from its checkpoint continues where it stopped; with
+num_workers=0, random augmentation in the dataset uses the main process's generators,
+which a resume does not restore.
 """
 
 import copy
@@ -58,7 +60,9 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     generator = torch.Generator()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size,
                         generator=generator, num_workers=num_workers, collate_fn=collate_fn,
-                        pin_memory=str(device).startswith("cuda"), persistent_workers=num_workers > 0)
+                        pin_memory=str(device).startswith("cuda"))
+    # Workers are started anew each epoch on purpose: their random seeds are then drawn from the
+    # reseeded generator, so crops and order of an epoch are the same after a resume.
     steps_per_epoch = len(loader)
     total = iterations if iterations is not None else epochs * steps_per_epoch
     validate_every = validate_every or steps_per_epoch
