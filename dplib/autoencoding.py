@@ -85,6 +85,15 @@ def cache_size_gb(count, shape):
     return count * math.prod(shape) * 2 / 1e9
 
 
+def target_features(loss_network, dataset, images, device, path, cache_limit_gb, progress=True):
+    """(FeatureCache or None, feature count): the training images' features cached on disk when
+    they fit `cache_limit_gb`, else None (they are then computed every step)."""
+    shape = feature_shape(loss_network, dataset)
+    if cache_size_gb(len(images), shape) > cache_limit_gb:
+        return None, math.prod(shape)
+    return FeatureCache(loss_network, dataset, images, path, device, progress=progress), math.prod(shape)
+
+
 def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, variational=False):
     encoder_kind, decoder_kind, _ = check_procedure(procedure)
     size = SIZE[dataset]

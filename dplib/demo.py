@@ -29,7 +29,8 @@ def _analysis(results, out_dir, executed_dir):
     for name in ANALYSIS_NOTEBOOKS:
         print(f"  {name}: results={results} -> {out_dir}", flush=True)
         papermill.execute_notebook(f"notebooks/{name}.ipynb", str(executed_dir / f"{name}_{Path(out_dir).name}.ipynb"),
-                                   parameters=dict(results=str(results), out_dir=str(out_dir)), progress_bar=False)
+                                   parameters=dict(results=str(results), out_dir=str(out_dir)), progress_bar=False,
+                                   start_timeout=grid.KERNEL_START_TIMEOUT)
 
 
 def main(workers=2):

@@ -33,6 +33,7 @@ import yaml
 
 from .results import SCORE_COLUMNS, environment, read_json, write_json_atomic
 
+KERNEL_START_TIMEOUT = 300  # seconds; papermill's 60 s default is too short on a loaded 2-core machine
 STATES = ("pending", "running", "interrupted", "failed", "completed")
 
 
@@ -189,7 +190,8 @@ def execute_run(directory):
     output = directory / "notebook.ipynb"
     try:
         papermill.execute_notebook(spec["notebook"], str(output), parameters=spec["parameters"],
-                                   progress_bar=False, kernel_name="python3", cwd=os.getcwd())
+                                   progress_bar=False, kernel_name="python3", cwd=os.getcwd(),
+                                   start_timeout=KERNEL_START_TIMEOUT)
         if read_json(directory / "result.json") is None:
             raise RuntimeError("the notebook finished without writing result.json (its last cell must call "
                                "dplib.results.write_result)")

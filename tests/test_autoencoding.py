@@ -112,3 +112,12 @@ def test_models_shapes():
     assert len([m for m in mlp(64, (64, 32)) if isinstance(m, torch.nn.Linear)]) == 3
     with pytest.raises(ValueError, match="procedure"):
         b4.check_procedure("I-I-XX")
+
+
+def test_target_features_are_cached_only_when_they_fit(svhn, network, tmp_path):
+    images, _ = svhn
+    cache, size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "f.f16", cache_limit_gb=1.0,
+                                     progress=False)
+    assert isinstance(cache, b4.FeatureCache) and size == int(np.prod(b4.feature_shape(network, "svhn")))
+    none, same_size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "g.f16", cache_limit_gb=1e-9)
+    assert none is None and same_size == size and not (tmp_path / "g.f16").exists()

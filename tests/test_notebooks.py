@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import papermill
+
+from dplib.grid import KERNEL_START_TIMEOUT
 import pytest
 
 ROOT = Path(__file__).parents[1]
@@ -26,7 +28,7 @@ def test_walkthrough_runs(tmp_path, arch):
     out = tmp_path / "walkthrough.ipynb"
     papermill.execute_notebook(str(ROOT / "notebooks" / "walkthrough.ipynb"), str(out), cwd=str(ROOT),
                                parameters=dict(arch=arch, weights=None, image_size=96, out_dir=str(tmp_path)),
-                               progress_bar=False)
+                               progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
     assert (tmp_path / f"features_{arch}.png").stat().st_size > 0
     assert (tmp_path / f"distances_{arch}.png").stat().st_size > 0
 
@@ -34,7 +36,7 @@ def test_walkthrough_runs(tmp_path, arch):
 def run_notebook(name, tmp_path, **parameters):
     out = tmp_path / f"executed_{name}"
     papermill.execute_notebook(str(ROOT / "notebooks" / name), str(out), cwd=str(ROOT), parameters=parameters,
-                               progress_bar=False)
+                               progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
     return json.loads((Path(parameters["out_dir"]) / "result.json").read_text())
 
 
@@ -59,7 +61,7 @@ def test_analysis_tables_rebuild_the_committed_tables(tmp_path):
     assert len(TABLE_FILES) >= 3 * 13
     out = tmp_path / "tables"
     papermill.execute_notebook(str(ROOT / "notebooks" / "analysis_tables.ipynb"), str(tmp_path / "t.ipynb"),
-                               cwd=str(ROOT), parameters=dict(results="paper", out_dir=str(out)), progress_bar=False)
+                               cwd=str(ROOT), parameters=dict(results="paper", out_dir=str(out)), progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
     for name in TABLE_FILES:
         assert (out / name).read_text() == (ROOT / "figures" / name).read_text(), name
 
@@ -67,7 +69,7 @@ def test_analysis_tables_rebuild_the_committed_tables(tmp_path):
 def test_analysis_figures_rebuild_every_figure(tmp_path):
     out = tmp_path / "figures"
     papermill.execute_notebook(str(ROOT / "notebooks" / "analysis_figures.ipynb"), str(tmp_path / "f.ipynb"),
-                               cwd=str(ROOT), parameters=dict(results="paper", out_dir=str(out)), progress_bar=False)
+                               cwd=str(ROOT), parameters=dict(results="paper", out_dir=str(out)), progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
     for n in (2, 3, 4, 5):
         assert (out / f"fig_{n}.png").stat().st_size > 10_000 and (out / f"fig_{n}.pdf").is_file()
         assert (ROOT / "figures" / f"fig_{n}.png").is_file()  # committed too
@@ -91,7 +93,7 @@ def test_analysis_notebooks_on_own_results(tmp_path, own_results):
     for name in ("analysis_tables.ipynb", "analysis_figures.ipynb", "explore.ipynb"):
         papermill.execute_notebook(str(ROOT / "notebooks" / name), str(tmp_path / name), cwd=str(ROOT),
                                    parameters=dict(results=str(own_results), out_dir=str(tmp_path / "out"),
-                                                   attribute_input_size=96), progress_bar=False)
+                                                   attribute_input_size=96), progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
     comparison = (tmp_path / "out" / "comparison_with_paper.csv").read_text()
     assert "b1 2afc all" in comparison and (tmp_path / "out" / "fig_4.png").is_file()
     assert not (tmp_path / "out" / "fig_3.png").exists()  # no Benchmark 4 scores: skipped, not faked
@@ -100,7 +102,7 @@ def test_analysis_notebooks_on_own_results(tmp_path, own_results):
 def test_explore_runs_on_the_paper(tmp_path):
     papermill.execute_notebook(str(ROOT / "notebooks" / "explore.ipynb"), str(tmp_path / "e.ipynb"), cwd=str(ROOT),
                                parameters=dict(attribute="depth", score="b3 quality mrd", color_by="family"),
-                               progress_bar=False)
+                               progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
