@@ -1,12 +1,16 @@
 """Benchmark 1 throughput: triplets per second for all 4 points of a loss network in one
 pass with the reference features shared, vs the 4 points one at a time (each pair
-recomputing the reference), vs the lpips package's baseline on the same backbone.
+recomputing the reference), vs the lpips package's baseline on the same backbone. Then the
+shared pass under bfloat16 autocast and channels_last, and how much they change the 2AFC
+and JND scores (on BAPPS with --data-root, else on a fixture of --fixture-triplets per subset).
 
-    python bench/b1.py [--device cuda] [--triplets 100] [--repeat 3]
+    python bench/b1.py [--device cuda] [--triplets 100] [--repeat 3] [--data-root data/bapps]
 """
 
 import argparse
+import copy
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -15,6 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import interleaved  # noqa: E402
 
+from dplib.data import bapps  # noqa: E402
 from dplib.lossnets import POINTS, LossNetwork  # noqa: E402
 from dplib import perceptual_similarity as b1  # noqa: E402
 from dplib.losses import perceptual_distance  # noqa: E402
@@ -44,6 +49,8 @@ def main():
     parser.add_argument("--triplets", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--data-root", help="a BAPPS root for the score check (default: a fixture built here)")
+    parser.add_argument("--fixture-triplets", type=int, default=200, help="fixture size per subset")
     args = parser.parse_args()
     import lpips
 
@@ -87,6 +94,46 @@ def main():
               f"speed-up {rate['shared'] / rate['alone']:.2f}x (FLOP ratio, its ceiling: {ceiling:.2f}x)")
         print(f"{arch}: triplets/s  lpips package, its {len(reference.chns)} layers   {rate['lpips']:8.1f}   "
               f"dplib (4 points) / lpips {rate['shared'] / rate['lpips']:.2f}x")
+        precision(arch, together, dataset, ref, args)
+
+
+def shared_pass(network, dataset, args, **options):
+    return lambda: b1.pair_distances(network, dataset, "p0", "p1", reference="ref", batch_size=args.batch_size,
+                                     device=args.device, progress=False, **options)
+
+
+def precision(arch, network, dataset, ref, args):
+    """The shared pass under autocast (float16, bfloat16) and channels_last: speed, and the
+    largest change of any 2AFC and JND score from float32, for each dtype's faster layout."""
+    network_cl = copy.deepcopy(network).to(memory_format=torch.channels_last)
+    variants = {(autocast, layout): (network_cl if layout else network, dict(autocast=autocast, channels_last=layout))
+                for autocast in (False, "float16", "bfloat16") for layout in (False, True)}
+    t = interleaved({key: shared_pass(net, dataset, args, **options) for key, (net, options) in variants.items()},
+                    repeat=args.repeat)
+    baseline = t[(False, False)]
+    for (autocast, layout), seconds in t.items():
+        name = f"{autocast or 'float32'}{' channels_last' if layout else ''}"
+        print(f"{arch}: triplets/s  shared pass, {name:24s} {len(ref) / seconds:8.1f}   {baseline / seconds:.2f}x float32")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = args.data_root
+        if root is None:
+            root = Path(scratch) / "bapps"
+            bapps.write_fixture(root, patches_per_subset=args.fixture_triplets)
+        scores = {}
+        for autocast in (False, "float16", "bfloat16"):
+            key = min([(autocast, False), (autocast, True)], key=t.get)
+            net, options = variants[key]
+            distances = b1.evaluate(net, root, Path(scratch) / str(key), bapps.TWO_AFC_SUBSETS, bapps.JND_SUBSETS,
+                                    batch_size=args.batch_size, device=args.device, progress=False, **options)
+            scores[autocast] = {(r["score"], r["dataset"], r["point"]): r["value"]
+                                for r in b1.score_rows(arch, net.points, *distances)}
+    data = "BAPPS" if args.data_root else f"the fixture ({args.fixture_triplets} per subset)"
+    for autocast in ("float16", "bfloat16"):
+        for score in ("2afc", "jnd_map"):
+            delta = {k: abs(v - scores[False][k]) for k, v in scores[autocast].items() if k[0] == score}
+            worst = max(delta, key=delta.get)
+            print(f"{arch}: {autocast} vs float32 on {data}: largest |change| of {score} over {len(delta)} scores "
+                  f"{delta[worst]:.1e} ({worst[1]}, {worst[2]})")
 
 
 if __name__ == "__main__":

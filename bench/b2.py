@@ -18,6 +18,7 @@ from common import interleaved  # noqa: E402
 
 from dplib import super_resolution as b2  # noqa: E402
 from dplib.data import superres  # noqa: E402
+from dplib.train import adam  # noqa: E402
 from dplib.lossnets import LossNetwork, build_classifier  # noqa: E402
 from dplib.models import TransformerNet  # noqa: E402
 
@@ -40,7 +41,7 @@ def main():
     for arch, point in CONFIGS:
         model = TransformerNet(4).to(device)
         network = LossNetwork(arch, point, weights=None).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        optimizer = adam(model.parameters(), lr=1e-3)
         loss_fn = b2.make_loss(network, 4, device)
 
         def full_step():

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import interleaved  # noqa: E402
 
 from dplib import delineation as b3  # noqa: E402
+from dplib.train import adam  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
 from dplib.models import IterativeUNet  # noqa: E402
 
@@ -39,7 +40,7 @@ def main():
     for arch, point in CONFIGS:
         model = IterativeUNet().to(device)
         network = LossNetwork(arch, point, weights=None).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+        optimizer = adam(model.parameters(), lr=1e-4)
 
         def step(mu):
             loss = b3.make_loss(network, mu, device)(model, (images, masks))

@@ -27,6 +27,7 @@ from .data.embeddings import SIZE, to_model_input
 from .models.autoencoder import (MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
                                  ImageEncoder, kl_divergence, mlp)
 from .results import score_row
+from .train import adam
 
 PROCEDURES = {  # name: (encoder input, decoder output, loss)
     "I-I-PW": ("image", "image", "pixel"), "I-I-PS": ("image", "image", "perceptual"),
@@ -180,7 +181,7 @@ def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, bat
     for hidden in tqdm(shapes, desc="predictors", leave=False, disable=not progress):
         torch.manual_seed(seed)
         model = mlp(x.shape[1], hidden).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        optimizer = adam(model.parameters(), lr=lr)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         best, best_epoch, best_state, curve = -1.0, -1, None, []
         for epoch in range(epochs):

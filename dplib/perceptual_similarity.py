@@ -20,12 +20,28 @@ from .metrics import jnd_map, two_afc
 from .results import score_row
 
 
-def _features(network, batch, device, channels_last, autocast):
-    batch = batch.to(device, non_blocking=True)
+def autocast_dtype(autocast):
+    """The autocast dtype for the `autocast` parameter: False (float32), "float16" or "bfloat16"."""
+    if autocast is False or autocast is None:
+        return None
+    if autocast in ("float16", "bfloat16"):
+        return getattr(torch, autocast)
+    raise ValueError(f"autocast must be False, 'float16' or 'bfloat16', got {autocast!r}: float16 on a GPU, "
+                     "bfloat16 on a CPU with AMX or AVX512-BF16 (faster there, less precise); bench/b1.py "
+                     "measures both and how much they change the scores")
+
+
+def _features(network, batch, device, channels_last, dtype):
+    batch = batch.to(device, non_blocking=True)                            # (k*N, 3, 64, 64)
     if channels_last:
         batch = batch.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(device_type="cuda", enabled=autocast and str(device).startswith("cuda")):
+    if dtype is None:
         return network(batch)
+    with torch.autocast(device_type=torch.device(device).type, dtype=dtype):
+        features = network(batch)
+    if all(torch.isfinite(f).all() for f in features.values()):
+        return features
+    return network(batch)  # float16 ends at 65504: a batch whose features overflowed is done again in float32
 
 
 @torch.no_grad()
@@ -35,15 +51,16 @@ def pair_distances(network, dataset, first, second, reference=None, batch_size=5
 
     With `reference` (2AFC), returns {point: (d(ref, first), d(ref, second))}, the
     reference's features computed once per triplet; without (JND), {point: d(first, second)}.
-    Each array has one distance per item, as float64.
+    Each array has one distance per item, as float64. `autocast`: see autocast_dtype.
     """
+    dtype = autocast_dtype(autocast)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         pin_memory=str(device).startswith("cuda"))
     out = {p: ([], []) for p in network.points}
     for batch in tqdm(loader, desc=description, leave=False, disable=not progress):
         names = ([reference] if reference else []) + [first, second]
         stacked = torch.cat([batch[n] for n in names])                     # (k*N, 3, 64, 64): one pass
-        features = _features(network, stacked, device, channels_last, autocast)
+        features = _features(network, stacked, device, channels_last, dtype)
         for point, f in features.items():
             parts = unit_normalize(f.float()).chunk(len(names))  # normalised once, ref included
             for i, other in enumerate(parts[1:]):
@@ -77,6 +94,7 @@ def evaluate(network, data_root, out_dir, subsets, jnd_subsets, limit=None, **lo
 
     Returns (two_afc: {subset: {point: (d0, d1), "judge": j}}, jnd: {subset: {point: d, "same": s}}).
     """
+    autocast_dtype(loader_options.get("autocast", False))  # a bad value stops here, before any work
     cache = Path(out_dir) / "distances"
     two_afc_distances, jnd_distances = {}, {}
     # Open every dataset first: missing or mismatched files stop the run before any work.

@@ -40,6 +40,15 @@ def _load_checkpoint(path):
         return None  # a checkpoint cut short by a kill: start over rather than crash
 
 
+def adam(parameters, lr=1e-3):
+    """Adam with the fused kernel: one pass over each parameter tensor per step instead of about
+    ten. It matters where the parameters are many and the FLOPs few, as in Benchmark 4's
+    feature decoder (20M parameters): there the optimizer step took a third of the step."""
+    parameters = [p for p in parameters if p.requires_grad]
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in parameters)
+    return torch.optim.Adam(parameters, lr=lr, fused=fused)
+
+
 def _to_cpu_state(model):
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
@@ -66,7 +75,7 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     steps_per_epoch = len(loader)
     total = iterations if iterations is not None else epochs * steps_per_epoch
     validate_every = validate_every or steps_per_epoch
-    optimizer = optimizer or torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    optimizer = optimizer or adam(model.parameters(), lr=lr)
     use_amp = amp and str(device).startswith("cuda")
     better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
 

@@ -77,3 +77,38 @@ def test_bad_data_stops_before_any_distance_is_computed(tmp_path, monkeypatch):
     monkeypatch.setattr(b1, "pair_distances", lambda *a, **k: pytest.fail("computed before checking the data"))
     with pytest.raises(FileNotFoundError, match="dplib data download bapps"):
         b1.evaluate(network, tmp_path / "missing", tmp_path, ["cnn"], ["cnn"])
+
+
+def test_autocast_distances_follow_float32(bapps_root):
+    network = LossNetwork("alexnet", POINTS, weights=None)
+    dataset = TwoAFCDataset(bapps_root, "cnn")
+    exact = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", progress=False)
+    for autocast, tolerance in (("float16", 5e-3), ("bfloat16", 5e-2)):
+        approximate = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", autocast=autocast,
+                                        channels_last=True, progress=False)
+        for point in POINTS:
+            for a, b in zip(exact[point], approximate[point]):
+                assert not np.array_equal(a, b)  # autocast really ran in the lower precision
+                np.testing.assert_allclose(b, a, rtol=tolerance)
+
+
+def test_float16_overflow_is_computed_again_in_float32(bapps_root):
+    network = LossNetwork("alexnet", ["late"], weights=None)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.mul_(40.0)  # features grow by 40^5 over alexnet's five convolutions: past float16's 65504
+    dataset = TwoAFCDataset(bapps_root, "cnn")
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
+        assert not torch.isfinite(network(dataset[0]["ref"][None])["late"]).all()
+    exact = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", progress=False)
+    overflowing = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", autocast="float16", progress=False)
+    for a, b in zip(exact["late"], overflowing["late"]):
+        np.testing.assert_array_equal(b, a)
+
+
+@pytest.mark.parametrize("autocast", [True, "fp16", "float64"])
+def test_unknown_autocast_is_refused_before_any_work(autocast, tmp_path):
+    network = LossNetwork("alexnet", ["early"], weights=None)
+    with pytest.raises(ValueError, match="autocast must be False, 'float16' or 'bfloat16'"):
+        b1.evaluate(network, tmp_path / "no-data-here", tmp_path / "out", ["cnn"], [], autocast=autocast)
+    assert not (tmp_path / "out").exists()

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from dplib.train import fit
+from dplib.train import adam, fit
 
 
 def problem(seed=0):
@@ -108,3 +108,22 @@ def test_bad_arguments():
         fit(model, loss_fn, dataset, validate, progress=False)
     with pytest.raises(ValueError, match="empty"):
         fit(model, loss_fn, torch.utils.data.TensorDataset(torch.zeros(0, 3)), validate, iterations=1, progress=False)
+
+
+def test_adam_is_fused_and_follows_torch_default_adam():
+    torch.manual_seed(0)
+    models = [nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1)) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    frozen = nn.Parameter(torch.ones(3), requires_grad=False)
+    fused = adam(list(models[0].parameters()) + [frozen], lr=1e-2)
+    reference = torch.optim.Adam(models[1].parameters(), lr=1e-2)  # torch's default (foreach) kernel
+    assert fused.defaults["fused"] and not reference.defaults["fused"]
+    assert sum(len(g["params"]) for g in fused.param_groups) == 4  # the frozen tensor is left out
+    x, y = torch.randn(32, 8), torch.randn(32, 1)
+    for _ in range(20):
+        for model, optimizer in zip(models, (fused, reference)):
+            optimizer.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+    for a, b in zip(models[0].parameters(), models[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
