@@ -31,6 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
+from .atomic import atomic_write
 from .lossnets import ARCHITECTURES, POINTS, LossNetwork, build_classifier, imagenet_weights
 
 FAMILIES = {
@@ -106,10 +107,8 @@ def attributes_table(input_size=224, cache=True):
         return pd.read_csv(path)
     table = _measure_table(input_size)
     if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        table.to_csv(temporary, index=False)
-        os.replace(temporary, path)
+        with atomic_write(path) as f:
+            table.to_csv(f, index=False)
     return table
 
 

@@ -10,13 +10,19 @@ def _grid(args):
     from . import grid
 
     if args.command == "execute":  # internal: one run, in its own process
-        return 0 if grid.execute_run(args.target) == "completed" else 1
+        from .execute import execute_run
+
+        return 0 if execute_run(args.target, token=args.claim_token) == "completed" else 1
     if args.command == "run":
         grid.install_signal_handlers()
         counts = grid.run_grid(args.target, smoke=args.smoke, only=grid.parse_only(args.only), workers=args.workers,
                                executor=args.executor, retry_failed=args.retry_failed, runs_dir=args.runs_dir,
-                               cluster=args.cluster)
+                               cluster=args.cluster, timeout_run=args.timeout_run,
+                               slurm_overrides=grid.parse_assignments(args.slurm))
         print("summary: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
+        if counts["running"] or counts["queued"]:
+            print(f"{counts['running'] + counts['queued']} run(s) are held by another runner or a queued Slurm job; "
+                  "`dplib grid status` shows where")
         if counts["failed"]:
             print(f"{counts['failed']} run(s) failed: `dplib grid status {args.target}"
                   f"{' --smoke' if args.smoke else ''}` shows why; --retry-failed reruns them", file=sys.stderr)
@@ -61,6 +67,11 @@ def main(argv=None):
     grid_parser.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
     grid_parser.add_argument("--runs-dir", help="where run folders go (default runs/, runs/smoke/ with --smoke)")
     grid_parser.add_argument("--out", help="collect: the CSV to write (default results/<benchmark>.csv)")
+    grid_parser.add_argument("--timeout-run", type=float, metavar="SECONDS",
+                             help="run: the limit per run (replaces the params file's timeouts.run_s)")
+    grid_parser.add_argument("--slurm", action="append", metavar="KEY=VALUE",
+                             help="run: override a key of the params file's slurm block, e.g. --slurm gpus_per_node=0")
+    grid_parser.add_argument("--claim-token", help=argparse.SUPPRESS)  # execute: the runner's claim to join
 
     data_parser = groups.add_parser("data", help="download a dataset or write its tiny fixture")
     data_parser.add_argument("command", choices=["download", "fixtures"])
@@ -71,7 +82,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return _grid(args) if args.group == "grid" else _data(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
         print(f"dplib: error: {error}", file=sys.stderr)
         return 2
 

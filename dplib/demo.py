@@ -30,7 +30,7 @@ def _analysis(results, out_dir, executed_dir):
         print(f"  {name}: results={results} -> {out_dir}", flush=True)
         papermill.execute_notebook(f"notebooks/{name}.ipynb", str(executed_dir / f"{name}_{Path(out_dir).name}.ipynb"),
                                    parameters=dict(results=str(results), out_dir=str(out_dir)), progress_bar=False,
-                                   start_timeout=grid.KERNEL_START_TIMEOUT)
+                                   start_timeout=grid.KERNEL_START_TIMEOUT, execution_timeout=1800)
 
 
 def main(workers=2):

@@ -1,21 +1,26 @@
 """The grid runner: params/bN.yaml -> one papermill run per grid cell, locally or on Slurm.
 
 A run is a folder runs/<benchmark>/<run_id>/ (runs/smoke/... for --smoke) holding
-    params.json     the notebook, benchmark and the run's parameters
+    params.json     the notebook, benchmark, the run's parameters, its time limits
+    claim.json      while a process holds the run (dplib.claims): nobody else executes it
+    attempts.jsonl  one line per execution started (host, pid, time)
     log.txt         what the run's process printed (local executor)
     status.json     state, start/end, host, pid, git commit, versions, error (name, message, cell)
     notebook.ipynb  the executed notebook, saved by papermill after every cell
     result.json     written by the notebook's last cell: the run is complete when it exists
 All files are written atomically. A run id is a readable prefix plus a hash of the
-parameters, so rerunning the grid skips completed runs, leaves failed ones alone unless
-asked (--retry-failed), and reruns the rest, including runs killed mid-way.
+parameters, so rerunning the grid skips completed runs and runs held by another runner,
+leaves failed ones alone unless asked (--retry-failed), and reruns the rest, including runs
+killed or interrupted mid-way. How one run is executed and bounded: dplib.execute.
 """
 
 import concurrent.futures
+import contextlib
 import copy
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import signal
@@ -23,27 +28,31 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from .results import SCORE_COLUMNS, environment, read_json, write_json_atomic
+from . import claims, slurm
+from .atomic import atomic_write, read_json, write_json_atomic
+from .execute import KERNEL_START_TIMEOUT, TERM_GRACE_S, current_cell, kill_processes, run_state  # noqa: F401
+from .results import SCORE_COLUMNS
 
-KERNEL_START_TIMEOUT = 300  # seconds; papermill's 60 s default is too short on a loaded 2-core machine
-STATES = ("pending", "running", "interrupted", "failed", "completed")
+STATES = ("pending", "queued", "running", "interrupted", "failed", "completed")
+BACKSTOP_GRACE_S = 300  # the local worker kills a run's process this long after its own watchdog should have
 
 
 # ----- parameters ---------------------------------------------------------------------------
 
-def load_spec(params_path, smoke=False):
+def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None):
     """Read params/bN.yaml; with smoke, apply its `smoke` block (which only shrinks sizes).
 
     Keys: benchmark, notebook, parameters (the paper's settings), axes (grid axes; the
-    value "grid" takes the list from grid.yaml beside it), smoke {parameters, axes}, slurm.
+    value "grid" takes the list from grid.yaml beside it), timeouts {cell_s, run_s},
+    smoke {parameters, axes, timeouts}, slurm (submitit resources). timeout_run replaces
+    timeouts.run_s; slurm_overrides ({key: value}) replace slurm keys. Slurm's own time
+    limit, when the block does not set one, is run_s plus 10 minutes.
     """
     params_path = Path(params_path)
     if not params_path.is_file():
@@ -59,6 +68,14 @@ def load_spec(params_path, smoke=False):
         block = spec.get("smoke") or {}
         spec["parameters"].update(block.get("parameters", {}))
         spec["axes"].update(block.get("axes", {}))
+        spec.setdefault("timeouts", {}).update(block.get("timeouts", {}))
+    spec["timeouts"] = _timeouts(spec.get("timeouts") or {}, timeout_run, params_path)
+    spec["slurm"] = dict(spec.get("slurm") or {}, **(slurm_overrides or {}))
+    run_s = spec["timeouts"]["run_s"]
+    spec["slurm"].setdefault("timeout_min", math.ceil(run_s / 60) + 10 if run_s else 60 * 24)
+    if run_s and spec["slurm"]["timeout_min"] * 60 < run_s:
+        raise ValueError(f"slurm.timeout_min ({spec['slurm']['timeout_min']} min) is shorter than timeouts.run_s "
+                         f"({run_s} s): Slurm would kill runs before their own limit; raise it or leave it unset")
     for axis, values in spec["axes"].items():
         if values == "grid":
             if axis not in shared:
@@ -69,6 +86,28 @@ def load_spec(params_path, smoke=False):
     spec["smoke"] = smoke
     spec["path"] = str(params_path)
     return spec
+
+
+def _timeouts(timeouts, timeout_run, params_path):
+    unknown = set(timeouts) - {"cell_s", "run_s"}
+    if unknown:
+        raise ValueError(f"{params_path}: timeouts has {sorted(unknown)}; it takes cell_s and run_s (seconds)")
+    timeouts = {"cell_s": timeouts.get("cell_s"), "run_s": timeout_run if timeout_run is not None else timeouts.get("run_s")}
+    for key, value in timeouts.items():
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            raise ValueError(f"timeouts.{key} must be a positive number of seconds, got {value!r}")
+    return timeouts
+
+
+def parse_assignments(items, option="--slurm"):
+    """['gpus_per_node=0', 'mem_gb=8'] -> {'gpus_per_node': 0, 'mem_gb': 8} (values read as YAML)."""
+    parsed = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"{option} takes KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
 
 
 def _slug(value):
@@ -137,99 +176,28 @@ def check_parameters(spec):
                          f"its parameters are: {', '.join(sorted(known))}")
 
 
-# ----- one run ------------------------------------------------------------------------------
+# ----- runs --------------------------------------------------------------------------------
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except (ProcessLookupError, TypeError):
-        return False
-    except PermissionError:
-        return True
-
-
-def run_state(directory):
-    """completed | failed | running | interrupted | pending, from the run folder alone."""
-    directory = Path(directory)
-    if read_json(directory / "result.json") is not None:
-        return "completed"
-    status = read_json(directory / "status.json")
-    if status is None:
-        return "pending"
-    if status.get("state") == "failed":
-        return "failed"
-    if status.get("state") == "running":
-        alive = status.get("host") == socket.gethostname() and _pid_alive(status.get("pid"))
-        return "running" if alive else "interrupted"
-    return "pending"
-
-
-def prepare(run):
-    """Write params.json for a run (idempotent)."""
+def prepare(run, spec):
+    """Write params.json for a run: parameters, time limits, working directory (idempotent)."""
     write_json_atomic(run.directory / "params.json",
                       {"benchmark": run.benchmark, "notebook": run.notebook, "run_id": run.run_id,
-                       "parameters": run.parameters})
+                       "parameters": run.parameters, "timeouts": spec["timeouts"], "cwd": os.getcwd()})
 
 
-def execute_run(directory):
-    """Execute one prepared run folder with papermill; returns its final state.
-
-    Runs in its own process (a local worker's subprocess or a Slurm job).
-    """
-    import papermill
-
-    directory = Path(directory)
-    if run_state(directory) == "completed":
-        return "completed"
-    spec = read_json(directory / "params.json")
-    started = time.time()
-    status = {"state": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(),
-              "run_id": spec["run_id"], **environment()}
-    write_json_atomic(directory / "status.json", status)
-    output = directory / "notebook.ipynb"
-    try:
-        papermill.execute_notebook(spec["notebook"], str(output), parameters=spec["parameters"],
-                                   progress_bar=False, kernel_name="python3", cwd=os.getcwd(),
-                                   start_timeout=KERNEL_START_TIMEOUT)
-        if read_json(directory / "result.json") is None:
-            raise RuntimeError("the notebook finished without writing result.json (its last cell must call "
-                               "dplib.results.write_result)")
-        status.update(state="completed")
-    except Exception as error:  # a failing notebook is recorded, and the grid goes on
-        status.update(state="failed", error=_describe(error))
-    ended = time.time()
-    status.update(ended=time.strftime("%Y-%m-%dT%H:%M:%S"), seconds=round(ended - started, 3),
-                  overhead_seconds=_overhead(output, ended - started))
-    write_json_atomic(directory / "status.json", status)
-    return status["state"]
-
-
-def _record_crash(directory, reason):
-    """The run's process died before it could record anything itself: say so, with its log."""
-    log_path = Path(directory) / "log.txt"
-    log = log_path.read_text(errors="replace")[-2000:] if log_path.is_file() else ""
+def _record(directory, state, error):
+    """Record an end the run's own process could not record (it died, or never started); an end
+    the process recorded itself is kept."""
     status = read_json(Path(directory) / "status.json") or {}
-    status.update(state="failed", error={"name": "ProcessDied", "message": f"{reason}: {log}", "cell": None})
+    if status.get("state") in ("failed", "completed", "interrupted") or read_json(Path(directory) / "result.json"):
+        return
+    status.update(state=state, error=error)
     write_json_atomic(Path(directory) / "status.json", status)
 
 
-def _describe(error):
-    name = getattr(error, "ename", type(error).__name__)
-    message = getattr(error, "evalue", str(error))
-    cell = getattr(error, "cell_index", None)
-    return {"name": name, "message": str(message)[:2000], "cell": cell,
-            "traceback": traceback.format_exception_only(type(error), error)[-1][:2000]}
-
-
-def _overhead(notebook_path, total_seconds):
-    """Seconds of a run not spent executing cells: kernel start, papermill, saving."""
-    try:
-        cells = json.loads(Path(notebook_path).read_text())["cells"]
-        executing = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0 for c in cells)
-        return round(total_seconds - executing, 3)
-    except (OSError, ValueError, KeyError):
-        return None
+def _log_tail(directory):
+    path = Path(directory) / "log.txt"
+    return path.read_text(errors="replace")[-2000:] if path.is_file() else ""
 
 
 # ----- executors ----------------------------------------------------------------------------
@@ -253,22 +221,78 @@ def _worker_environments(workers):
     return environments
 
 
-def _run_local(directories, workers, progress):
+class _LocalProcesses:
+    """The run processes a local runner has started, so that SIGTERM reaches them."""
+
+    def __init__(self):
+        self.processes, self.lock, self.stopping = set(), threading.Lock(), False
+
+    def add(self, process):
+        with self.lock:
+            self.processes.add(process)
+
+    def discard(self, process):
+        with self.lock:
+            self.processes.discard(process)
+
+    def terminate(self):
+        """Pass SIGTERM to every run (each checkpoints and records itself interrupted)."""
+        self.stopping = True
+        with self.lock:
+            for process in self.processes:
+                with contextlib.suppress(ProcessLookupError, OSError):
+                    process.send_signal(signal.SIGTERM)
+
+
+_LOCAL = _LocalProcesses()
+
+
+def _run_local(directories, workers, progress, spec, heartbeats):
+    """Each run in its own process (`dplib grid execute`), `workers` at a time. A run is claimed
+    just before it starts, so two runners on one runs folder share the work."""
     environments = _worker_environments(workers)
     free_slots = list(range(workers))
     lock = threading.Lock()
+    run_s = spec["timeouts"]["run_s"]
 
     def one(directory):
+        if _LOCAL.stopping:
+            return
+        claim = claims.take(directory, role="runner")
+        if claim is None:  # another runner got there first
+            progress.skipped()
+            return
+        heartbeats.add(claim)
         with lock:
             slot = free_slots.pop()
         progress.started()
         try:
             with open(Path(directory) / "log.txt", "w") as log:
-                process = subprocess.run([sys.executable, "-m", "dplib.cli", "grid", "execute", str(directory)],
-                                         env=environments[slot], stdout=log, stderr=subprocess.STDOUT)
-            if process.returncode and run_state(directory) not in ("failed", "completed"):
-                _record_crash(directory, f"exit code {process.returncode}")
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "dplib.cli", "grid", "execute", str(directory), "--claim-token", claim.token],
+                    env=environments[slot], stdout=log, stderr=subprocess.STDOUT)
+                _LOCAL.add(process)
+                try:
+                    process.wait(timeout=run_s + BACKSTOP_GRACE_S if run_s else None)
+                except subprocess.TimeoutExpired:  # its own watchdog failed to end it: end it here
+                    import psutil
+
+                    with contextlib.suppress(ProcessLookupError, OSError):
+                        tree = psutil.Process(process.pid).children(recursive=True) + [psutil.Process(process.pid)]
+                        kill_processes(tree)
+                    process.wait()
+                    _record(directory, "failed", {"name": "Timeout", "limit": "run_s", "limit_s": run_s,
+                                                  "cell": current_cell(Path(directory) / "notebook.ipynb"),
+                                                  "message": f"the run exceeded its limit of {run_s} s and did not "
+                                                             "stop itself; its processes were killed"})
+                finally:
+                    _LOCAL.discard(process)
+            if process.returncode:
+                _record(directory, "failed", {"name": "ProcessDied", "cell": None,
+                                              "message": f"exit code {process.returncode}: {_log_tail(directory)}"})
         finally:
+            heartbeats.discard(claim)
+            claim.release()
             with lock:
                 free_slots.append(slot)
             progress.finished(run_state(directory))
@@ -278,53 +302,68 @@ def _run_local(directories, workers, progress):
             future.result()
 
 
-def _run_submitit(directories, spec, cluster, workers, progress, runs_dir=None):
-    import submitit
+def _run_slurm(directories, spec, cluster, workers, progress, heartbeats):
+    """All runs claimed now, then submitted as one job array; each task joins its run's claim,
+    so a second runner neither resubmits queued runs nor takes running ones."""
+    resources = dict(spec["slurm"])
+    if cluster == "slurm":
+        slurm.check_request(resources)
+    queue = slurm.queued_jobs() if cluster == "slurm" else None
+    runs = []
+    for directory in directories:
+        claim = claims.take(directory, role="runner", queue=queue)
+        if claim is None:
+            progress.skipped()
+            continue
+        heartbeats.add(claim)
+        runs.append((directory, claim))
+    if not runs:
+        return
 
-    folder = runs_root(spec, runs_dir).parent / "_submitit" / spec["benchmark"]
-    executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
-    resources = dict(spec.get("slurm") or {})
-    resources.setdefault("slurm_array_parallelism", workers)
-    executor.update_parameters(**resources)
-    jobs = executor.map_array(execute_run, [str(d) for d in directories])
-    pending = dict(zip(jobs, directories))
-    for _ in jobs:
-        progress.started()
-    while pending:
-        for job in [j for j in pending if j.done()]:
-            directory = pending.pop(job)
-            try:
-                state = job.result()
-            except Exception as error:  # the job itself died (time limit, node failure)
-                if run_state(directory) not in ("completed", "failed"):
-                    _record_crash(directory, f"submitit job {job.job_id}: {error}")
-                state = run_state(directory)
-            progress.finished(state)
-        time.sleep(0.5)
+    def on_done(directory, claim, note):
+        _record(directory, "interrupted", {"name": "Interrupted", "cell": None,
+                                           "message": note or "the Slurm job ended without recording the run's end"})
+        heartbeats.discard(claim)
+        claim.release()
+        progress.finished(run_state(directory))
+
+    try:
+        slurm.run_array(runs, spec, cluster, workers, progress, resources, on_done)
+    except BaseException:
+        for _, claim in runs:  # nothing was submitted, or the runner stops: queued jobs keep their claims
+            if claim.heartbeat() and not (claims.read(claim.directory) or {}).get("job_id"):
+                claim.release()
+        raise
 
 
 class _Progress:
-    """tqdm bar over the runs to do, with done / failed / running counts and ETA."""
+    """tqdm bar over the runs to do, with done / failed / running / elsewhere counts and ETA."""
 
     def __init__(self, total, description):
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=total, desc=description, unit="run", dynamic_ncols=True)
-        self.counts = {"done": 0, "failed": 0, "running": 0}
+        self.counts = {"done": 0, "failed": 0, "interrupted": 0, "running": 0, "elsewhere": 0}
         self.lock = threading.Lock()
 
     def _show(self):
-        self.bar.set_postfix(self.counts, refresh=True)
+        self.bar.set_postfix({k: v for k, v in self.counts.items() if v or k in ("done", "running")}, refresh=True)
 
     def started(self):
         with self.lock:
             self.counts["running"] += 1
             self._show()
 
+    def skipped(self):
+        with self.lock:
+            self.counts["elsewhere"] += 1
+            self.bar.update(1)
+            self._show()
+
     def finished(self, state):
         with self.lock:
             self.counts["running"] -= 1
-            self.counts["done" if state == "completed" else "failed"] += 1
+            self.counts[{"completed": "done", "interrupted": "interrupted"}.get(state, "failed")] += 1
             self.bar.update(1)
             self._show()
 
@@ -333,54 +372,75 @@ class _Progress:
 
 
 def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", retry_failed=False,
-             runs_dir=None, cluster="slurm"):
-    """Run every run of the grid that is not done; returns {state: count} over the grid.
-
-    Failed runs are recorded and the grid goes on; the caller exits non-zero if any failed.
-    """
-    spec = load_spec(params_path, smoke=smoke)
+             runs_dir=None, cluster="slurm", timeout_run=None, slurm_overrides=None):
+    """Run every run of the grid that is neither done nor held by another runner; returns
+    {state: count} over the grid. Failed runs are recorded and the grid goes on."""
+    if executor not in ("local", "slurm"):
+        raise ValueError(f"unknown executor {executor!r}; choose local or slurm")
+    spec = load_spec(params_path, smoke=smoke, timeout_run=timeout_run, slurm_overrides=slurm_overrides)
     check_parameters(spec)
+    if executor == "slurm" and cluster == "slurm":
+        slurm.check_request(spec["slurm"])  # before anything is written
     runs = expand(spec, only=only, runs_dir=runs_dir)
+    queue = slurm.queued_jobs()
     todo = []
     for run in runs:
-        state = run_state(run.directory)
+        state = run_state(run.directory, queue=queue)
         if state in ("pending", "interrupted") or (state == "failed" and retry_failed):
-            prepare(run)
+            prepare(run, spec)
             todo.append(run.directory)
     label = f"{spec['benchmark']}{' (smoke)' if smoke else ''}"
-    print(f"{label}: {len(runs)} runs, {len(runs) - len(todo)} already done or failed, {len(todo)} to run "
-          f"({executor}, {workers} worker{'s' if workers > 1 else ''})", flush=True)
+    print(f"{label}: {len(runs)} runs, {len(runs) - len(todo)} already done, failed or held by another runner, "
+          f"{len(todo)} to run ({executor}, {workers} worker{'s' if workers > 1 else ''}; limits per run "
+          f"{spec['timeouts']['run_s']} s, per cell {spec['timeouts']['cell_s']} s)", flush=True)
     if todo:
         progress = _Progress(len(todo), label)
+        heartbeats = claims.Heartbeats()
         try:
             if executor == "local":
-                _run_local(todo, workers, progress)
-            elif executor == "slurm":
-                _run_submitit(todo, spec, cluster, workers, progress, runs_dir)
+                _run_local(todo, workers, progress, spec, heartbeats)
             else:
-                raise ValueError(f"unknown executor {executor!r}; choose local or slurm")
+                _run_slurm(todo, spec, cluster, workers, progress, heartbeats)
         finally:
+            heartbeats.stop()
             progress.close()
     return summary(runs)
 
 
 def summary(runs):
+    queue = slurm.queued_jobs()
     counts = {state: 0 for state in STATES}
     for run in runs:
-        counts[run_state(run.directory)] += 1
+        counts[run_state(run.directory, queue=queue)] += 1
     return counts
 
 
+def describe_state(directory, queue=None):
+    """The state for people: 'running (node7)' when another host executes the run."""
+    state = run_state(directory, queue=queue)
+    if state in ("running", "queued"):
+        claim = claims.read(directory) or {}
+        hosts = [h for h in claims.holder_hosts(claim) if h != socket.gethostname()]
+        job = f" job {claim['job_id']}" if claim.get("job_id") else ""
+        if hosts or job:
+            return f"{state} ({', '.join(hosts) or 'this host'}{job})"
+    return state
+
+
 def status_table(params_path, smoke=False, runs_dir=None):
-    """One row per run of the grid: id, axes, state, seconds, error."""
+    """One row per run of the grid: id, axes, state, attempts, seconds, error."""
     spec = load_spec(params_path, smoke=smoke)
+    queue = slurm.queued_jobs()
     rows = []
     for run in expand(spec, runs_dir=runs_dir):
         status = read_json(run.directory / "status.json") or {}
         error = status.get("error") or {}
+        attempts = run.directory / "attempts.jsonl"
         row = {"run_id": run.run_id}
         row.update({axis: _slug(run.parameters[axis]) for axis in spec["axes"]})
-        row.update(state=run_state(run.directory), seconds=status.get("seconds"),
+        row.update(state=describe_state(run.directory, queue=queue),
+                   attempts=len(attempts.read_text().splitlines()) if attempts.is_file() else 0,
+                   seconds=status.get("seconds"),
                    error=f"{error.get('name')}: {error.get('message')} (cell {error.get('cell')})" if error else "")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -404,10 +464,8 @@ def collect(params_path, smoke=False, runs_dir=None, out=None):
                              value=float("nan"), note=error.get("message", ""), run_id=run.run_id, state=state))
     table = pd.DataFrame(rows, columns=SCORE_COLUMNS + ["run_id", "state"])
     out = Path(out) if out else Path("results") / ("smoke" if smoke else "") / f"{spec['benchmark']}.csv"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_suffix(".csv.tmp")
-    table.to_csv(temporary, index=False)
-    os.replace(temporary, out)
+    with atomic_write(out) as f:
+        table.to_csv(f, index=False)
     return out, table
 
 
@@ -425,5 +483,12 @@ def parse_only(text):
 
 
 def install_signal_handlers():
-    """SIGTERM (Slurm's cancel, a kill) ends the grid like Ctrl-C: run folders keep their state."""
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    """SIGTERM to `dplib grid run` (a kill, Slurm ending the job the runner runs in) is passed to
+    the runs it started locally, which checkpoint and record themselves interrupted; then the
+    runner exits. Runs submitted to Slurm keep running and keep their claims."""
+
+    def stop(signum, frame):
+        _LOCAL.terminate()
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, stop)

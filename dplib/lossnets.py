@@ -236,12 +236,3 @@ def points_table():
             child = dict(parent.named_children())[names[index]]
             rows.append((arch, point, index, f"{names[index]} ({type(child).__name__})"))
     return rows
-
-
-def resolve_device(device="auto"):
-    """'auto' -> 'cuda' when a GPU is visible, else 'cpu'; anything else as given."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} asked for, but no CUDA GPU is visible; use device='cpu' or 'auto'")
-    return device

@@ -5,7 +5,6 @@ patch of a 2AFC triplet is passed once for both of its distances. Distances are 
 per subset in out_dir/distances/ as they are computed, so a rerun reuses them.
 """
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +13,12 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .atomic import atomic_write
+from .device import autocast, autocast_dtype
 from .data.bapps import JNDDataset, TwoAFCDataset
 from .losses import perceptual_distance, unit_normalize
 from .metrics import jnd_map, two_afc
 from .results import score_row
-
-
-def autocast_dtype(autocast):
-    """The autocast dtype for the `autocast` parameter: False (float32), "float16" or "bfloat16"."""
-    if autocast is False or autocast is None:
-        return None
-    if autocast in ("float16", "bfloat16"):
-        return getattr(torch, autocast)
-    raise ValueError(f"autocast must be False, 'float16' or 'bfloat16', got {autocast!r}: float16 on a GPU, "
-                     "bfloat16 on a CPU with AMX or AVX512-BF16 (faster there, less precise); bench/b1.py "
-                     "measures both and how much they change the scores")
 
 
 def _features(network, batch, device, channels_last, dtype):
@@ -37,7 +27,7 @@ def _features(network, batch, device, channels_last, dtype):
         batch = batch.contiguous(memory_format=torch.channels_last)
     if dtype is None:
         return network(batch)
-    with torch.autocast(device_type=torch.device(device).type, dtype=dtype):
+    with autocast(device, dtype):
         features = network(batch)
     if all(torch.isfinite(f).all() for f in features.values()):
         return features
@@ -71,10 +61,8 @@ def pair_distances(network, dataset, first, second, reference=None, batch_size=5
 
 
 def _save_npz(path, arrays):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.stem + ".tmp.npz")
-    np.savez(temporary, **arrays)
-    os.replace(temporary, path)
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
 
 
 def _load_cached(path, points, count):

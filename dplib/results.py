@@ -16,44 +16,18 @@ by `load_results` in the same columns as `load_paper_scores`.
 """
 
 import contextlib
-import json
-import os
 import platform
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 
+from .atomic import read_json, write_json_atomic  # noqa: F401  (read_json: part of this module's API)
+
 SCORE_COLUMNS = ["benchmark", "score", "dataset", "scale", "arch", "point", "value", "note"]
 PAPER_DIR = Path(__file__).parents[1] / "results" / "paper"
-
-
-def write_json_atomic(path, data):
-    """Write JSON to a temporary file beside `path`, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as f:
-            json.dump(data, f, indent=2, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-def read_json(path):
-    """The JSON at `path`, or None when missing or unreadable (a run killed mid-write)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def git_commit():

@@ -1,6 +1,6 @@
 """One small fit loop for Benchmarks 2-4: Adam, validation at a fixed step interval keeping
-the best model, NaN and collapse detection, checkpoint/resume, mixed precision on GPU,
-and a progress bar.
+the best model, NaN and collapse detection, checkpoint/resume, optional mixed precision, a
+progress bar, and a clean stop on SIGTERM.
 
     record = fit(model, loss_fn, dataset, validate, iterations=200_000, batch_size=4,
                  checkpoint="runs/x/checkpoint.pt")
@@ -11,12 +11,17 @@ best validated weights. The data order (and the data workers' random seeds) are 
 per epoch, so a run resumed from its checkpoint continues where it stopped; with
 num_workers=0, random augmentation in the dataset uses the main process's generators,
 which a resume does not restore.
+
+SIGTERM (Slurm's preemption, cancel or time limit; `kill`) during fit saves a checkpoint at
+the current step and raises RunInterrupted: the next run of the same folder resumes there.
 """
 
+import contextlib
 import copy
 import math
-import os
 import pickle
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -24,20 +29,12 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-
-def _atomic_save(state, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    torch.save(state, temporary)
-    os.replace(temporary, path)
+from .atomic import atomic_write
+from .device import autocast, autocast_dtype
 
 
-def _load_checkpoint(path):
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
-        return None  # a checkpoint cut short by a kill: start over rather than crash
+class RunInterrupted(RuntimeError):
+    """Training stopped on SIGTERM after saving a checkpoint; rerunning resumes from it."""
 
 
 def adam(parameters, lr=1e-3):
@@ -49,8 +46,75 @@ def adam(parameters, lr=1e-3):
     return torch.optim.Adam(parameters, lr=lr, fused=fused)
 
 
-def _to_cpu_state(model):
-    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+@contextlib.contextmanager
+def sigterm_event():
+    """An Event set when SIGTERM arrives while the block runs (signals reach only the main
+    thread: elsewhere the event is never set and the default handling stays)."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _save_checkpoint(path, model, optimizer, state):
+    with atomic_write(path, "wb") as f:
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, f)
+
+
+def _load_checkpoint(path):
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return None  # a checkpoint cut short by a kill: start over rather than crash
+
+
+def _resume(checkpoint, model, optimizer, state):
+    """Load model, optimizer and training state from `checkpoint` when there is a readable one."""
+    saved = _load_checkpoint(checkpoint) if checkpoint and Path(checkpoint).is_file() else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state.update(saved["state"])
+        state["resumed_from"] = state["step"]
+
+
+def _validate(model, validate, state, better):
+    """Run validation; keep the model (on the CPU) when its score is the best and not collapsed."""
+    model.eval()
+    with torch.no_grad():
+        result = validate(model)
+    model.train()
+    score, collapsed = (result["score"], bool(result.get("collapsed"))) if isinstance(result, dict) else (result, False)
+    state["history"].append({"step": state["step"], "loss": state["running_loss"], "score": float(score),
+                             "collapsed": collapsed})
+    if collapsed:
+        state["collapsed_steps"].append(state["step"])
+    elif math.isfinite(score) and (state["best_score"] is None or better(score, state["best_score"])):
+        state["best_score"], state["best_step"] = float(score), state["step"]
+        state["best_model"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    return score
+
+
+def _step(model, loss_fn, batch, optimizer, scaler, device, dtype):
+    """One optimizer step; returns the loss, or None (nothing updated) when it is not finite."""
+    with autocast(device, dtype):
+        loss = loss_fn(model, batch)
+    if not torch.isfinite(loss):
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:  # float16 gradients need loss scaling
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    return loss.item()
 
 
 def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batch_size=4, lr=1e-3,
@@ -60,12 +124,14 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
 
     Give `iterations` (optimizer steps) or `epochs`. Validation runs every
     `validate_every` steps (default: once per epoch) and at the end. With `checkpoint`, the
-    state is saved atomically at every validation and a rerun resumes from it.
+    state is saved atomically at every validation (and on SIGTERM) and a rerun resumes from
+    it. amp: False (float32), "bfloat16" or "float16" autocast on any device.
     """
     if (iterations is None) == (epochs is None):
         raise ValueError("give exactly one of iterations or epochs")
     if len(dataset) == 0:
         raise ValueError("the training set is empty (0 items)")
+    dtype = autocast_dtype(amp, "amp")
     generator = torch.Generator()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size,
                         generator=generator, num_workers=num_workers, collate_fn=collate_fn,
@@ -76,71 +142,58 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     total = iterations if iterations is not None else epochs * steps_per_epoch
     validate_every = validate_every or steps_per_epoch
     optimizer = optimizer or adam(model.parameters(), lr=lr)
-    use_amp = amp and str(device).startswith("cuda")
+    scaler = torch.amp.GradScaler(torch.device(device).type) if dtype == torch.float16 else None
     better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
-
-    state = {"step": 0, "best_score": None, "best_step": None, "best_model": None, "history": [],
-             "nan_step": None, "collapsed_steps": [], "seconds": 0.0, "resumed_from": None}
-    saved = _load_checkpoint(checkpoint) if checkpoint and Path(checkpoint).is_file() else None
-    if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        state.update(saved["state"])
-        state["resumed_from"] = state["step"]
-
-    def run_validation():
-        model.eval()
-        with torch.no_grad():
-            result = validate(model)
-        model.train()
-        score, collapsed = (result["score"], bool(result.get("collapsed"))) if isinstance(result, dict) else (result, False)
-        state["history"].append({"step": state["step"], "loss": running_loss, "score": float(score),
-                                 "collapsed": collapsed})
-        if collapsed:
-            state["collapsed_steps"].append(state["step"])
-        elif math.isfinite(score) and (state["best_score"] is None or better(score, state["best_score"])):
-            state["best_score"], state["best_step"] = float(score), state["step"]
-            state["best_model"] = _to_cpu_state(model)
-        if checkpoint:
-            _atomic_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, checkpoint)
-        return score
+    state = {"step": 0, "best_score": None, "best_step": None, "best_model": None, "history": [], "nan_step": None,
+             "collapsed_steps": [], "seconds": 0.0, "resumed_from": None, "running_loss": float("nan")}
+    _resume(checkpoint, model, optimizer, state)
 
     model.train()
     started = time.perf_counter() - state["seconds"]
-    running_loss = float("nan")
     bar = tqdm(total=total, initial=state["step"], desc=description, disable=not progress, dynamic_ncols=True)
     epoch, skip = divmod(state["step"], steps_per_epoch)
-    try:
-        while state["step"] < total and state["nan_step"] is None:
-            generator.manual_seed(seed * 100_003 + epoch)  # the same order after a resume
-            for i, batch in enumerate(loader):
-                if i < skip:
-                    continue
-                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
-                    loss = loss_fn(model, batch)
-                if not torch.isfinite(loss):
-                    state["nan_step"] = state["step"]
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                state["step"] += 1
-                running_loss = loss.item() if running_loss != running_loss else 0.9 * running_loss + 0.1 * loss.item()
-                bar.update(1)
-                if state["step"] % validate_every == 0 or state["step"] == total:
-                    state["seconds"] = time.perf_counter() - started
-                    score = run_validation()
-                    bar.set_postfix(loss=f"{running_loss:.4g}", val=f"{score:.4g}",
-                                    best=f"{state['best_score']:.4g}" if state["best_score"] is not None else "-")
-                if state["step"] >= total:
-                    break
-            epoch, skip = epoch + 1, 0
-    finally:
-        bar.close()
+    with sigterm_event() as terminated:
+        try:
+            while state["step"] < total and state["nan_step"] is None and not terminated.is_set():
+                generator.manual_seed(seed * 100_003 + epoch)  # the same order after a resume
+                for i, batch in enumerate(loader):
+                    if i < skip:
+                        continue
+                    loss = _step(model, loss_fn, batch, optimizer, scaler, device, dtype)
+                    if loss is None:
+                        state["nan_step"] = state["step"]
+                        break
+                    state["step"] += 1
+                    previous = state["running_loss"]
+                    state["running_loss"] = loss if previous != previous else 0.9 * previous + 0.1 * loss
+                    bar.update(1)
+                    if state["step"] % validate_every == 0 or state["step"] == total:
+                        state["seconds"] = time.perf_counter() - started
+                        score = _validate(model, validate, state, better)
+                        if checkpoint:
+                            _save_checkpoint(checkpoint, model, optimizer, state)
+                        bar.set_postfix(loss=f"{state['running_loss']:.4g}", val=f"{score:.4g}",
+                                        best=f"{state['best_score']:.4g}" if state["best_score"] is not None else "-")
+                    if state["step"] >= total or terminated.is_set():
+                        break
+                epoch, skip = epoch + 1, 0
+        except Exception:
+            # Slurm signals every process of a job: data-loading workers die of the same SIGTERM
+            if not terminated.wait(timeout=1.0):
+                raise
+        finally:
+            bar.close()
+        if terminated.is_set():
+            state["seconds"] = time.perf_counter() - started
+            if checkpoint:
+                _save_checkpoint(checkpoint, model, optimizer, state)
+            raise RunInterrupted(f"SIGTERM at step {state['step']} of {total}: "
+                                 + (f"checkpoint saved to {checkpoint}; run again to resume" if checkpoint
+                                    else "no checkpoint path was given, so the progress is lost"))
     state["seconds"] = time.perf_counter() - started
     if state["best_model"] is not None:
         model.load_state_dict(state["best_model"])
-    record = {k: v for k, v in state.items() if k != "best_model"}
+    record = {k: v for k, v in state.items() if k not in ("best_model", "running_loss")}
     record.update(steps_per_epoch=steps_per_epoch, total_steps=total, nan=state["nan_step"] is not None,
                   collapsed=bool(state["collapsed_steps"]), kept_best=state["best_model"] is not None)
     return copy.deepcopy(record)

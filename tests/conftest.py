@@ -143,3 +143,47 @@ def smoke_params(tmp_path):
         return path
 
     return write
+
+
+TINY_NOTEBOOK_CELLS = [
+    ("parameters", 'mode = "ok"       # str: ok, sleep, wedged or die\nindex = 0         # int: tells runs apart\n'
+                   'seconds = 0.0     # float: "sleep": one cell of 2 x seconds; "wedged": three cells of seconds\nout_dir = "out"   # str\n'),
+    (None, "import os, signal, subprocess, sys, time\nfrom pathlib import Path\nPath(out_dir).mkdir(parents=True, "
+           "exist_ok=True)\n(Path(out_dir) / 'kernel.pid').write_text(str(os.getpid()))"),
+    (None, "if mode == 'sleep':\n    time.sleep(2 * seconds)"),
+    (None, "if mode == 'wedged':  # deaf to SIGINT/SIGTERM, with a child process of its own\n"
+           "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})\n"
+           "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'])\n"
+           "    (Path(out_dir) / 'child.pid').write_text(str(child.pid))\n    time.sleep(seconds)"),
+    (None, "if mode == 'wedged':\n    time.sleep(seconds)"),
+    (None, "if mode == 'wedged':\n    time.sleep(seconds)"),
+    (None, "if mode == 'die':\n    os.kill(os.getpid(), signal.SIGKILL)"),
+    (None, "from dplib.results import score_row, write_result\n"
+           "write_result(out_dir, 'tiny', [score_row('tiny', 'ok', 1.0, arch=mode, point=str(index))], params={})"),
+]
+
+
+@pytest.fixture
+def tiny_grid(tmp_path):
+    """A params file for a tiny notebook whose runs succeed, sleep, wedge or kill their kernel."""
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    for tag, source in TINY_NOTEBOOK_CELLS:
+        cell = nbformat.v4.new_code_cell(source)
+        if tag:
+            cell.metadata["tags"] = [tag]
+        notebook.cells.append(cell)
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(notebook, path)
+
+    def write(axes, timeouts=None, **parameters):
+        spec = {"benchmark": "tiny", "notebook": str(path), "parameters": parameters, "axes": axes,
+                "timeouts": timeouts or {"cell_s": 120, "run_s": 300}}
+        params = tmp_path / "params" / "tiny.yaml"
+        params.parent.mkdir(exist_ok=True)
+        params.write_text(yaml.safe_dump(spec))
+        return params
+
+    return write

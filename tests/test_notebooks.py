@@ -3,13 +3,22 @@
 import json
 from pathlib import Path
 
+import nbformat
 import papermill
-
-from dplib.grid import KERNEL_START_TIMEOUT
 import pytest
+
+from dplib.execute import KERNEL_START_TIMEOUT
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+CELL_LIMIT_S = 600  # no notebook cell in these tests waits longer than this
+
+
+def execute(name, out, **parameters):
+    """Execute notebooks/<name> with papermill, bounded per cell; returns the executed notebook."""
+    papermill.execute_notebook(str(ROOT / "notebooks" / name), str(out), cwd=str(ROOT), parameters=parameters,
+                               progress_bar=False, start_timeout=KERNEL_START_TIMEOUT, execution_timeout=CELL_LIMIT_S)
+    return nbformat.read(str(out), as_version=4)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -25,18 +34,14 @@ def test_committed_without_outputs_and_with_a_parameters_cell(path):
 
 @pytest.mark.parametrize("arch", ["alexnet", "googlenet"])
 def test_walkthrough_runs(tmp_path, arch):
-    out = tmp_path / "walkthrough.ipynb"
-    papermill.execute_notebook(str(ROOT / "notebooks" / "walkthrough.ipynb"), str(out), cwd=str(ROOT),
-                               parameters=dict(arch=arch, weights=None, image_size=96, out_dir=str(tmp_path)),
-                               progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
+    execute("walkthrough.ipynb", tmp_path / "walkthrough.ipynb", arch=arch, weights=None, image_size=96,
+            out_dir=str(tmp_path))
     assert (tmp_path / f"features_{arch}.png").stat().st_size > 0
     assert (tmp_path / f"distances_{arch}.png").stat().st_size > 0
 
 
 def run_notebook(name, tmp_path, **parameters):
-    out = tmp_path / f"executed_{name}"
-    papermill.execute_notebook(str(ROOT / "notebooks" / name), str(out), cwd=str(ROOT), parameters=parameters,
-                               progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
+    execute(name, tmp_path / f"executed_{name}", **parameters)
     return json.loads((Path(parameters["out_dir"]) / "result.json").read_text())
 
 
@@ -60,16 +65,14 @@ TABLE_FILES = sorted(p.name for p in (ROOT / "figures").glob("*") if p.suffix in
 def test_analysis_tables_rebuild_the_committed_tables(tmp_path):
     assert len(TABLE_FILES) >= 3 * 13
     out = tmp_path / "tables"
-    papermill.execute_notebook(str(ROOT / "notebooks" / "analysis_tables.ipynb"), str(tmp_path / "t.ipynb"),
-                               cwd=str(ROOT), parameters=dict(results="paper", out_dir=str(out)), progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
+    execute("analysis_tables.ipynb", tmp_path / "t.ipynb", results="paper", out_dir=str(out))
     for name in TABLE_FILES:
         assert (out / name).read_text() == (ROOT / "figures" / name).read_text(), name
 
 
 def test_analysis_figures_rebuild_every_figure(tmp_path):
     out = tmp_path / "figures"
-    papermill.execute_notebook(str(ROOT / "notebooks" / "analysis_figures.ipynb"), str(tmp_path / "f.ipynb"),
-                               cwd=str(ROOT), parameters=dict(results="paper", out_dir=str(out)), progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
+    execute("analysis_figures.ipynb", tmp_path / "f.ipynb", results="paper", out_dir=str(out))
     for n in (2, 3, 4, 5):
         assert (out / f"fig_{n}.png").stat().st_size > 10_000 and (out / f"fig_{n}.pdf").is_file()
         assert (ROOT / "figures" / f"fig_{n}.png").is_file()  # committed too
@@ -91,18 +94,33 @@ def own_results(tmp_path_factory, bapps_root):
 
 def test_analysis_notebooks_on_own_results(tmp_path, own_results):
     for name in ("analysis_tables.ipynb", "analysis_figures.ipynb", "explore.ipynb"):
-        papermill.execute_notebook(str(ROOT / "notebooks" / name), str(tmp_path / name), cwd=str(ROOT),
-                                   parameters=dict(results=str(own_results), out_dir=str(tmp_path / "out"),
-                                                   attribute_input_size=96), progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
+        execute(name, tmp_path / name, results=str(own_results), out_dir=str(tmp_path / "out"), attribute_input_size=96)
     comparison = (tmp_path / "out" / "comparison_with_paper.csv").read_text()
     assert "b1 2afc all" in comparison and (tmp_path / "out" / "fig_4.png").is_file()
     assert not (tmp_path / "out" / "fig_3.png").exists()  # no Benchmark 4 scores: skipped, not faked
 
 
-def test_explore_runs_on_the_paper(tmp_path):
-    papermill.execute_notebook(str(ROOT / "notebooks" / "explore.ipynb"), str(tmp_path / "e.ipynb"), cwd=str(ROOT),
-                               parameters=dict(attribute="depth", score="b3 quality mrd", color_by="family"),
-                               progress_bar=False, start_timeout=KERNEL_START_TIMEOUT)
+def widget_models(notebook):
+    """{model name: [states]} of the widgets an executed notebook saved."""
+    state = notebook.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    models = {}
+    for model in state.values():
+        models.setdefault(model["model_name"], []).append(model["state"])
+    return models
+
+
+def test_explore_shows_its_controls_and_the_first_figure(tmp_path):
+    notebook = execute("explore.ipynb", tmp_path / "e.ipynb", attribute="depth", score="b3 quality mrd",
+                       color_by="family")
+    models = widget_models(notebook)
+    dropdowns = {m["description"]: m for m in models["DropdownModel"]}
+    chosen = {name: m["_options_labels"][m["index"]] for name, m in dropdowns.items()}
+    assert chosen == {"attribute": "depth", "score": "b3 quality mrd"}
+    [toggle] = models["ToggleButtonsModel"]
+    assert toggle["_options_labels"][toggle["index"]] == "family"
+    [output] = models["OutputModel"]
+    assert output["outputs"][0]["data"]["image/png"]  # the figure drawn without a front end
+    assert "b3 quality mrd against depth" in output["outputs"][0]["data"]["text/plain"]
 
 
 @pytest.fixture(scope="module")

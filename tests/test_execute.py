@@ -1,0 +1,126 @@
+"""dplib.execute: every run ends, and ends recorded: time limits even for a wedged kernel,
+a dead kernel, SIGTERM, and nothing of a run left running. Real kernels and processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from dplib import grid
+from dplib.execute import run_state
+
+ROOT = Path(__file__).parents[1]
+
+
+def dplib_cli(*args, cwd, timeout=600):
+    return subprocess.run([sys.executable, "-m", "dplib.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def folders(runs):
+    return {json.loads((f / "params.json").read_text())["parameters"]["mode"]: f for f in (runs / "tiny").iterdir()}
+
+
+def attempts(folder):
+    path = folder / "attempts.jsonl"
+    return len(path.read_text().splitlines()) if path.is_file() else 0
+
+
+def test_limits_and_a_dead_kernel_fail_their_run_and_the_grid_goes_on(tmp_path, tiny_grid):
+    # sleep: one cell over cell_s. wedged: deaf to signals, with a child process, three cells
+    # each under cell_s but together over run_s. die: the kernel kills itself (as the OOM killer).
+    params = tiny_grid({"mode": ["ok", "sleep", "wedged", "die"]}, timeouts={"cell_s": 25, "run_s": 50}, seconds=20.0)
+    runs = tmp_path / "runs"
+    started = time.time()
+    result = dplib_cli("grid", "run", str(params), "--runs-dir", str(runs), "--workers", "2", cwd=tmp_path)
+    assert result.returncode == 1 and "3 failed" in result.stdout, result.stdout + result.stderr
+    assert time.time() - started < 240
+    by_mode = folders(runs)
+    assert run_state(by_mode["ok"]) == "completed"
+    errors = {mode: json.loads((f / "status.json").read_text()).get("error") for mode, f in by_mode.items()}
+    assert errors["sleep"]["name"] == "Timeout" and errors["sleep"]["limit"] == "cell_s"
+    assert errors["sleep"]["limit_s"] == 25 and errors["sleep"]["cell"] == 3  # the injected-parameters cell is 1
+    assert errors["wedged"]["name"] == "Timeout" and errors["wedged"]["limit"] == "run_s"
+    assert errors["wedged"]["limit_s"] == 50 and errors["wedged"]["cell"] in (5, 6)
+    assert errors["die"]["name"] == "DeadKernel" and errors["die"]["cell"] == 7
+    # nothing of a failed run is left running: its kernel and the wedged kernel's child
+    for mode in ("sleep", "wedged", "die"):
+        assert not psutil.pid_exists(int((by_mode[mode] / "kernel.pid").read_text())), mode
+    assert not psutil.pid_exists(int((by_mode["wedged"] / "child.pid").read_text()))
+    assert not list(runs.rglob("claim.json"))  # every claim released
+
+    # a plain rerun leaves failed runs alone; --retry-failed reruns them
+    again = dplib_cli("grid", "run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert "0 to run" in again.stdout and attempts(by_mode["die"]) == 1
+    retry = dplib_cli("grid", "run", str(params), "--runs-dir", str(runs), "--retry-failed", "--only", "mode=die",
+                      cwd=tmp_path)
+    assert "1 to run" in retry.stdout and attempts(by_mode["die"]) == 2 and attempts(by_mode["ok"]) == 1
+
+
+def test_timeout_run_on_the_command_line_replaces_the_params_file(tmp_path, tiny_grid):
+    params = tiny_grid({"mode": ["sleep"]}, timeouts={"cell_s": 300, "run_s": 300}, seconds=300.0)
+    result = dplib_cli("grid", "run", str(params), "--runs-dir", str(tmp_path / "runs"), "--timeout-run", "20",
+                       cwd=tmp_path)
+    folder = folders(tmp_path / "runs")["sleep"]
+    error = json.loads((folder / "status.json").read_text())["error"]
+    assert result.returncode == 1 and error["name"] == "Timeout" and error["limit_s"] == 20
+    assert json.loads((folder / "params.json").read_text())["timeouts"] == {"cell_s": 300, "run_s": 20}
+
+
+def test_sigterm_records_the_run_interrupted_and_a_plain_rerun_runs_it(tmp_path, tiny_grid):
+    params = tiny_grid({"mode": ["sleep"]}, seconds=300.0)
+    runs = tmp_path / "runs"
+    process = subprocess.Popen([sys.executable, "-m", "dplib.cli", "grid", "run", str(params), "--runs-dir", str(runs)],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and not list(runs.glob("tiny/*/kernel.pid")):
+        time.sleep(0.2)
+    folder = next(runs.glob("tiny/*"))
+    kernel = int((folder / "kernel.pid").read_text())
+    process.send_signal(signal.SIGTERM)  # the runner passes it to the run, which passes it to the kernel
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 143, output
+    status = json.loads((folder / "status.json").read_text())
+    assert status["state"] == "interrupted" and status["error"]["name"] == "Interrupted", status
+    assert run_state(folder) == "interrupted" and not psutil.pid_exists(kernel)
+    rerun = dplib_cli("grid", "run", str(params), "--runs-dir", str(runs), "--timeout-run", "15", cwd=tmp_path)
+    assert "1 to run" in rerun.stdout and attempts(folder) == 2
+
+
+def test_a_disk_full_while_recording_keeps_the_previous_record(tmp_path, monkeypatch):
+    import errno
+
+    from dplib import atomic
+
+    path = tmp_path / "run" / "status.json"
+    atomic.write_json_atomic(path, {"state": "running"})
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    with pytest.raises(atomic.DiskFullError, match="no space left.*status.json.*previous version is kept"):
+        atomic.write_json_atomic(path, {"state": "completed", "padding": "x" * 10_000})
+    assert json.loads(path.read_text()) == {"state": "running"}
+    assert sorted(p.name for p in path.parent.iterdir()) == ["status.json"]  # no temporary file left behind
+
+
+def test_a_run_held_by_a_live_process_is_not_executed_again(tmp_path, tiny_grid):
+    from dplib import claims
+    from dplib.execute import execute_run
+
+    params = tiny_grid({"mode": ["ok"]})
+    spec = grid.load_spec(params)
+    [run] = grid.expand(spec, runs_dir=tmp_path / "runs")
+    grid.prepare(run, spec)
+    held = claims.take(run.directory)  # this test process holds it
+    assert execute_run(run.directory) == "running" and attempts(run.directory) == 0
+    held.release()
+    assert execute_run(run.directory) == "completed" and attempts(run.directory) == 1
+    assert os.path.exists(run.directory / "result.json") and not (run.directory / "claim.json").exists()
