@@ -1,11 +1,13 @@
 """Benchmark 2 cost: training steps per second and the share of each step spent in the loss
 network (vgg16 early / late, squeezenet1_1 early / late), the truncated loss network vs a
-full-network forward, the device-hours of the full grid, and data loading (decode vs cache).
+full-network forward, the device-hours of the full grid, data loading (decode vs cache), and
+what bfloat16 (and float16 on a GPU) changes in the scores of a small training run.
 
-    python bench/b2.py [--device cuda] [--crop 288] [--steps 3]
+    python bench/b2.py [--device cuda] [--crop 288] [--steps 3] [--precision-steps 40]
 """
 
 import argparse
+import random
 import sys
 import tempfile
 import warnings
@@ -14,11 +16,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved  # noqa: E402
+from common import interleaved, precision_changes  # noqa: E402
 
 from dplib import super_resolution as b2  # noqa: E402
 from dplib.data import superres  # noqa: E402
-from dplib.train import adam  # noqa: E402
+from dplib.train import adam, fit  # noqa: E402
 from dplib.lossnets import LossNetwork, build_classifier  # noqa: E402
 from dplib.models import TransformerNet  # noqa: E402
 
@@ -32,6 +34,7 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--crop", type=int, default=None, help="target size (default: 288 on GPU, 128 on CPU)")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--precision-steps", type=int, default=40, help="training steps of the precision comparison")
     args = parser.parse_args()
     device, crop = args.device, args.crop or (288 if args.device.startswith("cuda") else 128)
     torch.manual_seed(0)
@@ -80,12 +83,33 @@ def main():
 
     with tempfile.TemporaryDirectory() as scratch:
         root = superres.write_fixture(Path(scratch) / "data", train=16, size=(480, 640))
-        decoded = superres.CocoCrops(root, "train", count=16, crop=crop)
-        cached = superres.CachedCrops(decoded, Path(scratch) / "cache.u8")
+        decoded = superres.CocoPairs(root, "train", count=16, crop=crop)
+        cached = superres.CachedPairs(decoded, Path(scratch) / "cache")
         t = interleaved({"decode": lambda: [decoded[i] for i in range(len(decoded))],
                          "cache": lambda: [cached[i] for i in range(len(cached))]}, repeat=3)
-        print(f"\ndata, one process: decode JPEG + crop {len(decoded) / t['decode']:7.1f} images/s, cached crops "
-              f"{len(cached) / t['cache']:9.1f} images/s ({t['decode'] / t['cache']:.0f}x); a step uses 4 images")
+        print(f"\ndata, one process: decode JPEG + resize + PIL degradation {len(decoded) / t['decode']:7.1f} pairs/s, "
+              f"cached pairs {len(cached) / t['cache']:9.1f} pairs/s ({t['decode'] / t['cache']:.0f}x); a step uses 4")
+
+        fixture = superres.write_fixture(Path(scratch) / "small")
+        for arch, point in (("vgg16", "early"), ("squeezenet1_1", "late")):
+            print(f"\nprecision: {arch} {point}, x4, {args.precision_steps} steps of 96 px pairs, the same seed "
+                  "(PSNR in dB, SSIM; random weights, fixture data)")
+            precision_changes(lambda amp: trained_scores(fixture, arch, point, amp, args.precision_steps, device),
+                              ("bfloat16", "float16"), device)
+
+
+def trained_scores(root, arch, point, amp, steps, device):
+    """Test scores of a transformation network trained for `steps` steps (seed 42) in `amp`."""
+    random.seed(42)
+    torch.manual_seed(42)
+    train = superres.CocoPairs(root, "train", count=12, scale=4, crop=96, seed=42)
+    validation = superres.validation_pairs(root, 4, 4, 96, seed=42)
+    model = TransformerNet(4).to(device)
+    network = LossNetwork(arch, point, weights=None, normalize_input=False).to(device)
+    fit(model, b2.make_loss(network, 4, device), train, b2.make_validation(validation, 4, device), iterations=steps,
+        batch_size=4, device=device, amp=amp, seed=42, progress=False)
+    rows, _ = b2.evaluate(model, root, 4, device, arch, point)
+    return {f"{r['score']} {r['dataset']}": r["value"] for r in rows}
 
 
 if __name__ == "__main__":

@@ -1,23 +1,27 @@
 """Benchmark 3 cost: training step time with and without the perceptual term (mu = 0.01
-vs 0) for an early and a late point, the overhead ratio, and the device-hours of the full
-grid (56 runs x 100 epochs x 1108 tiles).
+vs 0) for an early and a late point, the overhead ratio, the device-hours of the full grid
+(56 runs x 100 epochs x 1108 tiles), and what bfloat16 (and float16 on a GPU) changes in
+the scores of a small training run.
 
-    python bench/b3.py [--device cuda] [--size 224] [--steps 3]
+    python bench/b3.py [--device cuda] [--size 224] [--steps 3] [--precision-epochs 4]
 """
 
 import argparse
 import math
+import random
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved  # noqa: E402
+from common import interleaved, precision_changes  # noqa: E402
 
 from dplib import delineation as b3  # noqa: E402
-from dplib.train import adam  # noqa: E402
+from dplib.data import roads  # noqa: E402
+from dplib.train import adam, fit  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
 from dplib.models import IterativeUNet  # noqa: E402
 
@@ -31,6 +35,7 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--size", type=int, default=None, help="tile size (default: 224 on GPU, 96 on CPU)")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--precision-epochs", type=int, default=4, help="epochs of the precision comparison")
     args = parser.parse_args()
     device, size = args.device, args.size or (224 if args.device.startswith("cuda") else 96)
     torch.manual_seed(0)
@@ -40,7 +45,7 @@ def main():
     for arch, point in CONFIGS:
         model = IterativeUNet().to(device)
         network = LossNetwork(arch, point, weights=None).to(device)
-        optimizer = adam(model.parameters(), lr=1e-4)
+        optimizer = adam(model.parameters(), lr=1e-3)
 
         def step(mu):
             loss = b3.make_loss(network, mu, device)(model, (images, masks))
@@ -56,6 +61,28 @@ def main():
     hours = sum(times) / len(times) * steps * RUNS / 3600 * (224 / size) ** 2
     print(f"\nfull Benchmark 3 grid ({RUNS} runs x {steps:,} steps): about {hours:,.0f} {device}-hours "
           f"(mean step time above, scaled by area to 224 px; rerun with --device cuda for GPU-hours)")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = roads.write_fixture(Path(scratch) / "roads")
+        for arch, point in (("vgg19", "early"), ("squeezenet1_1", "late")):
+            print(f"\nprecision: {arch} {point}, {args.precision_epochs} epochs of 8 fixture tiles at 64 px, the same "
+                  "seed (scores in percent; random weights)")
+            precision_changes(lambda amp: trained_scores(root, arch, point, amp, args.precision_epochs, device),
+                              ("bfloat16", "float16"), device)
+
+
+def trained_scores(root, arch, point, amp, epochs, device):
+    """Test scores of an iterative U-Net trained for `epochs` epochs (seed 0) in `amp`."""
+    random.seed(0)
+    torch.manual_seed(0)
+    train, validation, test = (roads.RoadTiles(root, split, size=64) for split in ("train", "valid", "test"))
+    model = IterativeUNet().to(device)
+    network = LossNetwork(arch, point, weights=None).to(device)
+    loss_fn = b3.make_loss(network, 0.01, device)
+    fit(model, loss_fn, train, b3.make_validation(loss_fn, validation, device), epochs=epochs, batch_size=4,
+        mode="min", device=device, amp=amp, progress=False)
+    rows, _ = b3.evaluate(model, test, device, arch, point)
+    return {r["score"]: r["value"] for r in rows}
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark 4 cost: an autoencoder epoch with cached target features vs recomputing them,
-the training time of I-F-FP vs I-I-PS (paper 004 reports 55-75%), and the share of a run
-spent on embeddings and predictors.
+the training time of I-F-FP vs I-I-PS (paper 004 reports 55-75%), the share of a run
+spent on embeddings and predictors, and what bfloat16 (and float16 on a GPU) changes in the
+accuracy of a small run.
 
     python bench/b4.py [--device cuda] [--images 1024] [--networks alexnet:semi_early,vgg16:mid]
 """
@@ -16,11 +17,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved  # noqa: E402
+from common import interleaved, precision_changes  # noqa: E402
 
 from dplib import autoencoding as b4  # noqa: E402
 from dplib.data import embeddings  # noqa: E402
-from dplib.train import adam  # noqa: E402
+from dplib.train import adam, fit  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
 
 warnings.filterwarnings("ignore")
@@ -51,6 +52,7 @@ def main():
     parser.add_argument("--networks", default="alexnet:semi_early,vgg16:mid,resnet50:late",
                         help="arch:point pairs, comma-separated")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--precision-epochs", type=int, default=2, help="autoencoder epochs of the precision comparison")
     args = parser.parse_args()
     device = args.device
     torch.manual_seed(0)
@@ -108,6 +110,37 @@ def main():
           f"predictors x 100 epochs): autoencoder {ae_seconds / total:.0%}, embeddings {embedding_seconds / total:.0%},"
           f" predictors {predictor_seconds / total:.0%}. In the paper the AE set is 7x (SVHN extra vs train) "
           "to 20x (STL-10 unlabeled vs train) the labelled set, so the predictors' share is smaller still.")
+
+    with tempfile.TemporaryDirectory() as scratch:
+        root = embeddings.write_fixture(embeddings.write_fixture(Path(scratch), "svhn"), "stl10")
+        for arch, point in configs[:2]:
+            print(f"\nprecision: {arch} {point}, {args.precision_epochs} autoencoder epochs and 30 predictor epochs on "
+                  "the fixtures, the same seed (test accuracy; random weights)")
+            precision_changes(lambda amp: trained_accuracy(root, arch, point, amp, args.precision_epochs, device),
+                              ("bfloat16", "float16"), device)
+
+
+def trained_accuracy(root, arch, point, amp, epochs, device):
+    """Test accuracy on SVHN and STL-10 after a small I-I-PS run (seed 0) in `amp`."""
+    scores = {}
+    for dataset in ("svhn", "stl10"):
+        torch.manual_seed(0)
+        ae_images, _ = embeddings.load_split(dataset, root, embeddings.AUTOENCODER_SPLIT[dataset])
+        train_images, train_labels = embeddings.load_split(dataset, root, "train")
+        test_images, test_labels = embeddings.load_split(dataset, root, "test")
+        network = LossNetwork(arch, point, weights=None, normalize_input=False).to(device)
+        model = b4.build_autoencoder("I-I-PS", dataset, 0).to(device)
+        data = embeddings.Images(dataset, ae_images, torch.full((len(ae_images),), -1))
+        loss_fn = b4.make_loss("I-I-PS", dataset, network, device)
+        fit(model, loss_fn, data, b4.make_validation(loss_fn, data), epochs=epochs, batch_size=16, mode="min",
+            device=device, amp=amp, progress=False)
+        train = b4.embed(model, "I-I-PS", dataset, train_images, network, device)
+        test = b4.embed(model, "I-I-PS", dataset, test_images, network, device)
+        fit_part, validation_part = embeddings.split_indices(len(train_images), 0)
+        scores[f"accuracy {dataset}"], _, _ = b4.train_predictors(
+            (train[fit_part], train_labels[fit_part]), (train[validation_part], train_labels[validation_part]),
+            (test, test_labels), epochs=30, device=device, progress=False)
+    return scores
 
 
 if __name__ == "__main__":

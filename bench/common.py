@@ -1,25 +1,10 @@
-"""Timing helpers shared by the bench scripts: medians of repeated runs, measured side by side."""
+"""Helpers shared by the bench scripts: timings measured side by side, and what a lower
+precision changes in a benchmark's scores."""
 
 import statistics
 import time
 
 import torch
-
-
-def median_seconds(fn, repeat=5, warmup=1):
-    """Median wall time of fn() over `repeat` runs after `warmup` runs (synchronising CUDA)."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def interleaved(fns, repeat=5, warmup=1):
@@ -37,3 +22,20 @@ def interleaved(fns, repeat=5, warmup=1):
                 torch.cuda.synchronize()
             times[name].append(time.perf_counter() - start)
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def precision_changes(scores_after_training, precisions=("bfloat16",), device="cpu"):
+    """Train the same seed in float32 and in each lower precision (`scores_after_training(amp)`
+    returns {score name: value}); print every score and its change; return the largest
+    absolute change per precision. float16 is skipped on a CPU: no fast float16 there."""
+    if device == "cpu":
+        precisions = tuple(p for p in precisions if p != "float16")
+    reference = scores_after_training(False)
+    results = {p: scores_after_training(p) for p in precisions}
+    print(f"  {'score':28s} {'float32':>10s}" + "".join(f" {p:>10s} {'change':>9s}" for p in precisions))
+    for name, value in reference.items():
+        print(f"  {name:28s} {value:10.4f}" + "".join(
+            f" {results[p][name]:10.4f} {results[p][name] - value:+9.4f}" for p in precisions))
+    largest = {p: max(abs(results[p][n] - v) for n, v in reference.items()) for p in precisions}
+    print("  largest change: " + ", ".join(f"{p} {c:.4g}" for p, c in largest.items()))
+    return largest

@@ -6,16 +6,19 @@ papers' procedures:
     F-I-PW  features -> image, pixel-wise loss       F-I-PS  features -> image, Eq. 6
     I-F-FP  image -> features, feature prediction    F-F-FP  features -> features, feature prediction
 
-"features" are the loss network's features at the run's point, squashed by a sigmoid as
-in the companion papers (`feature_sigmoid`). Every loss is a sum over elements per sample,
-averaged over the batch; a VAE adds the KL divergence. The loss network's features of the
-training images never change, so they are computed once into a float16 memory-mapped file
-when they fit `cache_limit_gb`: Eq. 6 then needs one loss-network pass per step, and the FP
-procedures none.
+"features" are the loss network's features at the run's point; the companion papers squash
+them by a sigmoid (`feature_sigmoid=True`), the main paper's code did not (the default).
+Every loss is a sum over elements per sample, averaged over the batch; a VAE adds the KL
+divergence. The loss network's features of the training images never change, so they are
+computed once into a float16 memory-mapped file when they fit `cache_limit_gb`: Eq. 6 then
+needs one loss-network pass per step, and the FP procedures none.
+
+Predictors: seven MLPs (or a linear one) on the embeddings, trained as the authors' code
+did by default: mean squared error against one-hot targets, LeakyReLU(0.01) between layers
+(`predictor_loss="cross_entropy"`, `predictor_activation="relu"` for the usual choice).
 """
 
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,9 +26,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .cache import ArrayCache, size_gb
 from .data.embeddings import SIZE, to_model_input
-from .models.autoencoder import (MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
-                                 ImageEncoder, kl_divergence, mlp)
+from .models.autoencoder import (AUTOENCODERS, MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
+                                 ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence, mlp)
 from .results import score_row
 from .train import adam
 
@@ -61,50 +65,46 @@ class FeatureCache:
 
     def __init__(self, loss_network, dataset, images, path, device, batch_size=256, progress=True):
         point = loss_network.points[0]
-        self.shape = (len(images),) + feature_shape(loss_network, dataset)
-        path = Path(path)
-        expected = int(np.prod(self.shape)) * 2
-        if not path.is_file() or path.stat().st_size != expected:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + ".tmp")
-            array = np.memmap(temporary, dtype=np.float16, mode="w+", shape=self.shape)
-            with torch.no_grad():
-                for start in tqdm(range(0, len(images), batch_size), desc="target features", leave=False,
-                                  disable=not progress):
-                    x = to_model_input(dataset, images[start:start + batch_size]).to(device)
-                    array[start:start + len(x)] = loss_network(x)[point].half().cpu().numpy()
-            array.flush()
-            del array
-            temporary.replace(path)
-        self.array = np.memmap(path, dtype=np.float16, mode="r", shape=self.shape)
+
+        @torch.no_grad()
+        def features(start, stop):
+            x = to_model_input(dataset, images[start:stop]).to(device)
+            return loss_network(x)[point].half().cpu().numpy()
+
+        shape = (len(images),) + feature_shape(loss_network, dataset)
+        self.cache = ArrayCache(path, shape, np.float16, features, batch=batch_size, description="target features",
+                                progress=progress)
 
     def __getitem__(self, indices):
-        return torch.from_numpy(self.array[np.asarray(indices)].astype(np.float32))
-
-
-def cache_size_gb(count, shape):
-    return count * math.prod(shape) * 2 / 1e9
+        return torch.from_numpy(self.cache.array[np.asarray(indices)].astype(np.float32))
 
 
 def target_features(loss_network, dataset, images, device, path, cache_limit_gb, progress=True):
     """(FeatureCache or None, feature count): the training images' features cached on disk when
     they fit `cache_limit_gb`, else None (they are then computed every step)."""
     shape = feature_shape(loss_network, dataset)
-    if cache_size_gb(len(images), shape) > cache_limit_gb:
+    if size_gb((len(images),) + shape, np.float16) > cache_limit_gb:
         return None, math.prod(shape)
     return FeatureCache(loss_network, dataset, images, path, device, progress=progress), math.prod(shape)
 
 
-def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, variational=False):
+def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, variational=False, autoencoder="released",
+                      feature_sigmoid=False):
+    """The procedure's autoencoder; image parts "released" (the authors') or "simple"."""
     encoder_kind, decoder_kind, _ = check_procedure(procedure)
+    if autoencoder not in AUTOENCODERS:
+        raise ValueError(f"unknown autoencoder {autoencoder!r}; choose one of {', '.join(AUTOENCODERS)}")
     size = SIZE[dataset]
-    encoder = (ImageEncoder(size, embedding_size, variational) if encoder_kind == "image"
+    image_encoder, image_decoder = ((ReleasedImageEncoder, ReleasedImageDecoder) if autoencoder == "released"
+                                    else (ImageEncoder, ImageDecoder))
+    encoder = (image_encoder(size, embedding_size, variational) if encoder_kind == "image"
                else FeatureEncoder(feature_size, embedding_size, variational))
-    decoder = ImageDecoder(size, embedding_size) if decoder_kind == "image" else FeatureDecoder(feature_size, embedding_size)
+    decoder = (image_decoder(size, embedding_size) if decoder_kind == "image"
+               else FeatureDecoder(feature_size, embedding_size, sigmoid=feature_sigmoid))
     return Autoencoder(encoder, decoder)
 
 
-def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigmoid=True):
+def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigmoid=False):
     """loss_fn(model, (images, labels, indices)) for dplib.train.fit."""
     encoder_kind, decoder_kind, loss_kind = check_procedure(procedure)
     point = loss_network.points[0] if loss_network is not None else None
@@ -153,7 +153,7 @@ def make_validation(loss_fn, dataset, batch_size=256):
 
 
 @torch.no_grad()
-def embed(model, procedure, dataset, images, loss_network, device, batch_size=256, feature_sigmoid=True):
+def embed(model, procedure, dataset, images, loss_network, device, batch_size=256, feature_sigmoid=False):
     """Embeddings (the encoder's mean) of uint8 images: (N, embedding) on the CPU."""
     encoder_kind = check_procedure(procedure)[0]
     model.eval()
@@ -167,20 +167,33 @@ def embed(model, procedure, dataset, images, loss_network, device, batch_size=25
     return torch.cat(out)
 
 
+PREDICTOR_LOSSES = ("mse_onehot", "cross_entropy")
+
+
+def predictor_loss(outputs, labels, kind="mse_onehot"):
+    """The predictors' training loss: MSE against one-hot targets (the authors') or cross-entropy."""
+    if kind == "mse_onehot":
+        return F.mse_loss(outputs, F.one_hot(labels, outputs.shape[1]).to(outputs.dtype))
+    if kind == "cross_entropy":
+        return F.cross_entropy(outputs, labels)
+    raise ValueError(f"unknown predictor loss {kind!r}; choose one of {', '.join(PREDICTOR_LOSSES)}")
+
+
 def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, batch_size=256, lr=1e-3, seed=0,
-                     device="cpu", progress=True):
+                     device="cpu", progress=True, loss="mse_onehot", activation="leaky_relu"):
     """Train one MLP per hidden-layer shape on embeddings; keep each one's best epoch by
-    validation accuracy; test the one with the best validation accuracy.
+    validation accuracy; test the one with the best validation accuracy (the paper's text).
 
     train / validation / test: (embeddings (N, z), labels (N,)). Returns (test accuracy,
     per-shape records [{hidden, best_validation_accuracy, best_epoch, curve}], chosen index)."""
+    predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
     (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
     mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)  # standardise with the training statistics
     x, xv, xt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
     records, states = [], []
     for hidden in tqdm(shapes, desc="predictors", leave=False, disable=not progress):
         torch.manual_seed(seed)
-        model = mlp(x.shape[1], hidden).to(device)
+        model = mlp(x.shape[1], hidden, activation=activation).to(device)
         optimizer = adam(model.parameters(), lr=lr)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         best, best_epoch, best_state, curve = -1.0, -1, None, []
@@ -189,9 +202,9 @@ def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, bat
             order = torch.randperm(len(x), generator=generator).to(device)
             for start in range(0, len(x), batch_size):
                 batch = order[start:start + batch_size]
-                loss = F.cross_entropy(model(x[batch]), y[batch])
+                value = predictor_loss(model(x[batch]), y[batch], loss)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                value.backward()
                 optimizer.step()
             model.eval()
             with torch.no_grad():
@@ -209,9 +222,10 @@ def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, bat
     return test_accuracy, records, chosen
 
 
-def score_rows(test_accuracy, dataset, arch, point, procedure, variational, predictor, chosen_hidden):
-    note = (f"{procedure}{' VAE' if variational else ''}, {predictor} predictor, chosen hidden layers "
-            f"{chosen_hidden or 'none'}")
+def score_rows(test_accuracy, dataset, arch, point, procedure, variational, predictor, chosen_hidden,
+               predictor_loss="mse_onehot"):
+    note = (f"{procedure}{' VAE' if variational else ''}, {predictor} predictor ({predictor_loss}), chosen hidden "
+            f"layers {chosen_hidden or 'none'}")
     return [score_row("b4", "accuracy", test_accuracy, dataset=dataset, arch=arch, point=point, note=note)]
 
 

@@ -138,16 +138,20 @@ def runs_root(spec, runs_dir=None):
 
 def expand(spec, only=None, runs_dir=None):
     """Every run of the grid (the cartesian product of the axes), filtered by `only`
-    ({axis: [allowed values as strings]})."""
+    ({axis: [allowed values as strings]}). A run's parameters are the notebook's defaults,
+    then the params file's, then the run's axis values: all of them are in its id's hash, so
+    a changed default gives new runs rather than reusing old ones."""
     axes = spec["axes"]
+    defaults = notebook_defaults(spec["notebook"])
     only = only or {}
-    unknown = set(only) - set(axes) - set(spec["parameters"])
+    unknown = set(only) - set(axes) - set(spec["parameters"]) - set(defaults)
     if unknown:
         raise ValueError(f"--only names {sorted(unknown)}, which is not a grid axis; axes: {sorted(axes)}")
     root = runs_root(spec, runs_dir)
     runs = []
     for values in itertools.product(*axes.values()):
-        parameters = dict(spec["parameters"], **dict(zip(axes, values)))
+        parameters = {**defaults, **spec["parameters"], **dict(zip(axes, values))}
+        parameters.pop("out_dir", None)
         if any(_slug(parameters[k]) not in {_slug(v) for v in allowed} for k, allowed in only.items()):
             continue
         identifier = run_id(values, parameters)
@@ -158,12 +162,26 @@ def expand(spec, only=None, runs_dir=None):
 
 
 def notebook_parameters(notebook):
-    """The names and defaults of a notebook's `parameters` cell (as papermill sees them)."""
+    """{name: papermill's parameter record} of a notebook's `parameters` cell."""
     import papermill
 
     if not Path(notebook).is_file():
         raise FileNotFoundError(f"notebook {notebook} not found (paths are relative to where you run dplib)")
     return papermill.inspect_notebook(str(notebook))
+
+
+def notebook_defaults(notebook):
+    """{name: default value} of a notebook's `parameters` cell: the one place defaults live."""
+    import ast
+
+    defaults = {}
+    for name, record in notebook_parameters(notebook).items():
+        try:
+            defaults[name] = ast.literal_eval(record["default"])
+        except (ValueError, SyntaxError):
+            raise ValueError(f"{notebook}: the default of {name!r} ({record['default']}) is not a literal; "
+                             "parameters cells hold literal values only") from None
+    return defaults
 
 
 def check_parameters(spec):

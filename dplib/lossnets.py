@@ -168,9 +168,15 @@ class LossNetwork(nn.Module):
 
     forward(x): x is an RGB batch (N, 3, H, W) in [0, 1]; returns {point: features} for
     every requested point, each (N, C, h, w), in one pass.
+
+    normalize_input: subtract ImageNet's mean and divide by its std first (the authors' code
+    did in Benchmarks 1 and 3, and fed raw [0, 1] images in 2 and 4). inception_transform:
+    apply GoogLeNet's / Inception-v3's `transform_input` (torchvision does; the authors' code
+    did not); ignored for the other architectures.
     """
 
-    def __init__(self, arch, points="late", weights="imagenet", normalize_input=True, seed=0):
+    def __init__(self, arch, points="late", weights="imagenet", normalize_input=True, inception_transform=False,
+                 seed=0):
         super().__init__()
         check_architecture(arch)
         self.arch = arch
@@ -183,8 +189,10 @@ class LossNetwork(nn.Module):
         self.layers = nn.ModuleList(children[: max(indices) + 1])
         self.point_at_layer = {i: p for i, p in zip(indices, self.points)}
         self.min_input_size = max(MIN_INPUT_SIZE[arch][POINTS.index(p)] for p in self.points)
-        # GoogLeNet and Inception-v3 ImageNet weights expect their own input rescaling.
-        self.transform_input = getattr(classifier, "transform_input", False)
+        # GoogLeNet's and Inception-v3's ImageNet weights were trained on inputs rescaled by
+        # torchvision's `transform_input`, which their forward() applies. The authors' code called
+        # the children directly and so never applied it: inception_transform=False reproduces that.
+        self.transform_input = inception_transform and getattr(classifier, "transform_input", False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)

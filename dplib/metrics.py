@@ -137,9 +137,11 @@ def delineation_scores(pred, target, threshold=0.5, slack=0):
     slack (pixels): 0 is pixel-exact; > 0 counts a predicted pixel as correct when a
     target pixel lies within that Euclidean distance, and a target pixel as found when a
     predicted pixel does (distance transforms).
-        correctness  = matched predicted pixels / predicted pixels     (precision)
-        completeness = matched target pixels / target pixels           (recall)
-        quality      = matched target / (target + unmatched predicted) (= TP / (TP + FP + FN))
+        correctness  = matched predicted pixels / predicted pixels       (precision)
+        completeness = matched target pixels / target pixels             (recall)
+        quality      = matched predicted / (predicted + unmatched target) (Wiedemann et al.:
+                       matched extraction / (extraction + unmatched reference); at slack 0,
+                       TP / (TP + FP + FN))
     An image with no predicted road has correctness NaN (nothing to be correct about); one
     with no target road has completeness NaN; both empty is a perfect 1, 1, 1. Average
     over images with np.nanmean.
@@ -166,7 +168,7 @@ def delineation_scores(pred, target, threshold=0.5, slack=0):
         else:
             c = matched_pred / n_pred if n_pred else np.nan
             m = matched_target / n_target if n_target else np.nan
-            q = matched_target / (n_target + n_pred - matched_pred)
+            q = matched_pred / (n_pred + n_target - matched_target)
         scores["correctness"].append(c)
         scores["completeness"].append(m)
         scores["quality"].append(q)

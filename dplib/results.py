@@ -76,10 +76,32 @@ def score_row(benchmark, score, value, dataset="", scale="", arch="", point="", 
                 value=float(value), note=note)
 
 
+_NOT_PARAMETERS = {"In", "Out", "exit", "quit", "get_ipython"}
+
+
+def _plain(value):
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def notebook_parameters(namespace):
+    """The parameters a notebook runs with: its global variables holding plain values (strings,
+    numbers, booleans, None, and lists or dicts of them). Call it first thing after the
+    parameters cell, as `parameters = notebook_parameters(globals())`: then those are exactly
+    the defaults of the `parameters` cell with papermill's injected values applied."""
+    return {k: v for k, v in namespace.items() if not k.startswith("_") and k not in _NOT_PARAMETERS and _plain(v)}
+
+
 def write_result(out_dir, benchmark, scores, params, timings=None, extra=None):
     """Write out_dir/result.json: the run record a notebook's last cell leaves behind.
 
-    scores: rows from `score_row`; params: the notebook's parameters; timings: seconds per phase.
+    scores: rows from `score_row`; params: the notebook's parameters (`notebook_parameters`);
+    timings: seconds per phase.
     """
     for row in scores:
         missing = set(SCORE_COLUMNS) - set(row)

@@ -4,6 +4,8 @@ some loss networks collapse to black images), tested on Set5, Set14 and BSD100.
 
 Scores (the record states the convention): PSNR and SSIM on the Y channel of BT.601, a
 border of `scale` pixels removed, whole test images (cropped to a multiple of the scale).
+Batches are (hr, lr) pairs made by the data (degradation "pil"), or hr alone, degraded here
+on the training device (degradation "torch"): see dplib.data.superres.
 """
 
 import numpy as np
@@ -22,12 +24,20 @@ def total_variation(x):
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
 
 
-def make_loss(loss_network, scale, device, pixel_weight=0.0, tv_weight=0.0, channels_last=False):
-    """loss_fn(model, hr_batch) for dplib.train.fit: degrade the targets, upscale, compare features."""
+def _pair(batch, scale, device):
+    """(hr, lr) on the device from a batch of pairs, or of hr alone (degraded here)."""
+    if isinstance(batch, (list, tuple)):
+        return tuple(t.to(device, non_blocking=True) for t in batch)
+    hr = batch.to(device, non_blocking=True)
+    return hr, degrade(hr, scale)
 
-    def loss_fn(model, hr):
-        hr = hr.to(device, non_blocking=True)
-        low = degrade(hr, scale)
+
+def make_loss(loss_network, scale, device, pixel_weight=0.0, tv_weight=0.0, channels_last=False):
+    """loss_fn(model, batch) for dplib.train.fit: upscale the low-resolution images, compare
+    features (Eq. 3: the mean squared difference, weight 1)."""
+
+    def loss_fn(model, batch):
+        hr, low = _pair(batch, scale, device)
         if channels_last:
             hr, low = hr.contiguous(memory_format=torch.channels_last), low.contiguous(memory_format=torch.channels_last)
         output = model(low)
@@ -43,14 +53,17 @@ def make_loss(loss_network, scale, device, pixel_weight=0.0, tv_weight=0.0, chan
     return loss_fn
 
 
-def make_validation(images, scale, device, batch_size=8):
-    """validate(model) -> {"score": mean Y-PSNR over `images` (N, 3, H, W), "collapsed": bool}."""
+def make_validation(dataset, scale, device, batch_size=8):
+    """validate(model) -> {"score": mean Y-PSNR over the validation pairs, "collapsed": bool}.
+    The pairs of `dataset` are made once and kept."""
+    items = [dataset[i] for i in range(len(dataset))]
+    batches = [torch.utils.data.default_collate(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
 
     def validate(model):
         scores, spreads = [], []
-        for start in range(0, len(images), batch_size):
-            hr = images[start:start + batch_size].to(device)
-            output = model(degrade(hr, scale)).float().clamp(0, 1)
+        for batch in batches:
+            hr, low = _pair(batch, scale, device)
+            output = model(low).float().clamp(0, 1)
             scores.append(psnr(output.cpu(), hr.cpu(), crop_border=scale))
             spreads.append(output.flatten(1).std(dim=1).cpu().numpy())
         spread = float(np.concatenate(spreads).mean())
@@ -60,21 +73,23 @@ def make_validation(images, scale, device, batch_size=8):
 
 
 @torch.no_grad()
-def evaluate(model, root, scale, device, arch, point, channel="y", sets=("Set5", "Set14", "BSD100")):
+def evaluate(model, root, scale, device, arch, point, channel="y", sets=("Set5", "Set14", "BSD100"),
+             crop_mode="whole", degradation="pil", crop=288):
     """PSNR and SSIM per test set (means over images) as score rows, plus one example per set."""
     model.eval()
     rows, examples = [], {}
     for name in sets:
         psnrs, ssims = [], []
-        for index, (stem, hr) in enumerate(test_images(root, name, scale)):
-            low = degrade(hr[None].to(device), scale)
+        for index, (stem, hr, lr) in enumerate(test_images(root, name, scale, crop, crop_mode, degradation)):
+            low = degrade(hr[None].to(device), scale) if lr is None else lr[None].to(device)
             output = model(low).float().clamp(0, 1).cpu()
             psnrs.append(psnr(output, hr[None], channel=channel, crop_border=scale)[0])
             ssims.append(ssim(output, hr[None], channel=channel, crop_border=scale)[0])
             if index == 0:
                 examples[name] = (low[0].cpu(), output[0], hr)
         dataset = name.lower()
-        note = f"{len(psnrs)} images; {'Y' if channel == 'y' else 'RGB'}, border {scale} px"
+        note = (f"{len(psnrs)} images ({'whole' if crop_mode == 'whole' else crop_mode}); "
+                f"{'Y' if channel == 'y' else 'RGB'}, border {scale} px")
         rows.append(score_row("b2", "psnr", np.mean(psnrs), dataset=dataset, scale=scale, arch=arch, point=point,
                               note=note))
         rows.append(score_row("b2", "ssim", np.mean(ssims), dataset=dataset, scale=scale, arch=arch, point=point,

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dplib import autoencoding as b4
+from dplib.cache import size_gb
 from dplib.data import embeddings
 from dplib.lossnets import LossNetwork
 from dplib.models.autoencoder import MLP_SHAPES, Autoencoder, ImageDecoder, ImageEncoder, kl_divergence, mlp
@@ -83,7 +84,7 @@ def test_feature_cache_holds_the_features_and_is_reused(svhn, network, tmp_path)
     stamp = path.stat().st_mtime_ns
     b4.FeatureCache(network, "svhn", images, path, "cpu", progress=False)
     assert path.stat().st_mtime_ns == stamp
-    assert b4.cache_size_gb(531_131, (64, 64, 64)) > 200  # why early points of big datasets are not cached
+    assert size_gb((531_131, 64, 64, 64), np.float16) > 200  # why early points of big datasets are not cached
 
 
 def test_predictors_pick_the_best_validation_accuracy_and_are_seeded():
@@ -112,6 +113,26 @@ def test_models_shapes():
     assert len([m for m in mlp(64, (64, 32)) if isinstance(m, torch.nn.Linear)]) == 3
     with pytest.raises(ValueError, match="procedure"):
         b4.check_procedure("I-I-XX")
+
+
+def test_predictor_losses_on_hand_computed_cases():
+    outputs, labels = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 1])
+    # one-hot targets [[1, 0], [0, 1]]: squared errors 0, 0, 0, 1 -> mean 1/4 (the authors' MSELoss)
+    assert b4.predictor_loss(outputs, labels, "mse_onehot").item() == pytest.approx(0.25)
+    expected = (-(1 - np.log(1 + np.e)) + np.log(2)) / 2  # -log softmax of the true class, averaged
+    assert b4.predictor_loss(outputs, labels, "cross_entropy").item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="choose one of mse_onehot, cross_entropy"):
+        b4.predictor_loss(outputs, labels, "hinge")
+
+
+@pytest.mark.parametrize("autoencoder", ["released", "simple"])
+def test_both_autoencoders_reconstruct_both_datasets(autoencoder):
+    for dataset, size in (("svhn", 64), ("stl10", 96)):
+        model = b4.build_autoencoder("I-I-PS", dataset, 0, 16, variational=True, autoencoder=autoencoder).eval()
+        out, mean, _ = model(torch.rand(2, 3, size, size))
+        assert out.shape == (2, 3, size, size) and mean.shape == (2, 16)
+    with pytest.raises(ValueError, match="choose one of released, simple"):
+        b4.build_autoencoder("I-I-PS", "svhn", 0, autoencoder="tiny")
 
 
 def test_target_features_are_cached_only_when_they_fit(svhn, network, tmp_path):

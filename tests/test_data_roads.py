@@ -24,6 +24,26 @@ def test_fixture_loads_resized_whole(root):
     assert len(roads.RoadTiles(root, "test", size=32, limit=2)) == 2
 
 
+def test_the_authors_training_crops_are_native_windows_flipped_half_the_time(root, monkeypatch):
+    crops = roads.training_set(root, size=64, transform="crop_flip")
+    assert isinstance(crops, roads.RoadCrops) and len(crops) == 8
+    original = np.asarray(Image.open(root / "train" / "sat" / f"{crops.names[0]}.tiff"), dtype=np.float32) / 255
+    mask = np.asarray(Image.open(root / "train" / "map" / f"{crops.names[0]}.tif"), dtype=np.float32) / 255
+    draws = iter([10, 20])  # top, left
+    monkeypatch.setattr(roads.random, "randint", lambda a, b: next(draws))
+    monkeypatch.setattr(roads.random, "random", lambda: 0.2)  # < 0.5: flipped
+    image, crop_mask = crops[0]
+    window = torch.from_numpy(original[10:74, 20:84]).permute(2, 0, 1)
+    torch.testing.assert_close(image, window.flip(-1))  # native resolution: no resizing
+    torch.testing.assert_close(crop_mask[0], torch.from_numpy(mask[10:74, 20:84]).flip(-1))
+    assert set(crop_mask.unique().tolist()) <= {0.0, 1.0}
+    draws = iter([0, 0])
+    monkeypatch.setattr(roads.random, "random", lambda: 0.7)  # not flipped
+    torch.testing.assert_close(crops[0][0], torch.from_numpy(original[:64, :64]).permute(2, 0, 1))
+    with pytest.raises(ValueError, match="choose one of resize, crop_flip"):
+        roads.training_set(root, transform="zoom")
+
+
 def test_missing_split_names_the_download_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="dplib data download roads"):
         roads.RoadTiles(tmp_path, "test")

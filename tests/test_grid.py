@@ -40,9 +40,33 @@ def test_expand_is_the_grid_with_stable_ids(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["b1", "b2", "b3", "b4"])
-def test_every_params_file_matches_its_notebook(name):
+def test_every_params_file_names_only_notebook_parameters_and_restates_no_default(name):
+    raw = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
+    defaults = grid.notebook_defaults(ROOT / raw["notebook"])
+    for block in (raw["parameters"] or {}, raw["smoke"]["parameters"]):
+        assert set(block) <= set(defaults), set(block) - set(defaults)
+        restated = [k for k, v in block.items() if defaults[k] == v]
+        assert not restated, f"params/{name}.yaml restates notebook defaults: {restated}"
+    assert set(raw["axes"]) | set(raw["smoke"]["axes"]) <= set(defaults)
     for smoke in (False, True):
         grid.check_parameters(grid.load_spec(ROOT / "params" / f"{name}.yaml", smoke=smoke))
+
+
+def test_the_grid_file_is_the_registry():
+    from dplib import ARCHITECTURES, POINTS
+
+    shared = yaml.safe_load((ROOT / "params" / "grid.yaml").read_text())
+    assert shared == {"arch": list(ARCHITECTURES), "point": list(POINTS)}
+
+
+def test_runs_record_every_parameter_and_a_changed_default_makes_new_runs(tmp_path, tiny_grid):
+    params = tiny_grid({"index": [0]})
+    [run] = grid.expand(grid.load_spec(params), runs_dir=tmp_path)
+    assert run.parameters == {"mode": "ok", "index": 0, "seconds": 0.0, "out_dir": str(run.directory)}
+    notebook = yaml.safe_load(params.read_text())["notebook"]
+    Path(notebook).write_text(Path(notebook).read_text().replace('seconds = 0.0', 'seconds = 1.0'))
+    [changed] = grid.expand(grid.load_spec(params), runs_dir=tmp_path)
+    assert changed.parameters["seconds"] == 1.0 and changed.run_id != run.run_id
 
 
 def test_unknown_grid_key_stops_before_anything_runs(tmp_path, b1_params):

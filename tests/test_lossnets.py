@@ -4,6 +4,9 @@ import urllib.error
 
 import pytest
 import torch
+
+IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)  # torchvision's ImageNet statistics
+IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
 import torchvision
 
 import dplib
@@ -63,16 +66,30 @@ def test_deepest_point_truncates_and_matches_torchvision():
         torch.testing.assert_close(net(x)["mid"], expected)
 
 
-def test_googlenet_applies_its_weights_input_transform():
-    net = LossNetwork("googlenet", points="late", weights=None)
-    reference = build_classifier("googlenet", weights=None).eval()
+@pytest.mark.parametrize("arch, hooked", [("googlenet", "inception5b"), ("inception_v3", "Mixed_6e")])
+def test_inception_transform_is_torchvisions_and_off_by_default_as_released(arch, hooked):
+    reference = build_classifier(arch, weights=None).eval()
     assert reference.transform_input
-    x = torch.rand(1, 3, 64, 64)
-    captured = {}
-    reference.inception5b.register_forward_hook(lambda m, i, o: captured.setdefault("late", o))
+    captured = []
+    getattr(reference, hooked).register_forward_hook(lambda m, i, o: captured.append(o))
+    x = torch.rand(1, 3, 96, 96)
     with torch.no_grad():
-        reference((x - net.mean) / net.std)
-        torch.testing.assert_close(net(x)["late"], captured["late"], rtol=1e-5, atol=1e-5)
+        normalized = (x - IMAGENET_MEAN) / IMAGENET_STD
+        reference(normalized)                           # torchvision's forward: transform_input applied
+        reference.transform_input = False
+        reference(normalized)                           # the children called directly, as the authors' code
+        with_transform = LossNetwork(arch, points="late", weights=None, inception_transform=True)(x)["late"]
+        released = LossNetwork(arch, points="late", weights=None)(x)["late"]
+    torch.testing.assert_close(with_transform, captured[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(released, captured[1], rtol=1e-5, atol=1e-5)
+    assert (released - with_transform).abs().max() > 1e-2 * released.abs().max()  # the transform matters
+
+
+def test_normalize_input_false_feeds_the_raw_images():
+    net = LossNetwork("alexnet", points="early", weights=None, normalize_input=False)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x)["early"], net.layers[1](net.layers[0](x)))
 
 
 def test_frozen_always_eval_and_gradients_reach_the_input():

@@ -111,11 +111,25 @@ def test_delineation_with_slack_hand_computed():
     s = delineation_scores(pred, target, slack=3)
     assert s["correctness"][0] == pytest.approx(12 / 15)   # row 7 within 3 px of row 5; row 11 is not
     assert s["completeness"][0] == pytest.approx(1.0)      # every road pixel has a prediction within 2 px
-    assert s["quality"][0] == pytest.approx(12 / (12 + 3))  # matched target / (target + unmatched predicted)
+    assert s["quality"][0] == pytest.approx(12 / (15 + 0))  # matched predicted / (predicted + unmatched target)
     # Euclidean distance: the diagonal (i, i) lies sqrt(2) from the road (i-1, i+1), except its two ends
     road = np.roll(np.eye(8), 2, axis=1)
     assert delineation_scores(np.eye(8), road, slack=1.5)["correctness"][0] == pytest.approx(6 / 8)
     assert delineation_scores(np.eye(8), road, slack=1)["correctness"][0] == 0
+
+
+def test_delineation_quality_with_slack_follows_wiedemann_not_its_mirror():
+    # A 12 px road (row 5); a prediction 2 px off covering only columns 0-5, and a spurious
+    # 3 px blob far away. Road pixels within 3 px of the prediction: columns 0-7 (column 6 is
+    # sqrt(5), 7 is sqrt(8), 8 is sqrt(13) away): 8 of 12. Predicted pixels within 3 px of
+    # the road: the 6 of row 7, not the blob: 6 of 9.
+    target = np.zeros((14, 14)); target[5, :12] = 1
+    pred = np.zeros((14, 14)); pred[7, :6] = 1; pred[12, 9:12] = 1
+    s = delineation_scores(pred, target, slack=3)
+    assert s["correctness"][0] == pytest.approx(6 / 9) and s["completeness"][0] == pytest.approx(8 / 12)
+    # Wiedemann et al.: matched extraction / (extraction + unmatched reference)
+    assert s["quality"][0] == pytest.approx(6 / (9 + (12 - 8)))
+    assert s["quality"][0] != pytest.approx(8 / (12 + (9 - 6)))  # the mirrored formula gives 8/15
 
 
 def test_delineation_empty_images_do_not_crash():

@@ -1,6 +1,8 @@
 """Every notebook is committed clean and runs through papermill with its smoke parameters."""
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -21,15 +23,27 @@ def execute(name, out, **parameters):
     return nbformat.read(str(out), as_version=4)
 
 
+BENCHMARK_CONTRACT = ("seed", "data_root", "weights", "device", "out_dir")  # every benchmark notebook has these
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_committed_without_outputs_and_with_a_parameters_cell(path):
+def test_committed_clean_with_typed_documented_parameters_that_are_all_used(path):
     cells = json.loads(path.read_text())["cells"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in cells if c["cell_type"] == "code")
     tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1
     source = "".join(tagged[0]["source"])
-    for name in ("seed", "data_root", "weights", "device", "out_dir"):
-        assert f"{name} =" in source, (path.name, name)
+    declared = papermill.inspect_notebook(str(path))
+    lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert len(declared) == len(lines), "papermill could not read every line of the parameters cell"
+    untyped = [n for n, p in declared.items() if p["inferred_type_name"] == "None" or not p["help"]]
+    assert not untyped, f"parameters without a type annotation or a help comment: {untyped}"
+    body = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code" and c is not tagged[0])
+    unused = [n for n in declared if not re.search(rf"\b{n}\b", body)]
+    assert not unused, f"declared but never used: {unused}"
+    if path.name.startswith("b"):
+        assert set(BENCHMARK_CONTRACT) <= set(declared)
+        assert "notebook_parameters(globals())" in body  # result.json records what the run used
 
 
 @pytest.mark.parametrize("arch", ["alexnet", "googlenet"])
@@ -41,8 +55,17 @@ def test_walkthrough_runs(tmp_path, arch):
 
 
 def run_notebook(name, tmp_path, **parameters):
+    """Execute a benchmark notebook; check that its record holds every parameter it ran with
+    (the notebook's defaults with these applied); return the record."""
     execute(name, tmp_path / f"executed_{name}", **parameters)
-    return json.loads((Path(parameters["out_dir"]) / "result.json").read_text())
+    record = json.loads((Path(parameters["out_dir"]) / "result.json").read_text())
+    defaults = {n: ast.literal_eval(p["default"])
+                for n, p in papermill.inspect_notebook(str(ROOT / "notebooks" / name)).items()}
+    used = {**defaults, **parameters}
+    if used.get("device") == "auto":
+        used["device"] = record["params"]["device"]
+    assert record["params"] == json.loads(json.dumps(used)), "result.json must record every parameter used"
+    return record
 
 
 @pytest.mark.parametrize("arch", ["alexnet", "resnet18", "inception_v3"])
@@ -94,7 +117,8 @@ def own_results(tmp_path_factory, bapps_root):
 
 def test_analysis_notebooks_on_own_results(tmp_path, own_results):
     for name in ("analysis_tables.ipynb", "analysis_figures.ipynb", "explore.ipynb"):
-        execute(name, tmp_path / name, results=str(own_results), out_dir=str(tmp_path / "out"), attribute_input_size=96)
+        out = {} if name == "explore.ipynb" else {"out_dir": str(tmp_path / "out")}
+        execute(name, tmp_path / name, results=str(own_results), attribute_input_size=96, **out)
     comparison = (tmp_path / "out" / "comparison_with_paper.csv").read_text()
     assert "b1 2afc all" in comparison and (tmp_path / "out" / "fig_4.png").is_file()
     assert not (tmp_path / "out" / "fig_3.png").exists()  # no Benchmark 4 scores: skipped, not faked
@@ -149,12 +173,21 @@ def test_b2_super_resolution_runs_and_resumes(tmp_path, superres_root, scale):
     assert all(h["step"] == training["best_step"] or h["collapsed"] or h["score"] <= training["best_score"]
                for h in training["history"])
     assert training["kept_best"] or training["collapsed"]
-    assert record["skipped_small_images"] == 3 and "Y channel" in record["convention"]
+    assert record["skipped_small_images"] == 0 and "Y channel" in record["convention"]  # resize_center: none skipped
     assert (out / "examples.png").is_file() and (out / "checkpoint.pt").is_file()
     # the same run asked to go further resumes from its checkpoint instead of starting over
     longer = run_notebook("b2_super_resolution.ipynb", tmp_path, arch="squeezenet1_1", point="early", scale=scale,
                           data_root=str(superres_root), out_dir=str(out), **dict(SMOKE_B2, iterations=6))
     assert longer["training"]["resumed_from"] == 4 and longer["training"]["step"] == 6
+
+
+def test_b2_with_the_other_value_of_every_protocol_switch(tmp_path, superres_root):
+    record = run_notebook("b2_super_resolution.ipynb", tmp_path, arch="googlenet", point="mid", scale=4,
+                          data_root=str(superres_root), out_dir=str(tmp_path / "run"), train_crop="random",
+                          degradation="torch", test_crop="resize_center", residual_blocks=4, normalize_input=True,
+                          inception_transform=True, **SMOKE_B2)
+    assert record["skipped_small_images"] == 3  # random crops cannot use the three 80 x 88 images
+    assert all("resize_center" in s["note"] for s in record["scores"]) and record["training"]["step"] == 4
 
 
 def test_b2_refuses_a_scale_that_is_not_a_power_of_two(tmp_path, superres_root):
@@ -168,14 +201,23 @@ def test_b3_delineation_runs(tmp_path):
 
     root = roads.write_fixture(tmp_path / "roads")
     record = run_notebook("b3_delineation.ipynb", tmp_path, arch="alexnet", point="mid", weights=None,
-                          data_root=str(root), epochs=2, batch_size=4, size=64, base_channels=8, num_workers=0,
+                          data_root=str(root), epochs=2, batch_size=4, size=64, num_workers=0,
                           device="cpu", out_dir=str(tmp_path / "run"))
     names = {s["score"] for s in record["scores"]}
     assert names == {"correctness", "completeness", "quality", "correctness_slack3", "completeness_slack3",
                      "quality_slack3"}
     assert record["training"]["step"] == 4 and record["tiles"] == {"train": 8, "valid": 2, "test": 3}
-    assert all(s["dataset"] == "mrd" and "threshold 0.5" in s["note"] for s in record["scores"])
+    assert all(s["dataset"] == "mrd" and "3 test images, threshold 0.3" in s["note"] for s in record["scores"])
     assert (tmp_path / "run" / "iterations.png").is_file()
+    # the other value of every switch: the standard U-Net, equal weights, the authors' crops and flips,
+    # K = 1 in training, selection by the loss, scores of the validation tiles accumulated over iterations
+    other = run_notebook("b3_delineation.ipynb", tmp_path, arch="alexnet", point="mid", weights=None,
+                         data_root=str(root), epochs=1, batch_size=4, size=64, num_workers=0, device="cpu",
+                         unet="standard", base_channels=8, iteration_weights="equal", train_transform="crop_flip",
+                         train_iterations_k=1, validation_score="loss", test_split="valid",
+                         iteration_scores="accumulated", threshold=0.5, out_dir=str(tmp_path / "other"))
+    assert other["tiles"] == {"train": 8, "valid": 2} and other["training"]["step"] == 2
+    assert all("2 valid images, threshold 0.5" in s["note"] and "accumulated" in s["note"] for s in other["scores"])
 
 
 SMOKE_B4 = dict(weights=None, ae_epochs=1, mlp_epochs=3, batch_size=16, num_workers=0, device="cpu",
@@ -194,6 +236,14 @@ def test_b4_autoencoding_runs(tmp_path, embeddings_root, dataset, procedure, var
     assert procedure in score["note"] and len(record["predictors"]) == 7
     assert set(record["timings"]) >= {"autoencoder", "embeddings", "predictors"}
     assert (tmp_path / "run" / "summary.png").is_file()
+
+
+def test_b4_with_the_other_value_of_every_protocol_switch(tmp_path, embeddings_root):
+    record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="stl10", procedure="F-F-FP",
+                          data_root=str(embeddings_root), out_dir=str(tmp_path / "run"), autoencoder="simple",
+                          predictor_loss="cross_entropy", predictor_activation="relu", feature_sigmoid=True,
+                          normalize_input=True, **SMOKE_B4)
+    assert "cross_entropy" in record["scores"][0]["note"] and 0 <= record["scores"][0]["value"] <= 1
 
 
 def test_b4_is_repeatable_with_the_same_seed(tmp_path, embeddings_root):

@@ -4,12 +4,15 @@
     ROOT/{train,valid,test}/map/<name>.tif    road masks (0 / 255)
     (1108 / 14 / 49 tiles)
 
-Tiles are RESIZED WHOLE to `size` x `size` (the paper: 224), at training and at test time
-alike (the original code trained on crops and tested on resized tiles). Images are
+Tiles are RESIZED WHOLE to `size` x `size` (the paper: "input patches resized to 224 x
+224") for validation and testing, and for training by default (RoadTiles). Images are
 resized with antialiasing; masks are resized the same way and kept soft in [0, 1] for the
-loss, and binarised at 0.5 for scoring.
+loss, and binarised at 0.5 for scoring. The authors' code trained on random size x size
+windows at native resolution, flipped left-right half the time (RoadCrops,
+train_transform="crop_flip").
 """
 
+import random
 import re
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -45,29 +48,38 @@ def _resize(tensor, size):
                          align_corners=False)[0].clamp(0, 1)
 
 
-class RoadTiles(Dataset):
-    """(image (3, size, size), mask (1, size, size)) float pairs in [0, 1] of one split.
+TRAIN_TRANSFORMS = ("resize", "crop_flip")
 
-    Tiles are decoded and resized once and kept in memory as uint8 (the 1108 training
-    tiles at 224 px take 220 MB)."""
+
+def tile_files(root, split, limit=None):
+    """[(name, image path, mask path)] of a split, paired by name and sorted."""
+    root = Path(root)
+    sat, maps = root / split / "sat", root / split / "map"
+    if not sat.is_dir() or not maps.is_dir():
+        raise _missing(root, f"the {split} split ({split}/sat, {split}/map)")
+    images = {p.stem: p for p in sat.iterdir() if p.suffix.lower() in (".tif", ".tiff")}
+    masks = {p.stem: p for p in maps.iterdir() if p.suffix.lower() in (".tif", ".tiff")}
+    if images.keys() != masks.keys() or not images:
+        unpaired = sorted(images.keys() ^ masks.keys())[:5]
+        raise ValueError(f"{root / split}: {len(images)} images and {len(masks)} masks do not pair up by name "
+                         f"(e.g. {unpaired}); the download may be incomplete, run it again")
+    names = sorted(images)[:limit] if limit else sorted(images)
+    return [(n, images[n], masks[n]) for n in names]
+
+
+class RoadTiles(Dataset):
+    """(image (3, size, size), mask (1, size, size)) float pairs in [0, 1] of one split, each
+    tile resized whole. Decoded and resized once and kept in memory as uint8 (the 1108
+    training tiles at 224 px take 220 MB)."""
 
     def __init__(self, root, split, size=224, limit=None):
-        root = Path(root)
-        sat, maps = root / split / "sat", root / split / "map"
-        if not sat.is_dir() or not maps.is_dir():
-            raise _missing(root, f"the {split} split ({split}/sat, {split}/map)")
-        images = {p.stem: p for p in sat.iterdir() if p.suffix.lower() in (".tif", ".tiff")}
-        masks = {p.stem: p for p in maps.iterdir() if p.suffix.lower() in (".tif", ".tiff")}
-        if images.keys() != masks.keys() or not images:
-            unpaired = sorted(images.keys() ^ masks.keys())[:5]
-            raise ValueError(f"{root / split}: {len(images)} images and {len(masks)} masks do not pair up by name "
-                             f"(e.g. {unpaired}); the download may be incomplete, run it again")
-        self.names = sorted(images)[:limit] if limit else sorted(images)
+        files = tile_files(root, split, limit)
+        self.names = [name for name, _, _ in files]
         to_byte = lambda t: (t * 255).round().to(torch.uint8)  # noqa: E731
-        self.images = torch.stack([to_byte(_resize(torch.from_numpy(_read(images[n], "RGB")).permute(2, 0, 1), size))
-                                   for n in self.names])                      # (N, 3, size, size) uint8
-        self.masks = torch.stack([to_byte(_resize(torch.from_numpy(_read(masks[n], "L"))[None], size))
-                                  for n in self.names])                       # (N, 1, size, size) uint8, soft
+        self.images = torch.stack([to_byte(_resize(torch.from_numpy(_read(image, "RGB")).permute(2, 0, 1), size))
+                                   for _, image, _ in files])             # (N, 3, size, size) uint8
+        self.masks = torch.stack([to_byte(_resize(torch.from_numpy(_read(mask, "L"))[None], size))
+                                  for _, _, mask in files])               # (N, 1, size, size) uint8, soft
         self.size = size
 
     def __len__(self):
@@ -75,6 +87,41 @@ class RoadTiles(Dataset):
 
     def __getitem__(self, i):
         return self.images[i].float() / 255, self.masks[i].float() / 255
+
+
+class RoadCrops(Dataset):
+    """The authors' training transform: a random size x size window of a tile at its native
+    resolution (1500 px), flipped left-right with probability 0.5. Tiles are read from disk
+    per item (all 1108 at 1500 px would take 7.5 GB of memory)."""
+
+    def __init__(self, root, split, size=224, limit=None):
+        self.files = tile_files(root, split, limit)
+        self.names = [name for name, _, _ in self.files]
+        self.size = size
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        _, image_path, mask_path = self.files[i]
+        image = torch.from_numpy(_read(image_path, "RGB")).permute(2, 0, 1)   # (3, H, W)
+        mask = torch.from_numpy(_read(mask_path, "L"))[None]                 # (1, H, W)
+        top = random.randint(0, image.shape[1] - self.size)
+        left = random.randint(0, image.shape[2] - self.size)
+        image = image[:, top:top + self.size, left:left + self.size]
+        mask = mask[:, top:top + self.size, left:left + self.size]
+        if random.random() < 0.5:
+            image, mask = image.flip(-1), mask.flip(-1)
+        return image.contiguous(), mask.contiguous()
+
+
+def training_set(root, size=224, limit=None, transform="resize"):
+    """The training split for train_transform "resize" (the paper's text) or "crop_flip" (the authors')."""
+    if transform == "resize":
+        return RoadTiles(root, "train", size=size, limit=limit)
+    if transform == "crop_flip":
+        return RoadCrops(root, "train", size=size, limit=limit)
+    raise ValueError(f"unknown train transform {transform!r}; choose one of {', '.join(TRAIN_TRANSFORMS)}")
 
 
 # ----- download -----------------------------------------------------------------------------

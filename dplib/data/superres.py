@@ -7,9 +7,19 @@ On disk under ROOT (what `download` writes, and the fixture too):
     coco/val2014/COCO_val2014_*.jpg          only the 100 validation images
     Set5/*.png, Set14/*.png, BSD100/*.png    high-resolution test images
 
-Degradation (the paper, after Johnson et al.): Gaussian blur with sigma 1.0 (7x7 kernel),
-then bicubic downsampling by the scale factor (no further antialiasing). Targets are
-288x288 crops; test images are used whole, cropped only to a multiple of the scale.
+Pairs (high resolution, low resolution), in [0, 1], made by `make_pair` from a PIL image:
+  crop "resize_center" (the authors' code): the short side resized to `crop` (PIL bilinear,
+      antialiased), the centre crop x crop; the low-resolution image made from the WHOLE
+      image the same way at crop / scale. One fixed pair per image.
+  crop "random": a random crop x crop window at native resolution (images smaller than the
+      crop are skipped); "center": its centre window (validation of "random");
+  crop "whole": the whole image, cropped to a multiple of the scale (the test sets).
+Degradation (the paper: "Gaussian blur with sigma = 1.0 and downsampling by the given
+factor with bicubic interpolation"):
+  "pil" (the authors' code): PIL's GaussianBlur(radius=1) on the 8-bit image, then PIL's
+      bicubic resize, which is antialiased (its filter widens with the factor);
+  "torch": a 7x7 Gaussian (sigma 1.0) then bicubic interpolation without antialiasing, on
+      the training device (`degrade`).
 """
 
 import json
@@ -22,16 +32,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFilter, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from . import download as downloads
+from ..cache import ArrayCache
 
 COCO_IMAGES = "http://images.cocodataset.org/"
 COCO_ANNOTATIONS = "http://images.cocodataset.org/annotations/annotations_trainval2014.zip"
 # Set5, Set14 and B100 (BSD100) high-resolution images, as bundled by the EDSR authors.
 BENCHMARK_URL = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
 TEST_SETS = ("Set5", "Set14", "BSD100")
+CROPS = ("resize_center", "random", "center", "whole")
+DEGRADATIONS = ("pil", "torch")
 SHA256 = {}  # not pinned: no published checksums, and none could be taken here (no network)
 
 
@@ -41,9 +54,9 @@ def check_scale(scale):
 
 
 def degrade(hr, scale):
-    """Gaussian blur (sigma 1.0) then bicubic downsampling: (N, 3, H, W) -> (N, 3, H/scale, W/scale).
-
-    H and W must be multiples of `scale`. Runs on whatever device `hr` is on."""
+    """The "torch" degradation: Gaussian blur (sigma 1.0, 7x7) then bicubic interpolation without
+    antialiasing: (N, 3, H, W) -> (N, 3, H/scale, W/scale), on whatever device `hr` is on.
+    H and W must be multiples of `scale`."""
     check_scale(scale)
     if hr.shape[-1] % scale or hr.shape[-2] % scale:
         raise ValueError(f"image of {tuple(hr.shape[-2:])} px is not a multiple of the scale {scale}")
@@ -52,19 +65,76 @@ def degrade(hr, scale):
     return low.clamp(0, 1)
 
 
+def pil_degrade(image, size):
+    """The "pil" degradation of the authors' code: GaussianBlur(radius=1) (PIL's radius is the
+    standard deviation), then PIL's antialiased bicubic resize to `size` (width, height)."""
+    return image.filter(ImageFilter.GaussianBlur(radius=1)).resize(size, Image.Resampling.BICUBIC)
+
+
+def _resize_short_side(image, side, resample):
+    """PIL image with its short side resized to `side`, as torchvision's Resize(int) does."""
+    width, height = image.size
+    if width <= height:
+        size = (side, int(side * height / width))
+    else:
+        size = (int(side * width / height), side)
+    return image.resize(size, resample)
+
+
+def _center(image, side):
+    left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
+    return image.crop((left, top, left + side, top + side))
+
+
+def to_tensor(image):
+    """A PIL RGB image as (3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255
+
+
+def make_pair(image, scale, crop=288, crop_mode="resize_center", degradation="pil", rng=None):
+    """(hr (3, h, w), lr (3, h/scale, w/scale) or None) from an RGB PIL image (module docstring).
+    lr is None for degradation "torch": `degrade` makes it on the training device."""
+    if crop_mode == "resize_center":
+        hr = _center(_resize_short_side(image, crop, Image.Resampling.BILINEAR), crop)
+        if degradation == "pil":
+            small = crop // scale
+            blurred = image.filter(ImageFilter.GaussianBlur(radius=1))
+            return to_tensor(hr), to_tensor(_center(_resize_short_side(blurred, small, Image.Resampling.BICUBIC), small))
+    elif crop_mode in ("random", "center"):
+        if crop_mode == "random":
+            left, top = (rng or random).randint(0, image.size[0] - crop), (rng or random).randint(0, image.size[1] - crop)
+            hr = image.crop((left, top, left + crop, top + crop))
+        else:
+            hr = _center(image, crop)
+    elif crop_mode == "whole":
+        width, height = (image.size[0] // scale) * scale, (image.size[1] // scale) * scale
+        hr = image.crop((0, 0, width, height))
+    else:
+        raise ValueError(f"unknown crop {crop_mode!r}; choose one of {', '.join(CROPS)}")
+    if degradation == "torch":
+        return to_tensor(hr), None
+    if degradation != "pil":
+        raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
+    return to_tensor(hr), to_tensor(pil_degrade(hr, (hr.size[0] // scale, hr.size[1] // scale)))
+
+
 def _missing(root, what, name="superres"):
     return FileNotFoundError(f"{what} not found under {root}; run `dplib data download {name} --root {root}` "
                              f"(or `dplib data fixtures {name} --root {root}` for the tiny test version)")
 
 
-def load_image(path):
-    """An image file as (3, H, W) float in [0, 1]; a clear error names a corrupt file."""
+def open_image(path):
+    """An image file as an RGB PIL image; a clear error names a corrupt file."""
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.uint8)
+            return image.convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"cannot decode the image {path}: {error}; delete it and download again") from error
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
+
+
+def load_image(path):
+    """An image file as (3, H, W) float in [0, 1]."""
+    return to_tensor(open_image(path))
 
 
 def coco_list(root, split):
@@ -86,71 +156,87 @@ def sample_coco(root, split, count, seed=0, min_size=288):
     return large[:count], skipped
 
 
-class CocoCrops(Dataset):
-    """COCO images as random `crop` x `crop` targets in [0, 1]; the low-resolution input is
-    made from the batch by `degrade` (on the training device: it is cheap there)."""
+class CocoPairs(Dataset):
+    """Seeded COCO images as (hr, lr) training or validation pairs (`make_pair`); with
+    degradation "torch", hr alone (the loss degrades it on the training device). Images smaller
+    than the crop are skipped for crop "random" and "center", which cannot resize them."""
 
-    def __init__(self, root, split="train", count=10_000, crop=288, seed=0, center=False):
+    def __init__(self, root, split="train", count=10_000, scale=4, crop=288, crop_mode="resize_center",
+                 degradation="pil", seed=0):
+        if crop_mode not in ("resize_center", "random", "center"):
+            raise ValueError(f"unknown training crop {crop_mode!r}; choose resize_center, random or center")
+        if degradation not in DEGRADATIONS:
+            raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
+        if crop % scale:
+            raise ValueError(f"the crop ({crop} px) must be a multiple of the scale ({scale})")
         self.folder = Path(root) / "coco" / f"{split}2014"
-        self.names, self.skipped_small = sample_coco(root, split, count, seed=seed, min_size=crop)
+        min_size = 0 if crop_mode == "resize_center" else crop
+        self.names, self.skipped_small = sample_coco(root, split, count, seed=seed, min_size=min_size)
         missing = [n for n in self.names if not (self.folder / n).is_file()]
         if missing:
             raise _missing(root, f"{len(missing)} of the {len(self.names)} sampled COCO {split} images "
                                  f"(e.g. {missing[0]})")
-        self.crop, self.center, self.seed = crop, center, seed
+        self.scale, self.crop, self.crop_mode, self.degradation, self.seed = scale, crop, crop_mode, degradation, seed
 
     def __len__(self):
         return len(self.names)
 
     def __getitem__(self, i):
-        image = load_image(self.folder / self.names[i])
-        if self.center:
-            return TF.center_crop(image, [self.crop, self.crop])
-        top = random.randint(0, image.shape[1] - self.crop)
-        left = random.randint(0, image.shape[2] - self.crop)
-        return image[:, top:top + self.crop, left:left + self.crop]
+        hr, lr = make_pair(open_image(self.folder / self.names[i]), self.scale, self.crop, self.crop_mode,
+                           self.degradation)
+        return hr if lr is None else (hr, lr)
 
 
-class CachedCrops(Dataset):
-    """Decoded crops kept in one uint8 file (N, 3, crop, crop): one decode per image per
-    run instead of one per epoch. Built once from a CocoCrops (fixed seeded crops)."""
+class CachedPairs(Dataset):
+    """A fixed-pair dataset (crop "resize_center" or "center") decoded once into uint8
+    memory-mapped files: one decode per image per run instead of one per epoch."""
 
-    def __init__(self, source, path):
-        path = Path(path)
-        shape = (len(source), 3, source.crop, source.crop)
-        if not path.is_file() or path.stat().st_size != np.prod(shape):
-            temporary = path.with_name(path.name + ".tmp")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            array = np.memmap(temporary, dtype=np.uint8, mode="w+", shape=shape)
-            state = random.getstate()
-            random.seed(source.seed)
-            for i in range(len(source)):
-                array[i] = (source[i] * 255).round().byte().numpy()
-            random.setstate(state)
-            array.flush()
-            del array
-            temporary.replace(path)
-        self.array = np.memmap(path, dtype=np.uint8, mode="r", shape=shape)
+    def __init__(self, source, folder):
+        if source.crop_mode == "random":
+            raise ValueError("random crops change every epoch and cannot be cached; use crop resize_center or center")
+        self.pairs = source.degradation == "pil"
+        small = source.crop // source.scale
+
+        def rows(start, stop, part):
+            items = [source[i] for i in range(start, stop)]
+            tensors = [item[part] if self.pairs else item for item in items]
+            return np.stack([(t * 255).round().byte().numpy() for t in tensors])
+
+        tag = f"{source.crop_mode}_{source.crop}_x{source.scale}_{source.degradation}_seed{source.seed}_{len(source)}"
+        self.hr = ArrayCache(Path(folder) / f"hr_{tag}.u8", (len(source), 3, source.crop, source.crop), np.uint8,
+                             lambda a, b: rows(a, b, 0), batch=64, description="decoding pairs")
+        self.lr = ArrayCache(Path(folder) / f"lr_{tag}.u8", (len(source), 3, small, small), np.uint8,
+                             lambda a, b: rows(a, b, 1), batch=64, description="decoding pairs") if self.pairs else None
 
     def __len__(self):
-        return len(self.array)
+        return len(self.hr)
 
     def __getitem__(self, i):
-        return torch.from_numpy(np.array(self.array[i])).float() / 255
+        hr = torch.from_numpy(np.array(self.hr.array[i])).float() / 255
+        return (hr, torch.from_numpy(np.array(self.lr.array[i])).float() / 255) if self.pairs else hr
 
 
-def test_images(root, name, scale):
-    """A test set's high-resolution images, each cropped to a multiple of `scale`: [(name, (3, H, W))]."""
-    folder = Path(root) / name
-    files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".bmp", ".jpg", ".jpeg"))
+def validation_pairs(root, count, scale, crop, train_crop="resize_center", degradation="pil", seed=0):
+    """The validation pairs: made as the training pairs are, with the centre window in place of
+    random ones (train_crop "random"), so that every validation sees the same images."""
+    return CocoPairs(root, "val", count=count, scale=scale, crop=crop, degradation=degradation, seed=seed,
+                     crop_mode="center" if train_crop == "random" else train_crop)
+
+
+def check_test_sets(root):
+    """Stop with the download command unless Set5, Set14 and BSD100 are all in place."""
+    for name in TEST_SETS:
+        if not any(p.suffix.lower() in (".png", ".bmp", ".jpg", ".jpeg") for p in (Path(root) / name).glob("*")):
+            raise _missing(root, f"the {name} test set")
+
+
+def test_images(root, name, scale, crop=288, crop_mode="whole", degradation="pil"):
+    """A test set's (name, hr, lr or None) triples; by default each image whole, cropped to a
+    multiple of `scale` (the paper); crop_mode "resize_center" as the authors' test code."""
+    files = sorted(p for p in (Path(root) / name).glob("*") if p.suffix.lower() in (".png", ".bmp", ".jpg", ".jpeg"))
     if not files:
         raise _missing(root, f"the {name} test set")
-    images = []
-    for path in files:
-        image = load_image(path)
-        height, width = (image.shape[1] // scale) * scale, (image.shape[2] // scale) * scale
-        images.append((path.stem, image[:, :height, :width]))
-    return images
+    return [(path.stem, *make_pair(open_image(path), scale, crop, crop_mode, degradation)) for path in files]
 
 
 # ----- download -----------------------------------------------------------------------------

@@ -1,11 +1,19 @@
 """Benchmark 4's models, after the companion papers (Pihlgren et al. 2020, 2021): image and
 feature encoders / decoders, the autoencoders of the six procedures, and MLP predictors.
 
-Image encoder: 4 convolutions with stride 2 (32, 64, 128, 256 channels, 4x4 kernels),
-then a linear layer to the embedding (and, for a VAE, a second one to the log-variance).
-Image decoder: a linear layer to 256 x s/16 x s/16, then 4 transposed convolutions with
-stride 2 back to 3 x s x s, sigmoid output. Feature encoder / decoder: MLPs with one
-hidden layer of 2048 units between the flattened loss-network features and the embedding.
+Two image autoencoders (the `autoencoder` parameter):
+  "released" (the authors' code): encoder of four 4x4 stride-2 convolutions WITHOUT padding,
+      3 -> 32 -> 64 -> 128 -> 256 channels, each followed by batch norm and ReLU, then a
+      linear layer to the embedding (and one to the log-variance for a VAE); sides
+      64 -> 31 -> 14 -> 6 -> 2 (96: 47, 22, 10, 4). Decoder: a linear layer to 1024 x g x g
+      (g = 1 at 64 px, 3 at 96 px) and ReLU, then transposed convolutions of kernels 5, 5,
+      6, 6 with stride 2 (1024 -> 128 -> 64 -> 32 -> 3 channels; batch norm and ReLU but the
+      last, which ends in a sigmoid): 1 -> 5 -> 13 -> 30 -> 64 (3 -> 9 -> 21 -> 46 -> 96).
+  "simple": padded 4x4 stride-2 convolutions without batch norm, a linear layer to
+      256 x s/16 x s/16 and 4x4 stride-2 transposed convolutions back, sigmoid output.
+Feature encoder / decoder: MLPs with one hidden layer of min(P/2, 2048) units (as the
+authors' code) between the P flattened loss-network features and the embedding; the
+decoder ends in a sigmoid only when the features it predicts are sigmoid-squashed.
 """
 
 import torch
@@ -15,7 +23,58 @@ CHANNELS = (32, 64, 128, 256)
 MLP_SHAPES = ((), (32,), (64,), (32, 32), (64, 32), (64, 64), (128, 128))  # the seven predictors
 
 
-class ImageEncoder(nn.Module):
+AUTOENCODERS = ("released", "simple")
+
+
+class _Encoder(nn.Module):
+    """body (convolutions) then linear heads to the mean and, for a VAE, the log-variance."""
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.mean(h), (self.log_variance(h) if self.log_variance is not None else None)
+
+
+class ReleasedImageEncoder(_Encoder):
+    """(N, 3, s, s), s = 64 + 16 k -> (mean, log-variance or None), each (N, embedding)."""
+
+    def __init__(self, size, embedding_size=64, variational=False):
+        super().__init__()
+        _check_released_size(size)
+        layers, previous, side = [], 3, size
+        for channels in CHANNELS:
+            layers += [nn.Conv2d(previous, channels, 4, stride=2), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
+            previous, side = channels, (side - 4) // 2 + 1
+        self.body = nn.Sequential(*layers, nn.Flatten())              # (N, 256 * side * side)
+        flat = CHANNELS[-1] * side * side
+        self.mean = nn.Linear(flat, embedding_size)
+        self.log_variance = nn.Linear(flat, embedding_size) if variational else None
+
+
+class ReleasedImageDecoder(nn.Module):
+    """(N, embedding) -> (N, 3, s, s) in [0, 1], s = 64 + 16 k."""
+
+    def __init__(self, size, embedding_size=64):
+        super().__init__()
+        _check_released_size(size)
+        self.side = (size - 64) // 16 + 1
+        self.project = nn.Sequential(nn.Linear(embedding_size, 1024 * self.side**2), nn.ReLU(inplace=True))
+        widths, kernels = (1024, 128, 64, 32, 3), (5, 5, 6, 6)
+        layers = []
+        for i, kernel in enumerate(kernels):
+            layers.append(nn.ConvTranspose2d(widths[i], widths[i + 1], kernel, stride=2))
+            layers += [nn.BatchNorm2d(widths[i + 1]), nn.ReLU(inplace=True)] if i < 3 else [nn.Sigmoid()]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z):
+        return self.body(self.project(z).view(len(z), 1024, self.side, self.side))
+
+
+def _check_released_size(size):
+    if size < 64 or (size - 64) % 16:
+        raise ValueError(f"the released autoencoder takes images of 64 + 16 k px (64 for SVHN, 96 for STL-10), got {size}")
+
+
+class ImageEncoder(_Encoder):
     """(N, 3, s, s) with s a multiple of 16 -> (mean, log-variance or None), each (N, embedding)."""
 
     def __init__(self, size, embedding_size=64, variational=False):
@@ -30,10 +89,6 @@ class ImageEncoder(nn.Module):
         flat = CHANNELS[-1] * (size // 16) ** 2
         self.mean = nn.Linear(flat, embedding_size)
         self.log_variance = nn.Linear(flat, embedding_size) if variational else None
-
-    def forward(self, x):
-        h = self.body(x)
-        return self.mean(h), (self.log_variance(h) if self.log_variance is not None else None)
 
 
 class ImageDecoder(nn.Module):
@@ -54,27 +109,31 @@ class ImageDecoder(nn.Module):
         return self.body(self.project(z).view(len(z), CHANNELS[-1], self.side, self.side))
 
 
-class FeatureEncoder(nn.Module):
-    """Flattened loss-network features (N, F) -> (mean, log-variance or None)."""
+def feature_hidden_size(feature_size):
+    """The feature MLPs' hidden width of the authors' code: min(P / 2, 2048)."""
+    return int(min(feature_size / 2, 2048))
 
-    def __init__(self, feature_size, embedding_size=64, variational=False, hidden=2048):
+
+class FeatureEncoder(_Encoder):
+    """Loss-network features (N, C, h, w) -> (mean, log-variance or None)."""
+
+    def __init__(self, feature_size, embedding_size=64, variational=False):
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(feature_size, hidden), nn.ReLU(inplace=True))
+        hidden = feature_hidden_size(feature_size)
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(feature_size, hidden), nn.ReLU(inplace=True))
         self.mean = nn.Linear(hidden, embedding_size)
         self.log_variance = nn.Linear(hidden, embedding_size) if variational else None
 
-    def forward(self, features):
-        h = self.body(features.flatten(1))
-        return self.mean(h), (self.log_variance(h) if self.log_variance is not None else None)
-
 
 class FeatureDecoder(nn.Module):
-    """(N, embedding) -> predicted features (N, F) in [0, 1] (the features are sigmoid-squashed)."""
+    """(N, embedding) -> predicted features (N, F): in [0, 1] through a sigmoid when the
+    target features are sigmoid-squashed (sigmoid=True), unbounded otherwise."""
 
-    def __init__(self, feature_size, embedding_size=64, hidden=2048):
+    def __init__(self, feature_size, embedding_size=64, sigmoid=False):
         super().__init__()
+        hidden = feature_hidden_size(feature_size)
         self.body = nn.Sequential(nn.Linear(embedding_size, hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(hidden, feature_size), nn.Sigmoid())
+                                  nn.Linear(hidden, feature_size), *([nn.Sigmoid()] if sigmoid else []))
 
     def forward(self, z):
         return self.body(z)
@@ -104,10 +163,16 @@ def kl_divergence(mean, log_variance):
     return (-0.5 * (1 + log_variance - mean.pow(2) - log_variance.exp()).sum(dim=1)).mean()
 
 
-def mlp(input_size, hidden, classes=10):
-    """An MLP predictor: `hidden` sizes with ReLU between, then the class logits."""
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.01), "relu": lambda: nn.ReLU(inplace=True)}
+
+
+def mlp(input_size, hidden, classes=10, activation="leaky_relu"):
+    """An MLP predictor: `hidden` sizes with `activation` between (the authors': LeakyReLU
+    with slope 0.01), then one output per class."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
     layers, previous = [], input_size
     for width in hidden:
-        layers += [nn.Linear(previous, width), nn.ReLU(inplace=True)]
+        layers += [nn.Linear(previous, width), ACTIVATIONS[activation]()]
         previous = width
     return nn.Sequential(*layers, nn.Linear(previous, classes))

@@ -1,9 +1,11 @@
 """Johnson et al.'s image transformation network for super-resolution (Benchmark 2).
 
-9x9 conv in, five residual blocks (Gross and Wilber's variant: no ReLU after the
-addition), one x2 upsampling block per factor of two (nearest-neighbour upsampling then a
-3x3 conv, which avoids the checkerboard of transposed convolutions), 9x9 conv out, and a
-bounded output in [0, 1]. Fully convolutional: it runs on whole images of any size.
+9x9 conv in, five residual blocks (the paper; Gross and Wilber's variant: no ReLU after the
+addition; the authors' code had four: residual_blocks=4), one x2 upsampling block per
+factor of two (nearest-neighbour upsampling then a 3x3 conv, which avoids the checkerboard
+of transposed convolutions), 9x9 conv out, and a bounded output (tanh + 1) / 2 in [0, 1].
+Every convolution, the last included, is followed by batch norm, as in the authors' code.
+Reflection padding throughout. Fully convolutional: it runs on whole images of any size.
 """
 
 import math
@@ -39,7 +41,7 @@ class TransformerNet(nn.Module):
         for _ in range(int(math.log2(scale))):
             layers += [nn.Upsample(scale_factor=2, mode="nearest"), _conv(channels, channels, 3),
                        nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
-        layers += [_conv(channels, 3, 9)]
+        layers += [_conv(channels, 3, 9), nn.BatchNorm2d(3)]
         self.body = nn.Sequential(*layers)
 
     def forward(self, x):
