@@ -50,8 +50,9 @@ MinJobAge=300
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
-    /usr/sbin/slurmctld -i
-    /usr/sbin/slurmd
+    running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+    running /run/slurmctld.pid || /usr/sbin/slurmctld -i
+    running /run/slurmd.pid || /usr/sbin/slurmd
     for _ in $(seq 90); do scontrol show node "$host" 2>/dev/null | grep -q "State=IDLE" && break; sleep 1; done
     sinfo
     ;;

@@ -245,13 +245,15 @@ class _LocalProcesses:
     def __init__(self):
         self.processes, self.lock, self.stopping = set(), threading.Lock(), False
 
-    def add(self, process):
+    @contextlib.contextmanager
+    def tracked(self, process):
         with self.lock:
             self.processes.add(process)
-
-    def discard(self, process):
-        with self.lock:
-            self.processes.discard(process)
+        try:
+            yield process
+        finally:
+            with self.lock:
+                self.processes.discard(process)
 
     def terminate(self):
         """Pass SIGTERM to every run (each checkpoints and records itself interrupted)."""
@@ -289,13 +291,13 @@ def _run_local(directories, workers, progress, spec, heartbeats):
                 process = subprocess.Popen(
                     [sys.executable, "-m", "dplib.cli", "grid", "execute", str(directory), "--claim-token", claim.token],
                     env=environments[slot], stdout=log, stderr=subprocess.STDOUT)
-                _LOCAL.add(process)
                 try:
-                    process.wait(timeout=run_s + BACKSTOP_GRACE_S if run_s else None)
+                    with _LOCAL.tracked(process):
+                        process.wait(timeout=run_s + BACKSTOP_GRACE_S if run_s else None)
                 except subprocess.TimeoutExpired:  # its own watchdog failed to end it: end it here
                     import psutil
 
-                    with contextlib.suppress(ProcessLookupError, OSError):
+                    with contextlib.suppress(psutil.Error):
                         tree = psutil.Process(process.pid).children(recursive=True) + [psutil.Process(process.pid)]
                         kill_processes(tree)
                     process.wait()
@@ -303,8 +305,6 @@ def _run_local(directories, workers, progress, spec, heartbeats):
                                                   "cell": current_cell(Path(directory) / "notebook.ipynb"),
                                                   "message": f"the run exceeded its limit of {run_s} s and did not "
                                                              "stop itself; its processes were killed"})
-                finally:
-                    _LOCAL.discard(process)
             if process.returncode:
                 _record(directory, "failed", {"name": "ProcessDied", "cell": None,
                                               "message": f"exit code {process.returncode}: {_log_tail(directory)}"})

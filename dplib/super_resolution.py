@@ -41,7 +41,7 @@ def make_loss(loss_network, scale, device, pixel_weight=0.0, tv_weight=0.0, chan
         if channels_last:
             hr, low = hr.contiguous(memory_format=torch.channels_last), low.contiguous(memory_format=torch.channels_last)
         output = model(low)
-        with torch.no_grad():  # targets come from load_image, in [0, 1] by construction: no range check per step
+        with torch.no_grad():  # targets are decoded images, in [0, 1] by construction: no range check per step
             target = loss_network(hr, check_range=False)
         loss = feature_loss(loss_network(output, check_range=False), target)
         if pixel_weight:
@@ -80,7 +80,7 @@ def evaluate(model, root, scale, device, arch, point, channel="y", sets=("Set5",
     rows, examples = [], {}
     for name in sets:
         psnrs, ssims = [], []
-        for index, (stem, hr, lr) in enumerate(test_images(root, name, scale, crop, crop_mode, degradation)):
+        for index, (_, hr, lr) in enumerate(test_images(root, name, scale, crop, crop_mode, degradation)):
             low = degrade(hr[None].to(device), scale) if lr is None else lr[None].to(device)
             output = model(low).float().clamp(0, 1).cpu()
             psnrs.append(psnr(output, hr[None], channel=channel, crop_border=scale)[0])

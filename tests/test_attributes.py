@@ -11,8 +11,12 @@ from dplib.attributes import _measure, attributes_table
 from dplib.lossnets import ARCHITECTURES, POINTS
 
 TABLE_I = pd.read_csv(Path(__file__).parents[1] / "results" / "paper" / "architectures.csv").set_index("arch")
-# Where the traced depth differs from the printed one (see the attributes module docstring).
-DEPTH_DIFFERS = {"inception_v3": 48, "efficientnet_b0": 82, "efficientnet_b7": 274}
+# Weight layers on the longest path, as the architectures' papers count them (most are in
+# the name; SqueezeNet: conv1, 8 fire modules of 2, conv10; AlexNet: 5 conv + 3 fc).
+HAND_DEPTH = {"vgg11": 11, "vgg16": 16, "vgg16_bn": 16, "vgg19": 19, "resnet18": 18, "resnet50": 50,
+              "resnext50_32x4d": 50, "googlenet": 22, "alexnet": 8, "densenet121": 121, "squeezenet1_1": 18}
+# torchvision documents the GFLOPS of Inception-v3 and EfficientNet-B7 at their native sizes.
+NATIVE_SIZE = {"inception_v3": 299, "efficientnet_b7": 600}
 
 
 @pytest.fixture(scope="module")
@@ -31,40 +35,59 @@ def test_one_row_per_loss_network(table):
     assert set(table.point) == set(POINTS)
 
 
-def test_imagenet_accuracy_is_table_one_except_efficientnet_b7(per_arch):
+def test_imagenet_accuracy_is_torchvisions_metadata_and_table_one_but_for_efficientnet_b7(per_arch):
+    from dplib.lossnets import imagenet_weights
+
     for arch in ARCHITECTURES:
-        if arch == "efficientnet_b7":  # torchvision's metadata: 84.122 at 600 px; Table I: 78.642
-            assert per_arch.loc[arch, "imagenet_top1"] == pytest.approx(84.122)
+        documented = imagenet_weights(arch).meta["_metrics"]["ImageNet-1K"]["acc@1"]
+        assert per_arch.loc[arch, "imagenet_top1"] == documented
+        if arch != "efficientnet_b7":  # torchvision measured B7 at 600 px: 84.122 vs Table I's 78.642 (README)
+            assert documented == pytest.approx(TABLE_I.loc[arch, "imagenet_top1"], abs=1e-9)
         else:
-            assert per_arch.loc[arch, "imagenet_top1"] == pytest.approx(TABLE_I.loc[arch, "imagenet_top1"], abs=1e-9)
+            assert abs(documented - TABLE_I.loc[arch, "imagenet_top1"]) > 5
 
 
-def test_depth_is_table_one_where_it_follows_footnote_two(per_arch):
-    for arch in ARCHITECTURES:
-        expected = DEPTH_DIFFERS.get(arch, TABLE_I.loc[arch, "depth"])
-        assert per_arch.loc[arch, "depth"] == expected, arch
+def test_depth_follows_footnote_two_and_the_hand_counts(per_arch):
+    for arch, depth in HAND_DEPTH.items():
+        assert per_arch.loc[arch, "depth"] == depth, arch
+        assert TABLE_I.loc[arch, "depth"] == depth, arch  # here the paper agrees
+    # Inception-v3 and the EfficientNets have no count in their names: the traced values differ
+    # from Table I by 1 to 3 (README, Known differences); they are reported as traced.
+    for arch in ("inception_v3", "efficientnet_b0", "efficientnet_b7"):
+        assert 1 <= abs(per_arch.loc[arch, "depth"] - TABLE_I.loc[arch, "depth"]) <= 3, arch
 
 
-def test_mflops_a_little_below_table_one(per_arch):
-    # The paper's tool counted more than convolutions and matrix products: its values are
-    # 0.4-3% higher, 5.5% for EfficientNet-B0 whose many small layers weigh more.
-    for arch in ARCHITECTURES:
-        ratio = TABLE_I.loc[arch, "mflops"] / per_arch.loc[arch, "mflops"]
-        limit = 1.06 if arch == "efficientnet_b0" else 1.035
-        assert 1.0 <= ratio <= limit, (arch, ratio)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_mflops_are_torchvisions_documented_count(arch, per_arch):
+    # torchvision's weight metadata documents each network's GFLOPS (multiply-adds), counted by
+    # its own tool: an independent count. Table I is 0.4-5.5% above both (README, Known differences).
+    from dplib.attributes import MIN_CLASSIFIER_INPUT  # noqa: F401  (the table is measured at 224 px)
+    from dplib.lossnets import build_classifier, imagenet_weights
+
+    documented = imagenet_weights(arch).meta["_ops"] * 1000
+    if arch in NATIVE_SIZE:
+        size = NATIVE_SIZE[arch]
+        macs, _, _ = _measure(build_classifier(arch, weights=None).eval(), torch.rand(1, 3, size, size))
+        assert macs / 1e6 == pytest.approx(documented, rel=2e-3)
+    else:
+        assert per_arch.loc[arch, "mflops"] == pytest.approx(documented, rel=2e-3)
+    assert TABLE_I.loc[arch, "mflops"] > per_arch.loc[arch, "mflops"]
 
 
 def test_structural_attributes(per_arch):
     assert per_arch.loc["vgg16_bn", "batch_norm"] and not per_arch.loc["vgg16", "batch_norm"]
     assert per_arch.loc["squeezenet1_1", "conv1x1"] and not per_arch.loc["alexnet", "conv1x1"]
+    # Table I's marks against ours, with the differences explained: torchvision's GoogLeNet has
+    # batch norm, which the original did not; EfficientNet's squeeze-excitation and projection
+    # layers are 1x1 convolutions that Table I does not mark. A mark the text extraction lost
+    # (empty in results/paper/architectures.csv, see its README) cannot be compared.
+    known = {("googlenet", "batch_norm"), ("efficientnet_b0", "conv1x1"), ("efficientnet_b7", "conv1x1")}
     for arch in ARCHITECTURES:
-        paper = TABLE_I.loc[arch]
-        if arch in ("resnet18", "googlenet", "efficientnet_b0", "efficientnet_b7"):
-            continue  # marks damaged in the extraction, or torchvision's network differs (GoogLeNet has batch norm)
         for column in ("skip_connections", "branching", "conv1x1", "batch_norm"):
-            if column == "conv1x1" and arch.startswith("efficientnet"):
+            if pd.isna(TABLE_I.loc[arch, column]):
                 continue
-            assert bool(per_arch.loc[arch, column]) == bool(paper[column]), (arch, column)
+            same = bool(per_arch.loc[arch, column]) == bool(TABLE_I.loc[arch, column])
+            assert same != ((arch, column) in known), (arch, column, per_arch.loc[arch, column])
 
 
 def test_per_point_attributes_grow_with_depth(table):

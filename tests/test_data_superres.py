@@ -120,7 +120,7 @@ def test_corrupt_image_is_named(tmp_path):
     path = tmp_path / "broken.png"
     path.write_bytes(b"\x89PNG but not really")
     with pytest.raises(ValueError, match="broken.png"):
-        superres.load_image(path)
+        superres.read_image(path)
 
 
 def test_download_only_what_is_needed_from_a_local_server(tmp_path, http_server, root):

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from . import download as downloads
+from .files import missing, read_image, resize
 from .distortions import distort
 
 TWO_AFC_SUBSETS = ("traditional", "cnn", "superres", "deblur", "color", "frameinterp")
@@ -28,14 +29,13 @@ ARCHIVES = (
     ("jnd.tar.gz", ".", "jnd/val", False),
     ("twoafc_train.tar.gz", "2afc", "2afc/train", True),
 )
-# The upstream archives publish no checksums and none could be taken here (no network):
-# sizes are checked against the server's Content-Length. Pin sha256 values here once known.
+# The upstream archives publish no checksums: sizes are checked against the server's
+# Content-Length. A sha256 value put here (archive name: hex digest) is checked too.
 SHA256 = {}
 
 
 def _missing(root, what):
-    return FileNotFoundError(f"BAPPS {what} not found under {root}; run `dplib data download bapps --root {root}` "
-                             f"(or `dplib data fixtures bapps --root {root}` for the tiny test version)")
+    return missing("bapps", root, f"BAPPS {what}")
 
 
 def _files(folder, suffix):
@@ -71,17 +71,8 @@ def _label(path):
 
 def load_patch(path, size=64):
     """A PNG as a (3, size, size) float tensor in [0, 1]."""
-    try:
-        with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"cannot decode the image {path}: {error}; the file is corrupt, download the dataset "
-                         "again") from error
-    patch = torch.from_numpy(array).permute(2, 0, 1)
-    if patch.shape[1:] != (size, size):
-        patch = F.interpolate(patch[None], size=(size, size), mode="bilinear", antialias=True,
-                              align_corners=False)[0].clamp(0, 1)
-    return patch
+    patch = read_image(path, "RGB")
+    return patch if patch.shape[1:] == (size, size) else resize(patch, (size, size))
 
 
 class TwoAFCDataset(Dataset):

@@ -155,7 +155,7 @@ def write_fixture(root, name, counts=None, seed=0):
         binary = folder / "stl10_binary"
         binary.mkdir(exist_ok=True)
         for split, count in (counts or {"unlabeled": 64, "train": 80, "test": 40}).items():
-            labels = rng.integers(0, CLASSES, count) if split != "unlabeled" else rng.integers(0, CLASSES, count)
+            labels = rng.integers(0, CLASSES, count)  # unlabeled images get classes too: their patterns vary alike
             images = _patches(count, 96, rng, labels)                    # (N, 96, 96, 3)
             # STL-10's binary layout: column-major (N, 3, 96, 96) uint8; labels 1..10 as uint8
             images.transpose(0, 3, 2, 1).tofile(binary / f"{split}_X.bin")

@@ -20,32 +20,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
 from . import download as downloads
+from .files import missing, read_image, resize
 
 URL = "https://www.cs.toronto.edu/~vmnih/data/mass_roads/"
 SPLITS = {"train": 1108, "valid": 14, "test": 49}
 
 
 def _missing(root, what):
-    return FileNotFoundError(f"{what} not found under {root}; run `dplib data download roads --root {root}` "
-                             f"(or `dplib data fixtures roads --root {root}` for the tiny test version)")
-
-
-def _read(path, mode):
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert(mode), dtype=np.float32) / 255
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"cannot decode {path}: {error}; delete it and download again") from error
-
-
-def _resize(tensor, size):
-    return F.interpolate(tensor[None], size=(size, size), mode="bilinear", antialias=True,
-                         align_corners=False)[0].clamp(0, 1)
+    return missing("roads", root, what)
 
 
 TRAIN_TRANSFORMS = ("resize", "crop_flip")
@@ -76,9 +62,9 @@ class RoadTiles(Dataset):
         files = tile_files(root, split, limit)
         self.names = [name for name, _, _ in files]
         to_byte = lambda t: (t * 255).round().to(torch.uint8)  # noqa: E731
-        self.images = torch.stack([to_byte(_resize(torch.from_numpy(_read(image, "RGB")).permute(2, 0, 1), size))
+        self.images = torch.stack([to_byte(resize(read_image(image, "RGB"), (size, size)))
                                    for _, image, _ in files])             # (N, 3, size, size) uint8
-        self.masks = torch.stack([to_byte(_resize(torch.from_numpy(_read(mask, "L"))[None], size))
+        self.masks = torch.stack([to_byte(resize(read_image(mask, "L"), (size, size)))
                                   for _, _, mask in files])               # (N, 1, size, size) uint8, soft
         self.size = size
 
@@ -104,8 +90,7 @@ class RoadCrops(Dataset):
 
     def __getitem__(self, i):
         _, image_path, mask_path = self.files[i]
-        image = torch.from_numpy(_read(image_path, "RGB")).permute(2, 0, 1)   # (3, H, W)
-        mask = torch.from_numpy(_read(mask_path, "L"))[None]                 # (1, H, W)
+        image, mask = read_image(image_path, "RGB"), read_image(mask_path, "L")   # (3, H, W), (1, H, W)
         top = random.randint(0, image.shape[1] - self.size)
         left = random.randint(0, image.shape[2] - self.size)
         image = image[:, top:top + self.size, left:left + self.size]

@@ -23,7 +23,6 @@ factor with bicubic interpolation"):
 """
 
 import json
-import math
 import random
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,11 +31,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import torchvision.transforms.functional as TF
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageFilter
 from torch.utils.data import Dataset
 
 from . import download as downloads
 from ..cache import ArrayCache
+from ..models.transformer_net import check_scale
+from .files import missing, open_image, read_image, to_tensor  # noqa: F401  (read_image: this module's API)
 
 COCO_IMAGES = "http://images.cocodataset.org/"
 COCO_ANNOTATIONS = "http://images.cocodataset.org/annotations/annotations_trainval2014.zip"
@@ -45,12 +46,7 @@ BENCHMARK_URL = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
 TEST_SETS = ("Set5", "Set14", "BSD100")
 CROPS = ("resize_center", "random", "center", "whole")
 DEGRADATIONS = ("pil", "torch")
-SHA256 = {}  # not pinned: no published checksums, and none could be taken here (no network)
-
-
-def check_scale(scale):
-    if scale < 2 or 2 ** round(math.log2(scale)) != scale:
-        raise ValueError(f"scale must be a power of two (the paper uses 4 and 8), got {scale}")
+SHA256 = {}  # no published checksums: sizes are checked; a sha256 put here ("benchmark": hex digest) is checked too
 
 
 def degrade(hr, scale):
@@ -86,11 +82,6 @@ def _center(image, side):
     return image.crop((left, top, left + side, top + side))
 
 
-def to_tensor(image):
-    """A PIL RGB image as (3, H, W) float in [0, 1]."""
-    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float() / 255
-
-
 def make_pair(image, scale, crop=288, crop_mode="resize_center", degradation="pil", rng=None):
     """(hr (3, h, w), lr (3, h/scale, w/scale) or None) from an RGB PIL image (module docstring).
     lr is None for degradation "torch": `degrade` makes it on the training device."""
@@ -118,23 +109,8 @@ def make_pair(image, scale, crop=288, crop_mode="resize_center", degradation="pi
     return to_tensor(hr), to_tensor(pil_degrade(hr, (hr.size[0] // scale, hr.size[1] // scale)))
 
 
-def _missing(root, what, name="superres"):
-    return FileNotFoundError(f"{what} not found under {root}; run `dplib data download {name} --root {root}` "
-                             f"(or `dplib data fixtures {name} --root {root}` for the tiny test version)")
-
-
-def open_image(path):
-    """An image file as an RGB PIL image; a clear error names a corrupt file."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"cannot decode the image {path}: {error}; delete it and download again") from error
-
-
-def load_image(path):
-    """An image file as (3, H, W) float in [0, 1]."""
-    return to_tensor(open_image(path))
+def _missing(root, what):
+    return missing("superres", root, what)
 
 
 def coco_list(root, split):

@@ -18,6 +18,12 @@ def _conv(in_channels, out_channels, kernel):
     return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, padding_mode="reflect")
 
 
+def check_scale(scale):
+    """Stop unless `scale` is a power of two: the network upsamples by x2 steps."""
+    if scale < 2 or 2 ** round(math.log2(scale)) != scale:
+        raise ValueError(f"scale must be a power of two (the paper: 4 or 8), got {scale}")
+
+
 class ResidualBlock(nn.Module):
     def __init__(self, channels):
         super().__init__()
@@ -33,8 +39,7 @@ class TransformerNet(nn.Module):
 
     def __init__(self, scale=4, channels=64, residual_blocks=5):
         super().__init__()
-        if scale < 2 or 2 ** round(math.log2(scale)) != scale:
-            raise ValueError(f"scale must be a power of two (the paper: 4 or 8), got {scale}")
+        check_scale(scale)
         self.scale = scale
         layers = [_conv(3, channels, 9), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
         layers += [ResidualBlock(channels) for _ in range(residual_blocks)]

@@ -1,0 +1,40 @@
+"""Reading a dataset's files: one image decoder and one error for data that is not there,
+shared by the data modules (bapps, superres, roads)."""
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+
+def missing(name, root, what):
+    """The error for a dataset part not found under `root`: it names the command that fetches it."""
+    return FileNotFoundError(f"{what} not found under {root}; run `dplib data download {name} --root {root}` "
+                             f"(or `dplib data fixtures {name} --root {root}` for the tiny test version)")
+
+
+def open_image(path, mode="RGB"):
+    """An image file as a PIL image in `mode` ("RGB", "L"); a clear error names a corrupt file."""
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        raise ValueError(f"cannot decode the image {path}: {error}; the file is corrupt: delete it and download "
+                         "the dataset again") from error
+
+
+def to_tensor(image):
+    """A PIL image as a float tensor in [0, 1]: (3, H, W) for RGB, (1, H, W) for L."""
+    array = np.asarray(image, dtype=np.uint8)
+    array = array[..., None] if array.ndim == 2 else array
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
+
+
+def resize(image, size):
+    """(C, H, W) in [0, 1] resized to size = (h, w), bilinear with antialiasing."""
+    return torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", antialias=True,
+                                           align_corners=False)[0].clamp(0, 1)
+
+
+def read_image(path, mode="RGB"):
+    """An image file as a float tensor in [0, 1] (see `to_tensor`)."""
+    return to_tensor(open_image(path, mode))
