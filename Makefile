@@ -3,15 +3,25 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench clean-runs
+.PHONY: test demo lab bench clean-runs notebook-filter
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	# torch first, pinned: these wheels lie on the project's machines; other versions download gigabytes
 	$(PYTHON) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PYTHON) -m pip install --quiet -e ".[dev,slurm]"
+	$(PYTHON) -m pip install --quiet -e ".[dev,slurm,lab]"
+	$(MAKE) --no-print-directory notebook-filter PYTHON=$(PYTHON)
 	touch $(STAMP)
+
+# Outputs never reach git: nbstripout cleans notebooks as git reads them (a git filter), so a
+# notebook run and saved in JupyterLab leaves `git status` clean. Needs a git checkout.
+notebook-filter:
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  $(PYTHON) -m nbstripout --install --attributes .gitattributes --python $(abspath $(PYTHON)) && \
+	  git config filter.nbstripout.extrakeys "metadata.language_info" && \
+	  echo "nbstripout: notebooks are stripped of outputs as git reads them"; \
+	else echo "not a git checkout: no notebook filter installed"; fi
 
 # two test processes: most tests wait on notebook kernels and subprocesses
 test: $(STAMP)
@@ -19,6 +29,11 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PYTHON) -m dplib.demo
+
+# JupyterLab on this machine only (127.0.0.1), in the repository root, the tracked notebooks
+# stripped as they are saved (dplib.notebook); the URL with its token is printed
+lab: $(STAMP)
+	$(PYTHON) -m dplib.notebook
 
 bench: $(STAMP)
 	for script in bench/*.py; do $(PYTHON) $$script || exit 1; done

@@ -6,6 +6,9 @@
 
 from .lossnets import ARCHITECTURES, POINTS, EXTRACTION_POINTS, LossNetwork
 from .losses import PerceptualLoss, perceptual_distance, feature_loss, perceptual_sse
+from .errors import install_in_ipython
+
+install_in_ipython()  # in a notebook, errors a user fixes show as one line (dplib.errors)
 
 __version__ = "0.1.0"
 __all__ = ["ARCHITECTURES", "POINTS", "EXTRACTION_POINTS", "LossNetwork", "PerceptualLoss",

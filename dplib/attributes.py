@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.weak import WeakTensorKeyDictionary
 
 from .atomic import atomic_write
+from .progress import tqdm
 from .lossnets import ARCHITECTURES, POINTS, LossNetwork, build_classifier, imagenet_weights
 
 FAMILIES = {
@@ -105,6 +106,9 @@ def attributes_table(input_size=224, cache=True):
     path = _cache_path(input_size)
     if cache and path.is_file():
         return pd.read_csv(path)
+    if cache:
+        print(f"measuring the attributes of the {len(ARCHITECTURES)} networks at {input_size} px once (1-2 minutes on "
+              f"a CPU); cached in {path} ($DPLIB_CACHE)", flush=True)
     table = _measure_table(input_size)
     if cache:
         with atomic_write(path) as f:
@@ -115,7 +119,7 @@ def attributes_table(input_size=224, cache=True):
 def _measure_table(input_size):
     rows = []
     x = torch.rand(1, 3, input_size, input_size)
-    for arch in ARCHITECTURES:
+    for arch in tqdm(ARCHITECTURES, desc="measuring attributes", unit="network"):
         classifier = build_classifier(arch, weights=None).eval()
         macs, depth, _ = _measure(classifier, x)
         total_params = sum(p.numel() for p in classifier.parameters())

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .cache import ArrayCache, size_gb
 from .data.embeddings import SIZE, to_model_input

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 
 class ArrayCache:

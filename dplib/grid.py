@@ -358,7 +358,7 @@ class _Progress:
     """tqdm bar over the runs to do, with done / failed / running / elsewhere counts and ETA."""
 
     def __init__(self, total, description):
-        from tqdm.auto import tqdm
+        from .progress import tqdm
 
         self.bar = tqdm(total=total, desc=description, unit="run", dynamic_ncols=True)
         self.counts = {"done": 0, "failed": 0, "interrupted": 0, "running": 0, "elsewhere": 0}

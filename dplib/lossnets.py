@@ -19,6 +19,8 @@ import torch
 from torch import nn
 import torchvision
 
+from .errors import MissingData, WeightsUnavailable
+
 ARCHITECTURES = (
     "vgg11", "vgg16", "vgg16_bn", "vgg19",
     "resnet18", "resnet50", "resnext50_32x4d",
@@ -130,7 +132,7 @@ def build_classifier(arch, weights="imagenet", seed=0):
     else:
         path = Path(weights)
         if not path.is_file():
-            raise FileNotFoundError(f"weights file {path} does not exist; give weights='imagenet', None "
+            raise MissingData(f"weights file {path} does not exist; give weights='imagenet', None "
                                     "or the path of a state dict saved with torch.save(model.state_dict())")
         state = torch.load(path, map_location="cpu", weights_only=True)
     try:
@@ -157,8 +159,9 @@ def _imagenet_state_dict(arch):
     try:
         return entry.get_state_dict(progress=True, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as error:
-        raise RuntimeError(
-            f"could not load the ImageNet weights of {arch}: {error}. Offline, download {entry.url} "
+        raise WeightsUnavailable(
+            f"could not load the ImageNet weights of {arch} ({type(error).__name__}: {str(error)[:120]}). Offline, "
+            f"download {entry.url} "
             f"on a connected machine and put it at {cache / filename} (the cache is set by TORCH_HOME)"
         ) from error
 

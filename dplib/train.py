@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .atomic import atomic_write
 from .device import autocast, autocast_dtype

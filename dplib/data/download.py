@@ -25,7 +25,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 CHUNK = 1 << 20
 

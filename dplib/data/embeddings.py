@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision import datasets
 
+from ..errors import MissingData
+
 FIXTURE_MARKER = "DPLIB_FIXTURE"
 AUTOENCODER_SPLIT = {"svhn": "extra", "stl10": "unlabeled"}
 SIZE = {"svhn": 64, "stl10": 96}
@@ -47,7 +49,7 @@ def load_split(name, root, split):
     try:
         dataset = cls(str(folder), split=split, download=False)
     except RuntimeError as error:
-        raise FileNotFoundError(f"{name} {split} not found or corrupted under {folder} ({error}); run "
+        raise MissingData(f"{name} {split} not found or corrupted under {folder} ({error}); run "
                                 f"`dplib data download {name} --root {root}` (or `dplib data fixtures {name} "
                                 f"--root {root}` for the tiny test version)") from error
     images = torch.from_numpy(np.ascontiguousarray(dataset.data))

@@ -5,10 +5,12 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import MissingData
+
 
 def missing(name, root, what):
     """The error for a dataset part not found under `root`: it names the command that fetches it."""
-    return FileNotFoundError(f"{what} not found under {root}; run `dplib data download {name} --root {root}` "
+    return MissingData(f"{what} not found under {root}; run `dplib data download {name} --root {root}` "
                              f"(or `dplib data fixtures {name} --root {root}` for the tiny test version)")
 
 

@@ -1,0 +1,80 @@
+"""Paths for notebooks: a relative path in a notebook's parameters means the same place
+wherever the notebook runs. JupyterLab starts a kernel in the notebook's folder
+(notebooks/), papermill and the grid in the repository root; `resolve` puts relative paths
+under the repository root in all three cases, and leaves absolute paths alone.
+
+    out_dir = resolve(out_dir)      # "runs/b1/manual" -> <repository>/runs/b1/manual
+"""
+
+from pathlib import Path
+
+LAYOUT = ("notebooks", "params")  # a folder holding both is the repository root
+
+
+def repository_root(start=None):
+    """The nearest folder at or above `start` (default: the working directory) that holds
+    notebooks/ and params/; the working directory itself when there is none (an installed
+    dplib used outside the repository)."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if all((folder / name).is_dir() for name in LAYOUT):
+            return folder
+    return here
+
+
+def resolve(path, start=None):
+    """`path` as a string: unchanged when absolute, else under the repository root."""
+    path = Path(path).expanduser()
+    return str(path if path.is_absolute() else repository_root(start) / path)
+
+
+# ----- JupyterLab ---------------------------------------------------------------------------
+# The committed notebooks stay clean on disk too: as JupyterLab saves one of them, it is
+# stripped exactly as the git filter strips it (nbstripout: outputs, execution counts, cell
+# ids renumbered, language_info), so a notebook run and saved in Lab is byte for byte the
+# committed file and `git status` stays clean. Notebooks elsewhere (your own, runs/) keep
+# their outputs. `make lab` and the browser tests start Lab through `lab_arguments`.
+
+TRACKED_NOTEBOOKS = "notebooks/"
+STRIPPED_KEYS = ["metadata.language_info"]  # besides nbstripout's defaults; as `make notebook-filter`
+# the metadata nbstripout's command line strips by default (its library function does not)
+NBSTRIPOUT_DEFAULT_KEYS = ["metadata.signature", "metadata.widgets", "cell.metadata.collapsed",
+                           "cell.metadata.ExecuteTime", "cell.metadata.execution", "cell.metadata.heading_collapsed",
+                           "cell.metadata.hidden", "cell.metadata.scrolled"]
+
+
+def strip_before_save(model, path, contents_manager=None, **kwargs):
+    """Jupyter's ContentsManager.pre_save_hook: strip a tracked notebook as it is saved."""
+    import nbformat
+    from nbstripout import strip_output
+
+    if model.get("type") != "notebook" or not str(path).lstrip("/").startswith(TRACKED_NOTEBOOKS):
+        return
+    notebook = nbformat.from_dict(model["content"])
+    model["content"] = strip_output(notebook, keep_output=False, keep_count=False, keep_id=False,
+                                    extra_keys=NBSTRIPOUT_DEFAULT_KEYS + STRIPPED_KEYS)
+
+
+def lab_arguments(root, port=None, token=None):
+    """The command line of JupyterLab for this repository: on 127.0.0.1 only, rooted at the
+    repository, tracked notebooks stripped as they are saved."""
+    import os
+    import sys
+
+    arguments = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", "--no-browser", f"--ServerApp.root_dir={root}",
+                 "--ContentsManager.pre_save_hook=dplib.notebook.strip_before_save"]
+    if port:
+        arguments.append(f"--port={port}")
+    if token is not None:
+        arguments.append(f"--IdentityProvider.token={token}")
+    if hasattr(os, "getuid") and os.getuid() == 0:
+        arguments.append("--allow-root")  # Jupyter refuses to run as root without it
+    return arguments
+
+
+if __name__ == "__main__":  # `python -m dplib.notebook`: what `make lab` runs
+    import os
+
+    root = repository_root()
+    os.chdir(root)
+    os.execv(lab_arguments(root)[0], lab_arguments(root))
