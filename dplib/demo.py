@@ -1,8 +1,9 @@
 """`make demo`: the whole pipeline on a fresh machine, with no download, in minutes on a CPU.
 
 Writes the bundled fixture datasets, runs the smoke grid of every benchmark that has a
-params file (random weights, tiny data), collects the results, and runs the analysis
-notebooks on the paper's scores (-> figures/) and on the demo's (-> figures/demo/).
+params file (random weights, tiny data), collects the results, runs the analysis notebooks
+on the paper's scores (-> figures/) and on the demo's (-> figures/demo/), and the
+walkthrough offline (random weights).
 """
 
 import sys
@@ -50,6 +51,10 @@ def main(workers=2):
     print("analysis notebooks:")
     _analysis("paper", "figures", executed)
     _analysis("results/smoke", "figures/demo", executed)
+    print("  walkthrough, offline (random weights) -> runs/walkthrough", flush=True)
+    papermill.execute_notebook("notebooks/walkthrough.ipynb", str(executed / "walkthrough.ipynb"),
+                               parameters=dict(weights=None), progress_bar=False,
+                               start_timeout=grid.KERNEL_START_TIMEOUT, execution_timeout=1800)
     minutes = (time.time() - start) / 60
     print(f"""
 Demo finished in {minutes:.1f} min.
@@ -57,7 +62,7 @@ Demo finished in {minutes:.1f} min.
   collected demo results:                     results/smoke/<benchmark>.csv
   the paper's tables and figures, rebuilt:    figures/  (from results/paper/)
   the same analysis on the demo's results:    figures/demo/
-  executed analysis notebooks:                runs/analysis/
+  executed analysis notebooks, walkthrough:   runs/analysis/
 Benchmarks in this demo: {', '.join(grid.load_spec(p)['benchmark'] for p in params)}.
 The demo's scores come from RANDOMLY INITIALISED loss networks on tiny fixture data:
 they exercise the pipeline and say nothing about the paper's findings. For real scores,

@@ -187,7 +187,8 @@ def test_explore_renders_its_controls_and_redraws_on_a_new_attribute(browser, la
     page.close()
 
 
-@pytest.mark.parametrize("name", ["analysis_figures.ipynb", "walkthrough.ipynb"])
+@pytest.mark.parametrize("name", ["analysis_figures.ipynb", "walkthrough.ipynb"] + sorted(
+    p.name for p in (ROOT / "notebooks").glob("tutorial_*.ipynb")))
 def test_notebook_runs_clean_in_lab(browser, lab, name):
     page = run_all(browser, lab, name)
     assert page.locator(".jp-OutputArea img").count() >= 1  # its figures rendered

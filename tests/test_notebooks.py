@@ -46,6 +46,23 @@ def test_committed_clean_with_typed_documented_parameters_that_are_all_used(path
         assert "notebook_parameters(globals())" in body  # result.json records what the run used
 
 
+TUTORIALS = sorted(p.name for p in (ROOT / "notebooks").glob("tutorial_*.ipynb"))
+
+
+@pytest.mark.parametrize("name", TUTORIALS)
+def test_tutorials_run_offline_from_the_notebooks_folder(tmp_path, name):
+    # as JupyterLab runs them: in notebooks/, with their own defaults (random weights, fixtures)
+    assert len(TUTORIALS) == 4
+    declared = papermill.inspect_notebook(str(ROOT / "notebooks" / name))
+    out = {"out_dir": str(tmp_path / "out")} if "out_dir" in declared else {}
+    papermill.execute_notebook(str(ROOT / "notebooks" / name), str(tmp_path / name), cwd=str(ROOT / "notebooks"),
+                               parameters=out, progress_bar=False, start_timeout=KERNEL_START_TIMEOUT,
+                               execution_timeout=CELL_LIMIT_S)
+    executed = nbformat.read(str(tmp_path / name), as_version=4)
+    images = [o for c in executed.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, f"{name} drew no figure"
+
+
 @pytest.mark.parametrize("arch", ["alexnet", "googlenet"])
 def test_walkthrough_runs(tmp_path, arch):
     execute("walkthrough.ipynb", tmp_path / "walkthrough.ipynb", arch=arch, weights=None, image_size=96,
