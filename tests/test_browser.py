@@ -7,7 +7,6 @@ Marked `browser`: skipped with the reason when Chromium or Playwright is missing
 installs both and sets DPLIB_REQUIRE_BROWSER, which turns the skip into a failure).
 """
 
-import json
 import os
 import secrets
 import shutil
