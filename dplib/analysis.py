@@ -18,6 +18,19 @@ POINT_LETTERS = {"early": "E", "semi_early": "S", "mid": "M", "late": "L"}
 KEY = ["benchmark", "score", "dataset", "scale"]
 
 
+def architecture_order(names):
+    """The paper's architectures in Table II's order, then any others (registered networks,
+    timm models) sorted: the order of every table and figure."""
+    names = set(names)
+    return [a for a in ARCHITECTURES if a in names] + sorted(names - set(ARCHITECTURES))
+
+
+def mark_paper(table):
+    """A table indexed by architecture, with a column saying which rows are the paper's
+    networks (when own runs add registered ones)."""
+    return table.assign(in_paper=[a in ARCHITECTURES for a in table.index])
+
+
 def score_key(row):
     """'b2 psnr set5 x4' for a score row (or a tuple of its KEY fields)."""
     benchmark, score, dataset, scale = (row[k] for k in KEY) if not isinstance(row, tuple) else row
@@ -62,7 +75,7 @@ def rank_table(scores, paper_scores=True):
     table = best.pivot_table(index="arch", columns="benchmark", values="rank", aggfunc="mean")
     table = table.reindex(columns=[b for b in BENCHMARKS if b in table.columns])
     table["all"] = table.mean(axis=1)
-    return table.reindex([a for a in ARCHITECTURES if a in table.index])
+    return table.reindex(architecture_order(table.index))
 
 
 def best_points(scores, keys=None):
@@ -73,7 +86,7 @@ def best_points(scores, keys=None):
     table = best.pivot(index="arch", columns="key", values="point")
     if keys is not None:
         table = table.reindex(columns=list(keys))
-    return table.reindex([a for a in ARCHITECTURES if a in table.index])
+    return table.reindex(architecture_order(table.index))
 
 
 def score_table(scores, key_filter):
@@ -87,7 +100,7 @@ def score_table(scores, key_filter):
     keys = list(dict.fromkeys(scores.key))
     columns = [(k, p) for k in keys for p in POINTS if (k, p) in table.columns]
     return table.reindex(columns=pd.MultiIndex.from_tuples(columns, names=["score", "point"])).reindex(
-        [a for a in ARCHITECTURES if a in table.index])
+        architecture_order(table.index))
 
 
 PAPER_TABLES = {  # printed table -> which score keys it holds
@@ -141,7 +154,7 @@ def point_versus_architecture(scores):
     rows = []
     for key, group in scores.groupby("key", sort=False):
         by_arch = group.groupby("arch").value
-        best_values = by_arch.max().reindex([a for a in ARCHITECTURES if a in by_arch.groups])  # ties: paper order
+        best_values = by_arch.max().reindex(architecture_order(by_arch.groups))  # ties: paper order
         best_arch, worst_arch = best_values.idxmax(), best_values.idxmin()
         rows.append(dict(score=key, best_architecture=best_arch, its_worst_point=by_arch.min()[best_arch],
                          worst_architecture=worst_arch, its_best_point=by_arch.max()[worst_arch],
@@ -198,10 +211,6 @@ def _sns():
 FIG_2_KEYS = ("b1 2afc all", "b2 ssim bsd100 x4", "b3 quality mrd", "b4 accuracy stl10")
 
 
-def _architecture_order(table):
-    return [a for a in ARCHITECTURES if a in set(table.arch)] + sorted(set(table.arch) - set(ARCHITECTURES))
-
-
 def fig_2(scores, keys=FIG_2_KEYS):
     """Fig. 2: each score per extraction point (earliest to latest), one line per architecture."""
     plt, sns = _plt(), _sns()
@@ -214,7 +223,7 @@ def fig_2(scores, keys=FIG_2_KEYS):
         table = scores[scores.key == key].copy()
         table["position"] = table.point.map({p: j for j, p in enumerate(POINTS)})
         sns.lineplot(table.sort_values("position"), x="position", y="value", hue="arch", style="arch",
-                     hue_order=_architecture_order(table), style_order=_architecture_order(table), markers=True,
+                     hue_order=architecture_order(table.arch), style_order=architecture_order(table.arch), markers=True,
                      dashes=False, palette="tab20", errorbar=None, ax=axis, legend=i == len(keys) - 1)
         axis.set_xticks(range(len(POINTS)), [POINT_LETTERS[p] for p in POINTS])
         axis.set(title=key, xlabel="extraction point", ylabel="score" if i == 0 else "")

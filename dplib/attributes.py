@@ -33,18 +33,14 @@ from torch.utils.weak import WeakTensorKeyDictionary
 
 from .atomic import atomic_write
 from .progress import tqdm
-from .lossnets import ARCHITECTURES, POINTS, LossNetwork, build_classifier, imagenet_weights
+from .lossnets import ARCHITECTURES, LossNetwork, architecture, imagenet_weights
 
-FAMILIES = {
-    "vgg11": "VGG", "vgg16": "VGG", "vgg16_bn": "VGG", "vgg19": "VGG",
-    "resnet18": "ResNet", "resnet50": "ResNet", "resnext50_32x4d": "ResNet",
-    "googlenet": "Inception", "inception_v3": "Inception",
-    "efficientnet_b0": "EfficientNet", "efficientnet_b7": "EfficientNet",
-    "alexnet": "Misc", "densenet121": "Misc", "squeezenet1_1": "Misc",
-}
-# Design facts: residual/dense shortcuts, and parallel paths that are merged again.
-SKIP_CONNECTIONS = {"resnet18", "resnet50", "resnext50_32x4d", "efficientnet_b0", "efficientnet_b7", "densenet121"}
+# Design facts: residual/dense shortcuts, and parallel paths that are merged again (the paper's
+# 14, and the networks dplib.extended registers); None for networks registered without them.
+SKIP_CONNECTIONS = {"resnet18", "resnet50", "resnext50_32x4d", "efficientnet_b0", "efficientnet_b7", "densenet121",
+                    "convnext_tiny", "vit_b_16", "swin_t", "regnet_y_400mf", "mobilenet_v3_large"}
 BRANCHING = {"resnext50_32x4d", "googlenet", "inception_v3", "squeezenet1_1"}
+DESIGN_KNOWN = set(ARCHITECTURES) | {"convnext_tiny", "vit_b_16", "swin_t", "regnet_y_400mf", "mobilenet_v3_large"}
 
 MIN_CLASSIFIER_INPUT = 75  # the smallest image every whole classifier accepts (Inception-v3)
 _MATRIX_PRODUCTS = {"convolution", "addmm", "mm", "bmm", "linear", "_convolution", "matmul"}
@@ -80,68 +76,79 @@ def _measure(module, x):
     return flops.get_total_flops() / 2, depth, out
 
 
-def _cache_path(input_size):
+def _cache_path(arch, input_size):
     import torchvision
 
     folder = Path(os.environ.get("DPLIB_CACHE", Path.home() / ".cache" / "dplib"))
     # the code that measures is part of the key: a changed measurement is never read from an old cache
-    code = hashlib.sha1(Path(__file__).read_bytes() + (Path(__file__).parent / "lossnets.py").read_bytes())
-    return folder / (f"attributes_{input_size}px_torch{torch.__version__}_torchvision{torchvision.__version__}_"
+    code = hashlib.sha1(Path(__file__).read_bytes() + (Path(__file__).parent / "lossnets.py").read_bytes() +
+                        (Path(__file__).parent / "extended.py").read_bytes())
+    safe = arch.replace(":", "_").replace("/", "_")
+    return folder / (f"attributes_{safe}_{input_size}px_torch{torch.__version__}_torchvision{torchvision.__version__}_"
                      f"{code.hexdigest()[:10]}.csv")
 
 
-@functools.lru_cache(maxsize=4)
-def attributes_table(input_size=224, cache=True):
-    """One row per architecture x extraction point (56 rows) with the attributes the paper
-    analyses: architecture-wide (family, imagenet_top1, parameters, depth, mflops,
-    skip_connections, branching, conv1x1, batch_norm) and per point (point_parameters,
-    point_depth, point_mflops, parameter_fraction, channels, features). Measured with
-    random weights (the attributes do not depend on weight values) on one
-    `input_size` x `input_size` image. The table is cached on disk per input size and
-    torch/torchvision version ($DPLIB_CACHE, default ~/.cache/dplib); cache=False measures anew.
+@functools.lru_cache(maxsize=8)
+def attributes_table(input_size=224, cache=True, architectures=ARCHITECTURES):
+    """One row per architecture x extraction point (the paper's 56 by default; any registered
+    networks with `architectures`) with the attributes the paper analyses: architecture-wide
+    (family, imagenet_top1, parameters, depth, mflops, skip_connections, branching, conv1x1,
+    batch_norm) and per point (point_parameters, point_depth, point_mflops,
+    parameter_fraction, channels, features). Measured with random weights (the attributes do
+    not depend on weight values) on one `input_size` x `input_size` image. Each network's
+    rows are cached on disk per input size and torch/torchvision version ($DPLIB_CACHE,
+    default ~/.cache/dplib); cache=False measures anew.
     """
     if input_size < MIN_CLASSIFIER_INPUT:
         raise ValueError(f"attributes_table needs input_size >= {MIN_CLASSIFIER_INPUT} (Inception-v3's whole "
                          f"network does not fit a smaller image), got {input_size}; the paper uses 224")
-    path = _cache_path(input_size)
-    if cache and path.is_file():
-        return pd.read_csv(path)
-    if cache:
-        print(f"measuring the attributes of the {len(ARCHITECTURES)} networks at {input_size} px once (1-2 minutes on "
-              f"a CPU); cached in {path} ($DPLIB_CACHE)", flush=True)
-    table = _measure_table(input_size)
-    if cache:
-        with atomic_write(path) as f:
-            table.to_csv(f, index=False)
-    return table
+    for arch in architectures:
+        architecture(arch)  # an unknown name stops here
+    todo = [a for a in architectures if not (cache and _cache_path(a, input_size).is_file())]
+    if cache and todo:
+        print(f"measuring the attributes of {len(todo)} network(s) at {input_size} px once (up to 2 minutes on a CPU); "
+              f"cached in {_cache_path(todo[0], input_size).parent} ($DPLIB_CACHE)", flush=True)
+    tables = []
+    for arch in tqdm(architectures, desc="attributes", unit="network", disable=not todo):
+        path = _cache_path(arch, input_size)
+        if arch not in todo:
+            tables.append(pd.read_csv(path))
+            continue
+        tables.append(_measure_network(arch, input_size))
+        if cache:
+            with atomic_write(path) as f:
+                tables[-1].to_csv(f, index=False)
+    return pd.concat(tables, ignore_index=True)
 
 
-def _measure_table(input_size):
-    rows = []
+def _measure_network(arch, input_size):
+    """The attribute rows of one network, one per extraction point."""
+    entry = architecture(arch)
     x = torch.rand(1, 3, input_size, input_size)
-    for arch in tqdm(ARCHITECTURES, desc="measuring attributes", unit="network"):
-        classifier = build_classifier(arch, weights=None).eval()
-        macs, depth, _ = _measure(classifier, x)
-        total_params = sum(p.numel() for p in classifier.parameters())
-        modules = list(classifier.modules())
-        arch_row = dict(
-            arch=arch,
-            family=FAMILIES[arch],
-            imagenet_top1=imagenet_weights(arch).meta["_metrics"]["ImageNet-1K"]["acc@1"],
-            parameters=total_params,
-            depth=depth,
-            mflops=macs / 1e6,
-            skip_connections=arch in SKIP_CONNECTIONS,
-            branching=arch in BRANCHING,
-            conv1x1=any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) for m in modules),
-            batch_norm=any(isinstance(m, torch.nn.BatchNorm2d) for m in modules),
-        )
-        for point in POINTS:
-            net = LossNetwork(arch, points=point, weights=None)
-            point_macs, point_depth, features = _measure(net, x)
-            point_params = sum(p.numel() for p in net.parameters())
-            _, channels, height, width = features[point].shape
-            rows.append(dict(arch_row, point=point, point_parameters=point_params, point_depth=point_depth,
-                             point_mflops=point_macs / 1e6, parameter_fraction=point_params / total_params,
-                             channels=channels, features=channels * height * width))
+    classifier = entry.classifier(None, 0).eval()
+    macs, depth, _ = _measure(classifier, x)
+    total_params = sum(p.numel() for p in classifier.parameters())
+    modules = list(classifier.modules())
+    weights = imagenet_weights(arch)
+    arch_row = dict(
+        arch=arch,
+        family=entry.family,
+        imagenet_top1=weights.meta["_metrics"]["ImageNet-1K"]["acc@1"] if weights else float("nan"),
+        parameters=total_params,
+        depth=depth,
+        mflops=macs / 1e6,
+        skip_connections=arch in SKIP_CONNECTIONS if arch in DESIGN_KNOWN else None,
+        branching=arch in BRANCHING if arch in DESIGN_KNOWN else None,
+        conv1x1=any(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) for m in modules),
+        batch_norm=any(isinstance(m, torch.nn.BatchNorm2d) for m in modules),
+    )
+    rows = []
+    for point in entry.point_names:
+        net = LossNetwork(arch, points=point, weights=None)
+        point_macs, point_depth, features = _measure(net, x)
+        point_params = sum(p.numel() for p in net.parameters())
+        _, channels, height, width = features[point].shape
+        rows.append(dict(arch_row, point=point, point_parameters=point_params, point_depth=point_depth,
+                         point_mflops=point_macs / 1e6, parameter_fraction=point_params / total_params,
+                         channels=channels, features=channels * height * width))
     return pd.DataFrame(rows)

@@ -18,7 +18,7 @@ def _grid(args):
         counts = grid.run_grid(args.target, smoke=args.smoke, only=grid.parse_only(args.only), workers=args.workers,
                                executor=args.executor, retry_failed=args.retry_failed, runs_dir=args.runs_dir,
                                cluster=args.cluster, timeout_run=args.timeout_run,
-                               slurm_overrides=grid.parse_assignments(args.slurm))
+                               slurm_overrides=grid.parse_assignments(args.slurm), grid_file=args.grid)
         print("summary: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
         if counts["running"] or counts["queued"]:
             print(f"{counts['running'] + counts['queued']} run(s) are held by another runner or a queued Slurm job; "
@@ -28,12 +28,13 @@ def _grid(args):
                   f"{' --smoke' if args.smoke else ''}` shows why; --retry-failed reruns them", file=sys.stderr)
         return 1 if counts["failed"] or counts["interrupted"] or counts["pending"] else 0
     if args.command == "status":
-        table = grid.status_table(args.target, smoke=args.smoke, runs_dir=args.runs_dir)
+        table = grid.status_table(args.target, smoke=args.smoke, runs_dir=args.runs_dir, grid_file=args.grid)
         print(tabulate(table, headers="keys", showindex=False))
         print("\n" + ", ".join(f"{n} {s}" for s, n in table.state.value_counts().items()))
         return 0
     if args.command == "collect":
-        out, table = grid.collect(args.target, smoke=args.smoke, runs_dir=args.runs_dir, out=args.out)
+        out, table = grid.collect(args.target, smoke=args.smoke, runs_dir=args.runs_dir, out=args.out,
+                                  grid_file=args.grid)
         print(f"{len(table)} rows from {table.run_id.nunique()} runs -> {out}")
         return 0
     raise AssertionError(args.command)
@@ -71,6 +72,9 @@ def main(argv=None):
                              help="run: the limit per run (replaces the params file's timeouts.run_s)")
     grid_parser.add_argument("--slurm", action="append", metavar="KEY=VALUE",
                              help="run: override a key of the params file's slurm block, e.g. --slurm gpus_per_node=0")
+    grid_parser.add_argument("--grid", metavar="AXIS_FILE",
+                             help="the file the params' `grid` axes come from (default: grid.yaml beside it; "
+                                  "params/grid_extended.yaml: the networks beyond the paper's 14)")
     grid_parser.add_argument("--claim-token", help=argparse.SUPPRESS)  # execute: the runner's claim to join
 
     data_parser = groups.add_parser("data", help="download a dataset or write its tiny fixture")

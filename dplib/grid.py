@@ -45,14 +45,16 @@ BACKSTOP_GRACE_S = 300  # the local worker kills a run's process this long after
 
 # ----- parameters ---------------------------------------------------------------------------
 
-def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None):
+def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, grid_file=None):
     """Read params/bN.yaml; with smoke, apply its `smoke` block (which only shrinks sizes).
 
     Keys: benchmark, notebook, parameters (the paper's settings), axes (grid axes; the
     value "grid" takes the list from grid.yaml beside it), timeouts {cell_s, run_s},
     smoke {parameters, axes, timeouts}, slurm (submitit resources). timeout_run replaces
     timeouts.run_s; slurm_overrides ({key: value}) replace slurm keys. Slurm's own time
-    limit, when the block does not set one, is run_s plus 10 minutes.
+    limit, when the block does not set one, is run_s plus 10 minutes. grid_file: the axis file
+    "grid" refers to (default: grid.yaml beside the params file; grid_extended.yaml lists the
+    networks beyond the paper's 14).
     """
     params_path = Path(params_path)
     if not params_path.is_file():
@@ -61,7 +63,9 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None):
     for key in ("benchmark", "notebook", "parameters", "axes"):
         if key not in spec:
             raise ValueError(f"{params_path} lacks the key {key!r}")
-    grid_file = params_path.parent / "grid.yaml"
+    grid_file = Path(grid_file) if grid_file else params_path.parent / "grid.yaml"
+    if not grid_file.is_file() and any(v == "grid" for v in spec["axes"].values()):
+        raise FileNotFoundError(f"no axis file at {grid_file}; --grid names another (params/grid_extended.yaml)")
     shared = yaml.safe_load(grid_file.read_text()) if grid_file.is_file() else {}
     spec = copy.deepcopy(spec)
     if smoke:
@@ -390,12 +394,13 @@ class _Progress:
 
 
 def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", retry_failed=False,
-             runs_dir=None, cluster="slurm", timeout_run=None, slurm_overrides=None):
+             runs_dir=None, cluster="slurm", timeout_run=None, slurm_overrides=None, grid_file=None):
     """Run every run of the grid that is neither done nor held by another runner; returns
     {state: count} over the grid. Failed runs are recorded and the grid goes on."""
     if executor not in ("local", "slurm"):
         raise ValueError(f"unknown executor {executor!r}; choose local or slurm")
-    spec = load_spec(params_path, smoke=smoke, timeout_run=timeout_run, slurm_overrides=slurm_overrides)
+    spec = load_spec(params_path, smoke=smoke, timeout_run=timeout_run, slurm_overrides=slurm_overrides,
+                     grid_file=grid_file)
     check_parameters(spec)
     if executor == "slurm" and cluster == "slurm":
         slurm.check_request(spec["slurm"])  # before anything is written
@@ -445,9 +450,9 @@ def describe_state(directory, queue=None):
     return state
 
 
-def status_table(params_path, smoke=False, runs_dir=None):
+def status_table(params_path, smoke=False, runs_dir=None, grid_file=None):
     """One row per run of the grid: id, axes, state, attempts, seconds, error."""
-    spec = load_spec(params_path, smoke=smoke)
+    spec = load_spec(params_path, smoke=smoke, grid_file=grid_file)
     queue = slurm.queued_jobs()
     rows = []
     for run in expand(spec, runs_dir=runs_dir):
@@ -464,10 +469,10 @@ def status_table(params_path, smoke=False, runs_dir=None):
     return pd.DataFrame(rows)
 
 
-def collect(params_path, smoke=False, runs_dir=None, out=None):
+def collect(params_path, smoke=False, runs_dir=None, out=None, grid_file=None):
     """Gather every run folder of the grid into results/<benchmark>.csv (results/smoke/...
     for smoke): one row per run x score, failed and unfinished runs included with their state."""
-    spec = load_spec(params_path, smoke=smoke)
+    spec = load_spec(params_path, smoke=smoke, grid_file=grid_file)
     rows = []
     for run in expand(spec, runs_dir=runs_dir):
         state = run_state(run.directory)

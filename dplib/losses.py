@@ -34,12 +34,12 @@ def unit_normalize(features):
     return features * torch.rsqrt(features.pow(2).sum(dim=1, keepdim=True) + EPS**2)
 
 
-def perceptual_distance(features_x, features_y, weights=None, normalized=False):
+def perceptual_distance(features_x, features_y, point_weights=None, normalized=False):
     """Eq. 1: d(x, x0) = sum_n 1/(H_n W_n) sum_hw w_n * ||z_n - z0_n||^2 -> (N,).
 
     z are the features unit-normalised over channels (pass normalized=True when they
-    already are, e.g. a reference compared with several images); weights (one per point,
-    default 1) are the paper's equal weights. This is the `lpips` package's baseline
+    already are, e.g. a reference compared with several images); point_weights ({point: w},
+    default 1 each) are the paper's equal weights. This is the `lpips` package's baseline
     (lpips=False).
     """
     total = 0
@@ -47,7 +47,7 @@ def perceptual_distance(features_x, features_y, weights=None, normalized=False):
         if not normalized:
             fx, fy = unit_normalize(fx), unit_normalize(fy)
         squared = (fx - fy).pow(2).sum(dim=1)  # (N, H, W)
-        weight = 1.0 if weights is None else weights[point]
+        weight = 1.0 if point_weights is None else point_weights[point]
         total = total + weight * squared.mean(dim=(1, 2))  # (N,)
     return total
 
@@ -77,11 +77,6 @@ def perceptual_sse(features_x, features_y, sigmoid=False, reduction="mean"):
     return total.mean() if reduction == "mean" else total
 
 
-def pixel_mse(output, target):
-    """Pixel-wise mean squared error, averaged over everything."""
-    return F.mse_loss(output, target)
-
-
 def pixel_bce(logits, target):
     """Pixel-wise binary cross-entropy on logits (numerically stable), averaged."""
     return F.binary_cross_entropy_with_logits(logits, target)
@@ -91,27 +86,40 @@ KINDS = {"feature": feature_loss, "distance": perceptual_distance, "sse": percep
 
 
 class PerceptualLoss(nn.Module):
-    """A deep perceptual loss from any of the 56 loss networks, in one line.
+    """A deep perceptual loss from any loss network (the paper's 56, the registered ones,
+    "timm:<name>"), in one line.
 
         loss = PerceptualLoss("squeezenet1_1", "early")(output, target)
 
     kind: "feature" (Eq. 3/5, the training loss of Benchmarks 2 and 3; a scalar),
-    "distance" (Eq. 1, the similarity of Benchmark 1; one value per pair) or "sse"
-    (Eq. 6, Benchmark 4; a scalar). The target's features are computed without gradients;
-    pass `target_features` to reuse features computed once.
+    "distance" (Eq. 1, the similarity of Benchmark 1; one value per pair, `point_weights`
+    per point) or "sse" (Eq. 6, Benchmark 4; a scalar; `sigmoid` squashes the features
+    first). weights: the loss network's ("imagenet", None or a state-dict path). The other
+    arguments are LossNetwork's. The target's features are computed without gradients; pass
+    `target_features` to reuse features computed once.
 
     Both inputs are RGB in [0, 1]. The target's range is checked (0-255 or [-1, 1] data is
     refused); a model output being trained may stray anywhere early on, so for the
     training kinds ("feature", "sse") only its shape is checked.
     """
 
-    def __init__(self, arch, points="late", kind="feature", weights="imagenet", **kwargs):
+    def __init__(self, arch, points="late", kind="feature", weights="imagenet", *, point_weights=None, sigmoid=False,
+                 normalize_input=True, inception_transform=False, seed=0):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"unknown kind {kind!r}; choose one of {sorted(KINDS)}")
+        if point_weights is not None and kind != "distance":
+            raise ValueError("point_weights weigh the points of Eq. 1: they go with kind='distance'")
+        if sigmoid and kind != "sse":
+            raise ValueError("sigmoid squashes the features of Eq. 6: it goes with kind='sse'")
         self.kind = kind
-        self.kwargs = kwargs
-        self.network = LossNetwork(arch, points=points, weights=weights)
+        self.options = ({"point_weights": point_weights} if kind == "distance" else
+                        {"sigmoid": sigmoid} if kind == "sse" else {})
+        self.network = LossNetwork(arch, points=points, weights=weights, normalize_input=normalize_input,
+                                   inception_transform=inception_transform, seed=seed)
+        if point_weights is not None and set(point_weights) != set(self.network.points):
+            raise ValueError(f"point_weights must give one weight per point {self.network.points}, "
+                             f"got {sorted(point_weights)}")
 
     def forward(self, output, target=None, target_features=None):
         if target_features is None:
@@ -120,4 +128,4 @@ class PerceptualLoss(nn.Module):
             with torch.no_grad():
                 target_features = self.network(target)
         output_features = self.network(output, check_range=self.kind == "distance")
-        return KINDS[self.kind](output_features, target_features, **self.kwargs)
+        return KINDS[self.kind](output_features, target_features, **self.options)

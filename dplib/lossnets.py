@@ -1,19 +1,31 @@
-"""The 56 loss networks of the paper: 14 torchvision architectures x 4 extraction points.
+"""Loss networks: the paper's 56 (14 torchvision architectures x 4 extraction points), and
+any other network registered by name.
 
     >>> import dplib
     >>> net = dplib.LossNetwork("vgg16", points=("early", "late"))
     >>> features = net(images)          # {"early": (N,64,H,W), "late": (N,512,H/16,W/16)}
 
-A loss network is the pretrained classifier cut after its deepest requested extraction
-point (Table II of the paper). All requested points come out of ONE forward pass, and
-nothing after the deepest point is kept or run. The network is frozen and always in eval
-mode, even inside a module put in train mode: the original code let batch norm
-statistics drift while training the benchmark models.
+A loss network is a pretrained network cut after its deepest requested extraction point.
+All requested points come out of ONE forward pass, and nothing after the deepest point is
+kept or run. The network is frozen and always in eval mode, even inside a module put in
+train mode: the original code let batch norm statistics drift while training.
+
+Points are named nodes of an architecture in the registry (`register_architecture`):
+  - the paper's 14 use Table II's child indices: the output after child i of `.features`
+    (VGG, AlexNet, SqueezeNet, DenseNet, EfficientNet) or of the model itself;
+  - any other network names torchvision FX nodes (`list_points` prints them with their
+    output shapes; `torchvision.models.feature_extraction.create_feature_extractor` builds
+    the truncated multi-output network).
+dplib.extended registers more torchvision networks (ConvNeXt, ViT, Swin, RegNet, MobileNetV3)
+and reads "timm:<model name>" through timm.
 """
 
+import functools
 import os
 import urllib.error
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -69,20 +81,137 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+# ----- the registry ------------------------------------------------------------------------
+
+@dataclass
+class Architecture:
+    """A network that can serve as a loss network.
+
+    build(weights, seed) -> nn.Module; points: {point name: node} in network order, a node
+    being a Table II child index (int, of `children_of`: "features" or "" for the model) or a
+    torchvision FX node name (str). layout "nhwc" marks channels-last outputs (Swin), turned
+    into (N, C, h, w). classifier(weights, seed) -> the whole network (for its attributes),
+    default build. imagenet: the torchvision model name whose IMAGENET1K_V1 metadata gives
+    the top-1 accuracy, or None."""
+
+    name: str
+    build: Callable
+    points: dict
+    family: str = "other"
+    children_of: str = None
+    layout: str = "nchw"
+    classifier: Callable = None
+    imagenet: str = None
+    paper: bool = False
+    min_input: dict = field(default_factory=dict)  # {points tuple: px}, found by probing
+
+    @property
+    def point_names(self):
+        return tuple(self.points)
+
+    def check_points(self, points):
+        """`points` as a tuple of point names in network order, or an error listing the valid ones."""
+        if isinstance(points, str):
+            points = (points,)
+        points = tuple(points)
+        unknown = [p for p in points if p not in self.points]
+        if unknown or not points:
+            raise ValueError(f"unknown extraction point(s) {unknown or points!r} for {self.name}; choose from: "
+                             f"{', '.join(self.points)}")
+        return tuple(p for p in self.points if p in points)
+
+
+REGISTRY = {}
+
+
+def register_architecture(name, build, points, family="other", layout="nchw", classifier=None, imagenet=None,
+                          children_of=None, replace=False, paper=False):
+    """Make `name` a loss network: LossNetwork(name, ...), PerceptualLoss(name, ...), the grid.
+
+    build(weights, seed) returns the nn.Module (weights: None for random, "imagenet", or a
+    state-dict path: the builder decides what it supports). points maps point names, in
+    network order, to FX node names (see `list_points`) or, with children_of, to child
+    indices. Checked now: the points must be nodes of the network."""
+    if name in REGISTRY and not replace:
+        raise ValueError(f"architecture {name!r} is already registered; pass replace=True to redefine it")
+    if not isinstance(points, dict) or not points:
+        raise ValueError("points must map point names to nodes, e.g. {'early': 'features.1', 'late': 'features.7'}")
+    kinds = {type(node) for node in points.values()}
+    if kinds not in ({int}, {str}) or (kinds == {int}) != (children_of is not None):
+        raise ValueError(f"{name}: give FX node names (str), or child indices (int) together with children_of")
+    if layout not in ("nchw", "nhwc"):
+        raise ValueError(f"layout must be 'nchw' or 'nhwc', got {layout!r}")
+    entry = Architecture(name, build, dict(points), family, children_of, layout, classifier or build, imagenet,
+                         paper)
+    if kinds == {str}:
+        _check_nodes(entry, entry.build(None, 0))
+    REGISTRY[name] = entry
+    return entry
+
+
+def architecture(name):
+    """The registry entry of `name` ("timm:<model>" reads a timm model), or an error listing them."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if str(name).startswith("timm:"):
+        from .extended import timm_architecture
+
+        return timm_architecture(name)
+    raise ValueError(f"unknown architecture {name!r}; registered: {', '.join(REGISTRY)}; any timm model as "
+                     "'timm:<name>'; or dplib.register_architecture(...)")
+
+
 def check_architecture(arch):
-    if arch not in EXTRACTION_POINTS:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of: {', '.join(ARCHITECTURES)}")
+    architecture(arch)
 
 
-def check_points(points):
-    """Return `points` as a tuple of point names, in network order, or raise listing the valid ones."""
-    if isinstance(points, str):
-        points = (points,)
-    points = tuple(points)
-    unknown = [p for p in points if p not in POINTS]
-    if unknown or not points:
-        raise ValueError(f"unknown extraction point(s) {unknown or points!r}; choose from: {', '.join(POINTS)}")
-    return tuple(p for p in POINTS if p in points)
+def check_points(points, arch=None):
+    """`points` as a tuple of point names in network order (the paper's names by default)."""
+    if arch is not None:
+        return architecture(arch).check_points(points)
+    return Architecture("the paper's networks", None, dict.fromkeys(POINTS)).check_points(points)
+
+
+def _node_names(module):
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    _, nodes = get_graph_node_names(module)
+    # a module's name stands for its last node (create_feature_extractor accepts it)
+    prefixes = {".".join(node.split(".")[:i]) for node in nodes for i in range(1, node.count(".") + 1)}
+    return nodes, prefixes
+
+
+def _check_nodes(entry, module):
+    nodes, prefixes = _node_names(module)
+    unknown = [n for n in entry.points.values() if n not in nodes and n not in prefixes]
+    if unknown:
+        raise ValueError(f"{entry.name}: {unknown} are not nodes of the network; dplib.list_points({entry.name!r}) "
+                         f"lists them (e.g. {', '.join(nodes[1:6])}, ...)")
+
+
+def list_points(name, size=224, show=True):
+    """Every candidate node of a registered network (FX node names, or Table II's children
+    for the paper's 14) with its output shape for one size x size image: [(node, shape)]."""
+    entry = architecture(name)
+    model = entry.build(None, 0).eval()
+    x = torch.rand(1, 3, size, size)
+    rows = []
+    with torch.no_grad():
+        if entry.children_of is not None:
+            parent = getattr(model, entry.children_of) if entry.children_of else model
+            for index, (child_name, child) in enumerate(parent.named_children()):
+                x = child(x)
+                rows.append((f"{index} ({child_name}: {type(child).__name__})", tuple(x.shape[1:])))
+        else:
+            from torchvision.models.feature_extraction import create_feature_extractor
+
+            nodes, _ = _node_names(model)
+            outputs = create_feature_extractor(model, return_nodes={n: n for n in nodes[1:]})(x)
+            rows = [(n, tuple(v.shape[1:]) if torch.is_tensor(v) else type(v).__name__) for n, v in outputs.items()]
+    if show:
+        for node, shape in rows:
+            print(f"{node:60s} {shape}")
+    return rows
 
 
 def check_images(x, name="input", check_range=True):
@@ -110,12 +239,10 @@ def check_images(x, name="input", check_range=True):
 
 
 def build_classifier(arch, weights="imagenet", seed=0):
-    """The full torchvision classifier for `arch` with the requested weights.
-
+    """The full torchvision classifier `arch` (any torchvision model name) with the requested
     weights: "imagenet" (torchvision's IMAGENET1K_V1, the paper's), None (random init,
     seeded) or a path to a local state dict (loaded with weights_only=True).
     """
-    check_architecture(arch)
     # GoogLeNet and Inception-v3 are built as torchvision builds them for their ImageNet
     # weights (no auxiliary heads, the input transform those weights were trained with),
     # so that random and pretrained loss networks are the same network.
@@ -129,27 +256,38 @@ def build_classifier(arch, weights="imagenet", seed=0):
         return model
     if isinstance(weights, str) and weights.lower() == "imagenet":
         state = _imagenet_state_dict(arch)
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise MissingData(f"weights file {path} does not exist; give weights='imagenet', None "
-                                    "or the path of a state dict saved with torch.save(model.state_dict())")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        return _load_state(model, state, arch)
+    return load_weights(model, weights, arch)
+
+
+def load_weights(model, path, name):
+    """Load a local state dict (torch.load(..., weights_only=True)) into `model`."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingData(f"weights file {path} does not exist; give weights='imagenet', None "
+                          "or the path of a state dict saved with torch.save(model.state_dict())")
+    return _load_state(model, torch.load(path, map_location="cpu", weights_only=True), name)
+
+
+def _load_state(model, state, name):
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as error:  # shape mismatches
-        raise ValueError(f"weights do not fit {arch}: {error}") from None
+        raise ValueError(f"weights do not fit {name}: {error}") from None
     # Auxiliary classifier heads are not part of a loss network: ignore them, nothing else.
     unexpected = [k for k in unexpected if not k.startswith(("aux1.", "aux2.", "AuxLogits."))]
     if missing or unexpected:
-        raise ValueError(f"weights do not fit {arch}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(f"weights do not fit {name}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model
 
 
 def imagenet_weights(arch):
-    """torchvision's IMAGENET1K_V1 weight entry for `arch` (the weights the paper used)."""
-    check_architecture(arch)
-    return torchvision.models.get_model_weights(arch)["IMAGENET1K_V1"]
+    """torchvision's IMAGENET1K_V1 weight entry for `arch` (the weights the paper used); for a
+    registered network, that of the torchvision model it names (None when there is none)."""
+    name = REGISTRY[arch].imagenet if arch in REGISTRY else arch
+    if name is None:
+        return None
+    return torchvision.models.get_model_weights(name)["IMAGENET1K_V1"]
 
 
 def _imagenet_state_dict(arch):
@@ -166,40 +304,75 @@ def _imagenet_state_dict(arch):
         ) from error
 
 
+def _probe_min_input(model, points, limit=1024):
+    """The smallest square input (px) for which every point of `model` gives a feature map:
+    the network is run on sizes halving the search between 1 and `limit`."""
+    def works(size):
+        try:
+            with torch.no_grad():
+                out = model(torch.zeros(1, 3, size, size))
+        except (RuntimeError, ValueError, IndexError, AssertionError):
+            return False
+        return all(torch.is_tensor(v) and v.numel() > 0 for v in out.values())
+
+    if not works(limit):
+        raise ValueError(f"the network gives no features even for {limit} px inputs")
+    low, high = 0, limit  # works(high) is true
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if works(middle) else (middle, high)
+    return high
+
+
 class LossNetwork(nn.Module):
-    """A frozen, always-eval torchvision network cut after its deepest requested point.
+    """A frozen, always-eval network cut after its deepest requested point.
 
     forward(x): x is an RGB batch (N, 3, H, W) in [0, 1]; returns {point: features} for
     every requested point, each (N, C, h, w), in one pass.
 
-    normalize_input: subtract ImageNet's mean and divide by its std first (the authors' code
-    did in Benchmarks 1 and 3, and fed raw [0, 1] images in 2 and 4). inception_transform:
-    apply GoogLeNet's / Inception-v3's `transform_input` (torchvision does; the authors' code
-    did not); ignored for the other architectures.
+    arch: a registered name (`dplib.REGISTRY`: the paper's 14, dplib.extended's, your own)
+    or "timm:<model>". points: point names of that architecture. normalize_input: subtract
+    ImageNet's mean and divide by its std first (the authors' code did in Benchmarks 1 and 3,
+    and fed raw [0, 1] images in 2 and 4). inception_transform: apply GoogLeNet's /
+    Inception-v3's `transform_input` (torchvision does; the authors' code did not); ignored
+    for the other architectures.
     """
 
     def __init__(self, arch, points="late", weights="imagenet", normalize_input=True, inception_transform=False,
                  seed=0):
         super().__init__()
-        check_architecture(arch)
-        self.arch = arch
-        self.points = check_points(points)
+        entry = architecture(arch)
+        self.arch, self.layout = arch, entry.layout
+        self.points = entry.check_points(points)
         self.normalize_input = normalize_input
-        classifier = build_classifier(arch, weights=weights, seed=seed)
-        children = list(classifier.features if arch in FEATURES_ARCHITECTURES else classifier.children())
-        indices = [EXTRACTION_POINTS[arch][POINTS.index(p)] for p in self.points]
-        # Keep only what the deepest point needs: the rest is never built into this module.
-        self.layers = nn.ModuleList(children[: max(indices) + 1])
-        self.point_at_layer = {i: p for i, p in zip(indices, self.points)}
-        self.min_input_size = max(MIN_INPUT_SIZE[arch][POINTS.index(p)] for p in self.points)
+        model = entry.build(weights, seed)
+        nodes = [entry.points[p] for p in self.points]
+        if entry.children_of is not None:  # Table II: the output after child i
+            parent = getattr(model, entry.children_of) if entry.children_of else model
+            # Keep only what the deepest point needs: the rest is never built into this module.
+            self.layers = nn.ModuleList(list(parent.children())[: max(nodes) + 1])
+            self.point_at_layer = dict(zip(nodes, self.points))
+            self.extractor = None
+        else:  # FX nodes: a graph of the network holding only what the requested nodes need
+            from torchvision.models.feature_extraction import create_feature_extractor
+
+            self.layers, self.point_at_layer = None, None
+            self.extractor = create_feature_extractor(model.eval(), return_nodes=dict(zip(nodes, self.points)))
         # GoogLeNet's and Inception-v3's ImageNet weights were trained on inputs rescaled by
         # torchvision's `transform_input`, which their forward() applies. The authors' code called
         # the children directly and so never applied it: inception_transform=False reproduces that.
-        self.transform_input = inception_transform and getattr(classifier, "transform_input", False)
+        self.transform_input = inception_transform and getattr(model, "transform_input", False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
         self.train(False)
+        if arch in MIN_INPUT_SIZE:
+            self.min_input_size = max(MIN_INPUT_SIZE[arch][POINTS.index(p)] for p in self.points)
+        else:
+            if self.points not in entry.min_input:
+                self.min_input_size = 0
+                entry.min_input[self.points] = _probe_min_input(self._features, self.points)
+            self.min_input_size = entry.min_input[self.points]
 
     def train(self, mode=True):
         # A loss network never trains: ignore mode, keep batch norm and dropout in eval.
@@ -217,6 +390,14 @@ class LossNetwork(nn.Module):
             x = (x - self.mean) / self.std
         elif self.transform_input:
             x = _inception_transform(x)
+        return self._features(x)
+
+    def _features(self, x):
+        if self.extractor is not None:
+            features = self.extractor(x)
+            if self.layout == "nhwc":  # channels-last outputs (Swin) as (N, C, h, w)
+                features = {p: f.permute(0, 3, 1, 2) for p, f in features.items()}
+            return features
         features = {}
         for i, layer in enumerate(self.layers):
             x = layer(x)
@@ -247,3 +428,23 @@ def points_table():
             child = dict(parent.named_children())[names[index]]
             rows.append((arch, point, index, f"{names[index]} ({type(child).__name__})"))
     return rows
+
+
+# ----- the paper's 14, as registered architectures --------------------------------------------
+
+FAMILIES = {
+    "vgg11": "VGG", "vgg16": "VGG", "vgg16_bn": "VGG", "vgg19": "VGG",
+    "resnet18": "ResNet", "resnet50": "ResNet", "resnext50_32x4d": "ResNet",
+    "googlenet": "Inception", "inception_v3": "Inception",
+    "efficientnet_b0": "EfficientNet", "efficientnet_b7": "EfficientNet",
+    "alexnet": "Misc", "densenet121": "Misc", "squeezenet1_1": "Misc",
+}
+
+for _arch in ARCHITECTURES:
+    REGISTRY[_arch] = Architecture(
+        _arch, functools.partial(lambda arch, weights, seed: build_classifier(arch, weights, seed), _arch),
+        dict(zip(POINTS, EXTRACTION_POINTS[_arch])), FAMILIES[_arch],
+        children_of="features" if _arch in FEATURES_ARCHITECTURES else "", imagenet=_arch, paper=True)
+    REGISTRY[_arch].classifier = REGISTRY[_arch].build
+
+from . import extended  # noqa: E402,F401  (registers the networks beyond the paper's 14)

@@ -55,8 +55,14 @@ def test_every_params_file_names_only_notebook_parameters_and_restates_no_defaul
 def test_the_grid_file_is_the_registry():
     from dplib import ARCHITECTURES, POINTS
 
+    from dplib.extended import EXTENDED
+
     shared = yaml.safe_load((ROOT / "params" / "grid.yaml").read_text())
     assert shared == {"arch": list(ARCHITECTURES), "point": list(POINTS)}
+    extended = yaml.safe_load((ROOT / "params" / "grid_extended.yaml").read_text())
+    assert extended == {"arch": list(EXTENDED), "point": list(POINTS)}
+    spec = grid.load_spec(ROOT / "params" / "b4.yaml", grid_file=ROOT / "params" / "grid_extended.yaml")
+    assert spec["axes"]["arch"] == list(EXTENDED)
 
 
 def test_runs_record_every_parameter_and_a_changed_default_makes_new_runs(tmp_path, tiny_grid):

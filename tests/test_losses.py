@@ -34,7 +34,7 @@ def test_distance_hand_computed():
     b = torch.tensor([[[[0.0, 2.0]], [[5.0, 0.0]]]])  # positions: (0,1); (1,0)
     # squared distances per position: (.6^2 + .2^2) = .4 ; (1 + 1) = 2 ; mean over 2 positions = 1.2
     torch.testing.assert_close(perceptual_distance(a, b), torch.tensor([1.2]))
-    torch.testing.assert_close(perceptual_distance({"p": a}, {"p": b}, weights={"p": 0.5}), torch.tensor([0.6]))
+    torch.testing.assert_close(perceptual_distance({"p": a}, {"p": b}, point_weights={"p": 0.5}), torch.tensor([0.6]))
 
 
 def test_zero_features_give_finite_gradients():
@@ -90,3 +90,17 @@ def test_perceptual_loss_module_trains_a_model_and_keeps_network_frozen():
         loss_fn(target, target * 255)
     with pytest.raises(ValueError, match="kind"):
         PerceptualLoss("vgg11", "early", kind="l1", weights=None)
+
+
+def test_perceptual_loss_refuses_what_it_cannot_use_when_it_is_built():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'reduce'"):
+        PerceptualLoss("vgg11", "early", weights=None, reduce="sum")
+    with pytest.raises(ValueError, match="point_weights .* kind='distance'"):
+        PerceptualLoss("vgg11", "early", weights=None, point_weights={"early": 1.0})
+    with pytest.raises(ValueError, match="one weight per point"):
+        PerceptualLoss("vgg11", ("early", "late"), "distance", weights=None, point_weights={"early": 1.0})
+    # network weights and per-point weights side by side
+    both = PerceptualLoss("vgg11", ("early", "late"), "distance", weights=None, point_weights={"early": 2.0, "late": 0})
+    early = PerceptualLoss("vgg11", "early", "distance", weights=None)
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(both(x, y), 2 * early(x, y))

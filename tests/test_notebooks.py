@@ -120,15 +120,19 @@ def test_analysis_figures_rebuild_every_figure(tmp_path):
 
 @pytest.fixture(scope="module")
 def own_results(tmp_path_factory, bapps_root):
-    """A grid-like collected results CSV from a real Benchmark 1 run."""
-    folder = tmp_path_factory.mktemp("own")
-    record = run_notebook("b1_perceptual_similarity.ipynb", folder, arch="squeezenet1_1", weights=None,
-                          data_root=str(bapps_root), device="cpu", num_workers=0, batch_size=6,
-                          out_dir=str(folder / "run"))
-    path = folder / "b1.csv"
+    """A grid-like collected results CSV from real Benchmark 1 runs: a paper network and two
+    networks beyond the paper (dplib.extended)."""
     import pandas as pd
 
-    pd.DataFrame([dict(r, run_id="x", state="completed") for r in record["scores"]]).to_csv(path, index=False)
+    folder = tmp_path_factory.mktemp("own")
+    rows = []
+    for arch in ("squeezenet1_1", "convnext_tiny", "vit_b_16"):
+        record = run_notebook("b1_perceptual_similarity.ipynb", folder, arch=arch, weights=None,
+                              data_root=str(bapps_root), device="cpu", num_workers=0, batch_size=6,
+                              out_dir=str(folder / arch))
+        rows += [dict(r, run_id=arch, state="completed") for r in record["scores"]]
+    path = folder / "b1.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
     return path
 
 
@@ -139,6 +143,11 @@ def test_analysis_notebooks_on_own_results(tmp_path, own_results):
     comparison = (tmp_path / "out" / "comparison_with_paper.csv").read_text()
     assert "b1 2afc all" in comparison and (tmp_path / "out" / "fig_4.png").is_file()
     assert not (tmp_path / "out" / "fig_3.png").exists()  # no Benchmark 4 scores: skipped, not faked
+    import pandas as pd
+
+    ranks = pd.read_csv(tmp_path / "out" / "table_3.csv", index_col="arch")
+    assert list(ranks.index) == ["squeezenet1_1", "convnext_tiny", "vit_b_16"]  # the paper's first
+    assert list(ranks.in_paper) == [True, False, False]
 
 
 def widget_models(notebook):
@@ -261,6 +270,13 @@ def test_b4_with_the_other_value_of_every_protocol_switch(tmp_path, embeddings_r
                           predictor_loss="cross_entropy", predictor_activation="relu", feature_sigmoid=True,
                           normalize_input=True, **SMOKE_B4)
     assert "cross_entropy" in record["scores"][0]["note"] and 0 <= record["scores"][0]["value"] <= 1
+
+
+@pytest.mark.parametrize("arch", ["convnext_tiny", "vit_b_16"])
+def test_b4_runs_with_networks_beyond_the_paper(tmp_path, embeddings_root, arch):
+    record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="svhn", data_root=str(embeddings_root),
+                          out_dir=str(tmp_path / "run"), **dict(SMOKE_B4, arch=arch, point="mid"))
+    assert record["scores"][0]["arch"] == arch and 0 <= record["scores"][0]["value"] <= 1
 
 
 def test_b4_is_repeatable_with_the_same_seed(tmp_path, embeddings_root):
