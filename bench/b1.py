@@ -1,8 +1,10 @@
 """Benchmark 1 throughput: triplets per second for all 4 points of a loss network in one
 pass with the reference features shared, vs the 4 points one at a time (each pair
 recomputing the reference), vs the lpips package's baseline on the same backbone. Then the
-shared pass under bfloat16 autocast and channels_last, and how much they change the 2AFC
-and JND scores (on BAPPS with --data-root, else on a fixture of --fixture-triplets per subset).
+shared pass under bfloat16 (and, on a GPU, float16) autocast and channels_last, and how much
+they change the 2AFC and JND scores (on BAPPS with --data-root, else on a fixture of
+--fixture-triplets per subset). float16 is skipped on a CPU: without fast float16 hardware it
+runs at a few percent of float32's speed and would take most of the script's time.
 
     python bench/b1.py [--device cuda] [--triplets 100] [--repeat 3] [--data-root data/bapps]
 """
@@ -90,8 +92,9 @@ def main():
         t = interleaved({"shared": shared, "alone": one_at_a_time, "lpips": lpips_package}, repeat=args.repeat)
         rate = {k: args.triplets / v for k, v in t.items()}
         print(f"\n{arch}: triplets/s  all 4 points, one pass, ref shared {rate['shared']:8.1f}")
+        speedup = rate["shared"] / rate["alone"]
         print(f"{arch}: triplets/s  4 points one at a time, ref recomputed {rate['alone']:8.1f}   "
-              f"speed-up {rate['shared'] / rate['alone']:.2f}x (FLOP ratio, its ceiling: {ceiling:.2f}x)")
+              f"speed-up {speedup:.2f}x (FLOP ratio, its ceiling: {ceiling:.2f}x; {speedup / ceiling:.2f} of it)")
         print(f"{arch}: triplets/s  lpips package, its {len(reference.chns)} layers   {rate['lpips']:8.1f}   "
               f"dplib (4 points) / lpips {rate['shared'] / rate['lpips']:.2f}x")
         precision(arch, together, dataset, ref, args)
@@ -106,8 +109,9 @@ def precision(arch, network, dataset, ref, args):
     """The shared pass under autocast (float16, bfloat16) and channels_last: speed, and the
     largest change of any 2AFC and JND score from float32, for each dtype's faster layout."""
     network_cl = copy.deepcopy(network).to(memory_format=torch.channels_last)
+    dtypes = (False, "bfloat16") if args.device == "cpu" else (False, "float16", "bfloat16")
     variants = {(autocast, layout): (network_cl if layout else network, dict(autocast=autocast, channels_last=layout))
-                for autocast in (False, "float16", "bfloat16") for layout in (False, True)}
+                for autocast in dtypes for layout in (False, True)}
     t = interleaved({key: shared_pass(net, dataset, args, **options) for key, (net, options) in variants.items()},
                     repeat=args.repeat)
     baseline = t[(False, False)]
@@ -120,7 +124,7 @@ def precision(arch, network, dataset, ref, args):
             root = Path(scratch) / "bapps"
             bapps.write_fixture(root, patches_per_subset=args.fixture_triplets)
         scores = {}
-        for autocast in (False, "float16", "bfloat16"):
+        for autocast in dtypes:
             key = min([(autocast, False), (autocast, True)], key=t.get)
             net, options = variants[key]
             distances = b1.evaluate(net, root, Path(scratch) / str(key), bapps.TWO_AFC_SUBSETS, bapps.JND_SUBSETS,
@@ -128,7 +132,7 @@ def precision(arch, network, dataset, ref, args):
             scores[autocast] = {(r["score"], r["dataset"], r["point"]): r["value"]
                                 for r in b1.score_rows(arch, net.points, *distances)}
     data = "BAPPS" if args.data_root else f"the fixture ({args.fixture_triplets} per subset)"
-    for autocast in ("float16", "bfloat16"):
+    for autocast in dtypes[1:]:
         for score in ("2afc", "jnd_map"):
             delta = {k: abs(v - scores[False][k]) for k, v in scores[autocast].items() if k[0] == score}
             worst = max(delta, key=delta.get)

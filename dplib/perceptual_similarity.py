@@ -3,6 +3,10 @@
 One forward pass per patch serves every requested extraction point, and the reference
 patch of a 2AFC triplet is passed once for both of its distances. Distances are saved
 per subset in out_dir/distances/ as they are computed, so a rerun reuses them.
+
+On a CPU the patches of a batch (3 x batch_size for triplets) go through the network in
+chunks whose largest activation fits CHUNK_BYTES: VGG-16's early maps take 1 MB per 64 px
+patch, and 150 of them at once spill out of the caches (bench/b1.py measures it).
 """
 
 from pathlib import Path
@@ -19,6 +23,28 @@ from .data.bapps import JNDDataset, TwoAFCDataset
 from .losses import perceptual_distance, unit_normalize
 from .metrics import jnd_map, two_afc
 from .results import score_row
+
+
+CHUNK_BYTES = 8 * 2**20  # the largest activation of a chunk, on a CPU (bench/b1.py: 8 MB was best or close)
+
+
+def images_per_chunk(network, size, budget=CHUNK_BYTES):
+    """How many size x size patches a CPU forward takes at once: the budget over the
+    largest activation of one patch (measured once per network and size)."""
+    cache = network.__dict__.setdefault("_chunk_images", {})
+    if size not in cache:
+        largest = []
+        hooks = [m.register_forward_hook(lambda m, i, o: largest.append(o.numel() * o.element_size()
+                                                                         if torch.is_tensor(o) else 0))
+                 for m in network.modules() if not list(m.children())]
+        try:
+            with torch.no_grad():
+                network(torch.zeros(1, 3, size, size, device=next(network.buffers()).device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        cache[size] = max(1, budget // max(largest + [1]))
+    return cache[size]
 
 
 def _features(network, batch, device, channels_last, dtype):
@@ -47,12 +73,16 @@ def pair_distances(network, dataset, first, second, reference=None, batch_size=5
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
                         pin_memory=str(device).startswith("cuda"))
     out = {p: ([], []) for p in network.points}
+    names = ([reference] if reference else []) + [first, second]
     for batch in tqdm(loader, desc=description, leave=False, disable=not progress):
-        names = ([reference] if reference else []) + [first, second]
         stacked = torch.cat([batch[n] for n in names])                     # (k*N, 3, 64, 64): one pass
-        features = _features(network, stacked, device, channels_last, dtype)
-        for point, f in features.items():
-            parts = unit_normalize(f.float()).chunk(len(names))  # normalised once, ref included
+        chunk = len(stacked) if str(device).startswith("cuda") else images_per_chunk(network, stacked.shape[-1])
+        normalized = {p: [] for p in network.points}
+        for part in stacked.split(chunk):
+            for point, f in _features(network, part, device, channels_last, dtype).items():
+                normalized[point].append(unit_normalize(f.float()))       # normalised once, ref included
+        for point, pieces in normalized.items():
+            parts = torch.cat(pieces).chunk(len(names))
             for i, other in enumerate(parts[1:]):
                 out[point][i].append(perceptual_distance(parts[0], other, normalized=True).cpu())
     if reference:

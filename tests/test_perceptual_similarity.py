@@ -112,3 +112,16 @@ def test_unknown_autocast_is_refused_before_any_work(autocast, tmp_path):
     with pytest.raises(ValueError, match="autocast must be False, 'float16' or 'bfloat16'"):
         b1.evaluate(network, tmp_path / "no-data-here", tmp_path / "out", ["cnn"], [], autocast=autocast)
     assert not (tmp_path / "out").exists()
+
+
+def test_chunks_change_the_speed_not_the_distances(bapps_root):
+    network = LossNetwork("vgg11", POINTS, weights=None)
+    dataset = TwoAFCDataset(bapps_root, "cnn")
+    assert b1.images_per_chunk(network, 64) == b1.CHUNK_BYTES // (64 * 64 * 64 * 4)  # vgg11's 64-channel 64 px maps
+    whole = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", batch_size=6, progress=False,
+                              device="cpu")
+    network._chunk_images[64] = 1  # one patch at a time
+    single = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", batch_size=6, progress=False)
+    for point in POINTS:
+        for a, b in zip(whole[point], single[point]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
