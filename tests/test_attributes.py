@@ -126,10 +126,15 @@ def test_disk_cache_round_trips(tmp_path, monkeypatch, table):
     monkeypatch.setenv("DPLIB_CACHE", str(tmp_path))
     import dplib.attributes as attributes
 
-    monkeypatch.setattr(attributes, "_measure_table", lambda size: table)
+    monkeypatch.setattr(attributes, "_measure_network", lambda arch, size: table[table.arch == arch])
     first = attributes.attributes_table.__wrapped__(224)
-    assert len(list(tmp_path.iterdir())) == 1
-    monkeypatch.setattr(attributes, "_measure_table", lambda size: pytest.fail("measured again"))
+    assert len(list(tmp_path.iterdir())) == len(ARCHITECTURES)  # one file per network
+    monkeypatch.setattr(attributes, "_measure_network", lambda arch, size: pytest.fail("measured again"))
+    pd.testing.assert_frame_equal(attributes.attributes_table.__wrapped__(224), first, check_dtype=False)
+    # a network whose file is gone is measured again, alone
+    next(tmp_path.glob("attributes_vgg16_224px_*")).unlink()
+    monkeypatch.setattr(attributes, "_measure_network", lambda arch, size: table[table.arch == arch] if arch == "vgg16"
+                        else pytest.fail(f"{arch} measured again"))
     pd.testing.assert_frame_equal(attributes.attributes_table.__wrapped__(224), first, check_dtype=False)
 
 

@@ -120,7 +120,7 @@ def test_run_skip_collect_and_failures(tmp_path, b1_params):
     status = grid.status_table(failing, smoke=True, runs_dir=tmp_path / "failing")
     assert list(status.state) == ["failed", "failed"]
     record = json.loads(next((tmp_path / "failing" / "b1").glob("alexnet*/status.json")).read_text())
-    assert record["error"]["name"] == "FileNotFoundError" and "dplib data download bapps" in record["error"]["message"]
+    assert record["error"]["name"] == "MissingData" and "dplib data download bapps" in record["error"]["message"]
     assert isinstance(record["error"]["cell"], int)
     _, table = grid.collect(failing, smoke=True, runs_dir=tmp_path / "failing", out=tmp_path / "failed.csv")
     assert list(table.state) == ["failed", "failed"] and table.value.isna().all()
