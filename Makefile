@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lab bench clean-runs notebook-filter
+.PHONY: test demo lab bench gpu-check clean-runs notebook-filter
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -37,6 +37,15 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	for script in bench/*.py; do $(PYTHON) $$script || exit 1; done
+
+# On a machine with an NVIDIA GPU: the gpu tests (skipped, with the reason, without CUDA),
+# then the device report results/gpu/<device>.json (bench/gpu_report.py: steps/s, peak memory,
+# float32 vs autocast, the grid's GPU-hours, every bench script with --device cuda). Without
+# CUDA the report step stops with a one-line error.
+gpu-check: $(STAMP)
+	mkdir -p runs/gpu && rm -f runs/gpu/memory.jsonl
+	DPLIB_GPU_RECORD=runs/gpu/memory.jsonl $(PYTHON) -m pytest -q -m gpu tests/test_gpu.py --junitxml=runs/gpu/junit.xml
+	$(PYTHON) bench/gpu_report.py --device cuda
 
 clean-runs:
 	rm -rf runs

@@ -1,6 +1,7 @@
 """Benchmark 2 cost: training steps per second and the share of each step spent in the loss
 network (vgg16 early / late, squeezenet1_1 early / late), the truncated loss network vs a
-full-network forward, the device-hours of the full grid, data loading (decode vs cache), and
+full-network forward, the device-hours of the full grid, compiled vs eager steps, data loading
+(decode vs cache, and the wait per step), and
 what bfloat16 (and float16 on a GPU) changes in the scores of a small training run.
 
     python bench/b2.py [--device cuda] [--crop 288] [--steps 3] [--precision-steps 40]
@@ -10,13 +11,14 @@ import argparse
 import random
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, precision_changes  # noqa: E402
+from common import compiled_vs_eager, interleaved, precision_changes, print_compiled_vs_eager  # noqa: E402
 
 from dplib import super_resolution as b2  # noqa: E402
 from dplib.data import superres  # noqa: E402
@@ -34,6 +36,8 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--crop", type=int, default=None, help="target size (default: 288 on GPU, 128 on CPU)")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=4, help="data-loading processes (the notebook's default: 4)")
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the compiled-step timing")
     parser.add_argument("--precision-steps", type=int, default=40, help="training steps of the precision comparison")
     args = parser.parse_args()
     device, crop = args.device, args.crop or (288 if args.device.startswith("cuda") else 128)
@@ -81,14 +85,29 @@ def main():
           f"{hours:,.0f} {device}-hours at {crop} px (a rough estimate from {len(CONFIGS)} loss networks; "
           "rerun with --device cuda --crop 288 for GPU-hours)")
 
+    if args.compile:
+        print(f"\ncompiled training steps (fit(compile=True): model + loss network through torch.compile), batch 4 "
+              f"of {crop} px, side by side")
+        for arch, point in (("vgg16", "early"), ("squeezenet1_1", "late")):
+            network = LossNetwork(arch, point, weights=None).to(device)
+            print_compiled_vs_eager(f"{arch} {point}", *compiled_vs_eager(
+                TransformerNet(4).to(device), b2.make_loss(network, 4, device), hr, repeat=args.steps))
+
     with tempfile.TemporaryDirectory() as scratch:
-        root = superres.write_fixture(Path(scratch) / "data", train=16, size=(480, 640))
-        decoded = superres.CocoPairs(root, "train", count=16, crop=crop)
+        root = superres.write_fixture(Path(scratch) / "data", train=64, size=(480, 640))
+        decoded = superres.CocoPairs(root, "train", count=64, crop=crop)
         cached = superres.CachedPairs(decoded, Path(scratch) / "cache")
         t = interleaved({"decode": lambda: [decoded[i] for i in range(len(decoded))],
                          "cache": lambda: [cached[i] for i in range(len(cached))]}, repeat=3)
         print(f"\ndata, one process: decode JPEG + resize + PIL degradation {len(decoded) / t['decode']:7.1f} pairs/s, "
               f"cached pairs {len(cached) / t['cache']:9.1f} pairs/s ({t['decode'] / t['cache']:.0f}x); a step uses 4")
+
+        print(f"\ndata-loading wait per training step (vgg16 mid, batch 4 of {crop} px, {args.workers} workers"
+              f"{', pinned memory' if device.startswith('cuda') else ''}): the share of a step spent waiting for data")
+        network = LossNetwork("vgg16", "mid", weights=None).to(device)
+        for name, data in (("decoded each step", decoded), ("cache_crops", cached)):
+            wait, total = loading_wait(data, network, device, args.workers, steps=12)
+            print(f"  {name:18s} waiting {wait * 1e3:7.1f} ms of a {total * 1e3:7.1f} ms step ({wait / total:.0%})")
 
         fixture = superres.write_fixture(Path(scratch) / "small")
         for arch, point in (("vgg16", "early"), ("squeezenet1_1", "late")):
@@ -96,6 +115,33 @@ def main():
                   "(PSNR in dB, SSIM; random weights, fixture data)")
             precision_changes(lambda amp: trained_scores(fixture, arch, point, amp, args.precision_steps, device),
                               ("bfloat16", "float16"), device)
+
+
+def loading_wait(dataset, network, device, workers, steps):
+    """Mean seconds per step spent in next(loader) and mean seconds per whole step, over
+    `steps` steps after the first (which includes starting the workers), as fit() loads."""
+    model = TransformerNet(4).to(device)
+    loss_fn, optimizer = b2.make_loss(network, 4, device), adam(model.parameters(), lr=1e-3)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=4, shuffle=True, num_workers=workers,
+                                         pin_memory=device.startswith("cuda"), persistent_workers=False)
+    waits, totals = [], []
+    batches = iter(loader)
+    while len(totals) <= steps:
+        start = time.perf_counter()
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            continue
+        loaded = time.perf_counter()
+        loss = loss_fn(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss.item()  # waits for the device
+        waits.append(loaded - start)
+        totals.append(time.perf_counter() - start)
+    return sum(waits[1:]) / steps, sum(totals[1:]) / steps
 
 
 def trained_scores(root, arch, point, amp, steps, device):

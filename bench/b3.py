@@ -1,6 +1,6 @@
 """Benchmark 3 cost: training step time with and without the perceptual term (mu = 0.01
 vs 0) for an early and a late point, the overhead ratio, the device-hours of the full grid
-(56 runs x 100 epochs x 1108 tiles), and what bfloat16 (and float16 on a GPU) changes in
+(56 runs x 100 epochs x 1108 tiles), compiled vs eager steps, and what bfloat16 (and float16 on a GPU) changes in
 the scores of a small training run.
 
     python bench/b3.py [--device cuda] [--size 224] [--steps 3] [--precision-epochs 4]
@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, precision_changes  # noqa: E402
+from common import compiled_vs_eager, interleaved, precision_changes, print_compiled_vs_eager  # noqa: E402
 
 from dplib import delineation as b3  # noqa: E402
 from dplib.data import roads  # noqa: E402
@@ -35,6 +35,7 @@ def main():
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--size", type=int, default=None, help="tile size (default: 224 on GPU, 96 on CPU)")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the compiled-step timing")
     parser.add_argument("--precision-epochs", type=int, default=60, help="epochs of the precision comparison")
     args = parser.parse_args()
     device, size = args.device, args.size or (224 if args.device.startswith("cuda") else 96)
@@ -61,6 +62,14 @@ def main():
     hours = sum(times) / len(times) * steps * RUNS / 3600 * (224 / size) ** 2
     print(f"\nfull Benchmark 3 grid ({RUNS} runs x {steps:,} steps): about {hours:,.0f} {device}-hours "
           f"(mean step time above, scaled by area to 224 px; rerun with --device cuda for GPU-hours)")
+
+    if args.compile:
+        print(f"\ncompiled training steps (fit(compile=True): U-Net x K + loss network through torch.compile), "
+              f"batch {BATCH} of {size} px, side by side")
+        for arch, point in (("vgg19", "early"), ("squeezenet1_1", "late")):
+            network = LossNetwork(arch, point, weights=None).to(device)
+            print_compiled_vs_eager(f"{arch} {point}", *compiled_vs_eager(
+                IterativeUNet().to(device), b3.make_loss(network, 0.01, device), (images, masks), repeat=args.steps))
 
     with tempfile.TemporaryDirectory() as scratch:
         root = roads.write_fixture(Path(scratch) / "roads")

@@ -1,6 +1,6 @@
 """Benchmark 4 cost: an autoencoder epoch with cached target features vs recomputing them,
 the training time of I-F-FP vs I-I-PS (paper 004 reports 55-75%), the share of a run
-spent on embeddings and predictors, and what bfloat16 (and float16 on a GPU) changes in the
+spent on embeddings and predictors, compiled vs eager steps, and what bfloat16 (and float16 on a GPU) changes in the
 accuracy of a small run.
 
     python bench/b4.py [--device cuda] [--images 1024] [--networks alexnet:semi_early,vgg16:mid]
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, precision_changes  # noqa: E402
+from common import compiled_vs_eager, interleaved, precision_changes, print_compiled_vs_eager  # noqa: E402
 
 from dplib import autoencoding as b4  # noqa: E402
 from dplib.data import embeddings  # noqa: E402
@@ -52,6 +52,7 @@ def main():
     parser.add_argument("--networks", default="alexnet:semi_early,vgg16:mid,resnet50:late",
                         help="arch:point pairs, comma-separated")
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the compiled-step timing")
     parser.add_argument("--precision-epochs", type=int, default=2, help="autoencoder epochs of the precision comparison")
     args = parser.parse_args()
     device = args.device
@@ -110,6 +111,17 @@ def main():
           f"predictors x 100 epochs): autoencoder {ae_seconds / total:.0%}, embeddings {embedding_seconds / total:.0%},"
           f" predictors {predictor_seconds / total:.0%}. In the paper the AE set is 7x (SVHN extra vs train) "
           "to 20x (STL-10 unlabeled vs train) the labelled set, so the predictors' share is smaller still.")
+
+    if args.compile:
+        print("\ncompiled I-I-PS training steps (fit(compile=True): autoencoder + loss network through "
+              "torch.compile), batch 128, side by side")
+        batch = next(iter(loader))
+        for arch, point in configs[:2]:
+            network = LossNetwork(arch, point, weights=None).to(device)
+            feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
+            print_compiled_vs_eager(f"{arch} {point}", *compiled_vs_eager(
+                b4.build_autoencoder("I-I-PS", "svhn", feature_size).to(device),
+                b4.make_loss("I-I-PS", "svhn", network, device), batch, repeat=args.repeat + 1))
 
     with tempfile.TemporaryDirectory() as scratch:
         root = embeddings.write_fixture(embeddings.write_fixture(Path(scratch), "svhn"), "stl10")

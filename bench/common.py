@@ -39,3 +39,40 @@ def precision_changes(scores_after_training, precisions=("bfloat16",), device="c
     largest = {p: max(abs(results[p][n] - v) for n, v in reference.items()) for p in precisions}
     print("  largest change: " + ", ".join(f"{p} {c:.4g}" for p, c in largest.items()))
     return largest
+
+
+def compiled_vs_eager(model, loss_fn, batch, repeat=3):
+    """One training step (forward, `loss_fn(model, batch)`, backward, Adam) eager and through
+    torch.compile (what fit(compile=True) does), measured side by side on two copies of
+    `model`; returns (eager s/step, compiled s/step, compile seconds: the first compiled step
+    minus a compiled step)."""
+    import copy
+
+    from dplib.train import adam
+
+    torch._dynamo.reset()  # every configuration compiles afresh, as a new run would
+    compiled_loss = torch.compile(loss_fn)
+    models = {"eager": model, "compiled": copy.deepcopy(model)}
+    optimizers = {kind: adam(m.parameters(), lr=1e-3) for kind, m in models.items()}
+
+    def step(kind, fn):
+        loss = fn(models[kind], batch)
+        optimizers[kind].zero_grad(set_to_none=True)
+        loss.backward()
+        optimizers[kind].step()
+
+    start = time.perf_counter()
+    step("compiled", compiled_loss)
+    first = time.perf_counter() - start
+    t = interleaved({"eager": lambda: step("eager", loss_fn), "compiled": lambda: step("compiled", compiled_loss)},
+                    repeat=repeat)
+    return t["eager"], t["compiled"], first - t["compiled"]
+
+
+def print_compiled_vs_eager(name, eager, compiled, compile_seconds):
+    print(f"{name:22s} eager {eager * 1e3:8.1f} ms/step, compiled {compiled * 1e3:8.1f} ms/step: "
+          f"{eager / compiled:.2f}x; compiling took {compile_seconds:.0f} s once "
+          f"(paid back after {compile_seconds / max(eager - compiled, 1e-9):,.0f} steps)"
+          if compiled < eager else
+          f"{name:22s} eager {eager * 1e3:8.1f} ms/step, compiled {compiled * 1e3:8.1f} ms/step: "
+          f"{eager / compiled:.2f}x; compiling took {compile_seconds:.0f} s once (never paid back)")

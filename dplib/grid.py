@@ -233,11 +233,15 @@ def _worker_environments(workers):
     except ImportError:
         gpus = 0
     threads = max(1, (os.cpu_count() or 1) // workers)
+    # the GPUs this process may use, by the names CUDA_VISIBLE_DEVICES gave them (a user who
+    # set "2,3" means those two: worker 0 gets "2", not the machine's GPU 0)
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()][:gpus] \
+        or [str(i) for i in range(gpus)]
     environments = []
     for slot in range(workers):
         env = dict(os.environ)
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = str(slot % gpus)
+        if gpus:  # more workers than GPUs: workers share them in turn
+            env["CUDA_VISIBLE_DEVICES"] = visible[slot % gpus]
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
         environments.append(env)
     return environments

@@ -119,13 +119,15 @@ def _step(model, loss_fn, batch, optimizer, scaler, device, dtype):
 
 def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batch_size=4, lr=1e-3,
         validate_every=None, checkpoint=None, device="cpu", amp=False, mode="max", seed=0, num_workers=0,
-        description="train", progress=True, collate_fn=None, optimizer=None):
+        description="train", progress=True, collate_fn=None, optimizer=None, compile=False):
     """Train `model` on `dataset` with Adam; returns the training record (a dict).
 
     Give `iterations` (optimizer steps) or `epochs`. Validation runs every
     `validate_every` steps (default: once per epoch) and at the end. With `checkpoint`, the
     state is saved atomically at every validation (and on SIGTERM) and a rerun resumes from
-    it. amp: False (float32), "bfloat16" or "float16" autocast on any device.
+    it. amp: False (float32), "bfloat16" or "float16" autocast on any device. compile: run the
+    step's forward and loss (the model and the loss network) through torch.compile; the first
+    steps then take the compilation time (bench/b2.py..b4.py measure both).
     """
     if (iterations is None) == (epochs is None):
         raise ValueError("give exactly one of iterations or epochs")
@@ -144,6 +146,7 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     optimizer = optimizer or adam(model.parameters(), lr=lr)
     scaler = torch.amp.GradScaler(torch.device(device).type) if dtype == torch.float16 else None
     better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
+    step_loss = torch.compile(loss_fn) if compile else loss_fn
     state = {"step": 0, "best_score": None, "best_step": None, "best_model": None, "history": [], "nan_step": None,
              "collapsed_steps": [], "seconds": 0.0, "resumed_from": None, "running_loss": float("nan")}
     _resume(checkpoint, model, optimizer, state)
@@ -159,7 +162,7 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
                 for i, batch in enumerate(loader):
                     if i < skip:
                         continue
-                    loss = _step(model, loss_fn, batch, optimizer, scaler, device, dtype)
+                    loss = _step(model, step_loss, batch, optimizer, scaler, device, dtype)
                     if loss is None:
                         state["nan_step"] = state["step"]
                         break

@@ -173,6 +173,28 @@ def test_slurm_path_through_submitits_local_executor_matches_local(tmp_path, b1_
     assert list((tmp_path / "slurm" / "_submitit" / "b1").glob("*_result.pkl"))  # it went through submitit
 
 
+@pytest.mark.parametrize("parent, gpus, expected", [
+    (None, 2, ["0", "1", "0"]),   # a GPU per worker, then shared in turn
+    (None, 1, ["0", "0", "0"]),   # three workers sharing one GPU
+    ("2,3", 2, ["2", "3", "2"]),  # the user's own CUDA_VISIBLE_DEVICES is what is divided
+    (None, 0, [None, None, None]),
+])
+def test_each_local_worker_gets_its_own_gpu(monkeypatch, parent, gpus, expected):
+    import torch
+
+    if parent is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", parent)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    environments = grid._worker_environments(3)
+    if gpus:
+        assert [env["CUDA_VISIBLE_DEVICES"] for env in environments] == expected
+    else:
+        assert all(env.get("CUDA_VISIBLE_DEVICES") == parent for env in environments)
+    assert {env["OMP_NUM_THREADS"] for env in environments} == {str(max(1, (os.cpu_count() or 1) // 3))}
+
+
 def test_run_state_follows_the_claim_and_the_status(tmp_path):
     from dplib import claims
 

@@ -1,0 +1,49 @@
+"""bench/gpu_report.py, the report `make gpu-check` writes, run on a CPU with --smoke: its
+JSON holds every step measured, the speed-ups and the grid's device-hours from the paper's
+run lengths (hand-computed here from the measured step times)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_report_smoke_on_cpu(tmp_path):
+    memory = tmp_path / "memory.jsonl"
+    memory.write_text(json.dumps({"arch": "alexnet", "benchmark": "b1", "peak_memory_gib": 0.5}) + "\n")
+    done = subprocess.run([sys.executable, "bench/gpu_report.py", "--device", "cpu", "--smoke", "--out",
+                           str(tmp_path / "gpu"), "--memory-record", str(memory), "--junit", str(tmp_path / "none")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    [path] = (tmp_path / "gpu").glob("*.json")
+    report = json.loads(path.read_text())
+    steps = report["steps"]
+    benchmarks = ["b1", "b2", "b3", "b4_svhn", "b4_stl10"]
+    assert {(r["benchmark"], r["arch"], r["precision"]) for r in steps} == {
+        (b, a, p) for b in benchmarks for a in ("squeezenet1_1", "alexnet") for p in ("float32", "bfloat16")}
+    assert all(r["seconds_per_step"] > 0 and r["peak_memory_gib"] is None for r in steps)
+
+    def mean_seconds(benchmark):
+        times = [r["seconds_per_step"] for r in steps if r["benchmark"] == benchmark and r["precision"] == "float32"]
+        return sum(times) / 2
+
+    # the paper's lengths: B2 112 runs x 200,000 steps; B3 56 runs x 100 epochs x 139 steps of 8 tiles
+    assert report["grid_device_hours"]["b2"] == pytest.approx(mean_seconds("b2") * 200_000 * 112 / 3600)
+    assert report["grid_device_hours"]["b3"] == pytest.approx(mean_seconds("b3") * 100 * 139 * 56 / 3600)
+    speedup = {(s["benchmark"], s["arch"]): s["speedup"] for s in report["speedup_autocast_over_float32"]}
+    assert len(speedup) == 10 and all(v > 0 for v in speedup.values())
+    assert report["network_peak_memory"] == [{"arch": "alexnet", "benchmark": "b1", "peak_memory_gib": 0.5}]
+
+
+def test_gpu_report_refuses_cuda_without_a_gpu(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    done = subprocess.run([sys.executable, "bench/gpu_report.py", "--device", "cuda", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "no CUDA GPU" in done.stderr and not list(tmp_path.iterdir())
