@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import compiled_vs_eager, interleaved, precision_changes, print_compiled_vs_eager  # noqa: E402
+from common import interleaved, precision_changes, print_compiled_steps  # noqa: E402
 
 from dplib import super_resolution as b2  # noqa: E402
 from dplib.data import superres  # noqa: E402
@@ -86,12 +86,9 @@ def main():
           "rerun with --device cuda --crop 288 for GPU-hours)")
 
     if args.compile:
-        print(f"\ncompiled training steps (fit(compile=True): model + loss network through torch.compile), batch 4 "
-              f"of {crop} px, side by side")
-        for arch, point in (("vgg16", "early"), ("squeezenet1_1", "late")):
-            network = LossNetwork(arch, point, weights=None).to(device)
-            print_compiled_vs_eager(f"{arch} {point}", *compiled_vs_eager(
-                TransformerNet(4).to(device), b2.make_loss(network, 4, device), hr, repeat=args.steps))
+        print_compiled_steps(f"model + loss network, batch 4 of {crop} px",
+                             (("vgg16", "early"), ("squeezenet1_1", "late")), lambda network: TransformerNet(4),
+                             lambda network: b2.make_loss(network, 4, device), hr, device, args.steps)
 
     with tempfile.TemporaryDirectory() as scratch:
         root = superres.write_fixture(Path(scratch) / "data", train=64, size=(480, 640))

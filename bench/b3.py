@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import compiled_vs_eager, interleaved, precision_changes, print_compiled_vs_eager  # noqa: E402
+from common import interleaved, precision_changes, print_compiled_steps  # noqa: E402
 
 from dplib import delineation as b3  # noqa: E402
 from dplib.data import roads  # noqa: E402
@@ -64,12 +64,9 @@ def main():
           f"(mean step time above, scaled by area to 224 px; rerun with --device cuda for GPU-hours)")
 
     if args.compile:
-        print(f"\ncompiled training steps (fit(compile=True): U-Net x K + loss network through torch.compile), "
-              f"batch {BATCH} of {size} px, side by side")
-        for arch, point in (("vgg19", "early"), ("squeezenet1_1", "late")):
-            network = LossNetwork(arch, point, weights=None).to(device)
-            print_compiled_vs_eager(f"{arch} {point}", *compiled_vs_eager(
-                IterativeUNet().to(device), b3.make_loss(network, 0.01, device), (images, masks), repeat=args.steps))
+        print_compiled_steps(f"U-Net x K + loss network, batch {BATCH} of {size} px",
+                             (("vgg19", "early"), ("squeezenet1_1", "late")), lambda network: IterativeUNet(),
+                             lambda network: b3.make_loss(network, 0.01, device), (images, masks), device, args.steps)
 
     with tempfile.TemporaryDirectory() as scratch:
         root = roads.write_fixture(Path(scratch) / "roads")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import compiled_vs_eager, interleaved, precision_changes, print_compiled_vs_eager  # noqa: E402
+from common import interleaved, precision_changes, print_compiled_steps  # noqa: E402
 
 from dplib import autoencoding as b4  # noqa: E402
 from dplib.data import embeddings  # noqa: E402
@@ -113,15 +113,11 @@ def main():
           "to 20x (STL-10 unlabeled vs train) the labelled set, so the predictors' share is smaller still.")
 
     if args.compile:
-        print("\ncompiled I-I-PS training steps (fit(compile=True): autoencoder + loss network through "
-              "torch.compile), batch 128, side by side")
-        batch = next(iter(loader))
-        for arch, point in configs[:2]:
-            network = LossNetwork(arch, point, weights=None).to(device)
-            feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
-            print_compiled_vs_eager(f"{arch} {point}", *compiled_vs_eager(
-                b4.build_autoencoder("I-I-PS", "svhn", feature_size).to(device),
-                b4.make_loss("I-I-PS", "svhn", network, device), batch, repeat=args.repeat + 1))
+        print_compiled_steps(
+            "I-I-PS autoencoder + loss network, batch 128", configs[:2],
+            lambda network: b4.build_autoencoder("I-I-PS", "svhn", int(np.prod(b4.feature_shape(network, "svhn")))),
+            lambda network: b4.make_loss("I-I-PS", "svhn", network, device), next(iter(loader)), device,
+            args.repeat + 1)
 
     with tempfile.TemporaryDirectory() as scratch:
         root = embeddings.write_fixture(embeddings.write_fixture(Path(scratch), "svhn"), "stl10")

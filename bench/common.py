@@ -69,10 +69,17 @@ def compiled_vs_eager(model, loss_fn, batch, repeat=3):
     return t["eager"], t["compiled"], first - t["compiled"]
 
 
-def print_compiled_vs_eager(name, eager, compiled, compile_seconds):
-    print(f"{name:22s} eager {eager * 1e3:8.1f} ms/step, compiled {compiled * 1e3:8.1f} ms/step: "
-          f"{eager / compiled:.2f}x; compiling took {compile_seconds:.0f} s once "
-          f"(paid back after {compile_seconds / max(eager - compiled, 1e-9):,.0f} steps)"
-          if compiled < eager else
-          f"{name:22s} eager {eager * 1e3:8.1f} ms/step, compiled {compiled * 1e3:8.1f} ms/step: "
-          f"{eager / compiled:.2f}x; compiling took {compile_seconds:.0f} s once (never paid back)")
+def print_compiled_steps(what, configs, build_model, make_loss, batch, device, repeat):
+    """compiled_vs_eager for each (arch, point) of `configs`, printed: `build_model(network)`
+    and `make_loss(network)` give the model and loss_fn for that loss network."""
+    from dplib.lossnets import LossNetwork
+
+    print(f"\ncompiled training steps (fit(compile=True): {what} through torch.compile), side by side")
+    for arch, point in configs:
+        network = LossNetwork(arch, point, weights=None).to(device)
+        eager, compiled, compile_seconds = compiled_vs_eager(build_model(network).to(device), make_loss(network), batch,
+                                                             repeat)
+        payback = (f"paid back after {compile_seconds / (eager - compiled):,.0f} steps" if compiled < eager
+                   else "never paid back")
+        print(f"{arch + ' ' + point:22s} eager {eager * 1e3:8.1f} ms/step, compiled {compiled * 1e3:8.1f} ms/step: "
+              f"{eager / compiled:.2f}x; compiling took {compile_seconds:.0f} s once ({payback})")
