@@ -63,12 +63,12 @@ class FeatureCache:
     """The loss network's features of every image of `images`, float16, in a memory-mapped
     file (N, C, h, w), computed once and reused by every epoch (and by reruns)."""
 
-    def __init__(self, loss_network, dataset, images, path, device, batch_size=256, progress=True):
+    def __init__(self, loss_network, dataset, images, path, device, batch_size=256, progress=True, padding="reflect"):
         point = loss_network.points[0]
 
         @torch.no_grad()
         def features(start, stop):
-            x = to_model_input(dataset, images[start:stop]).to(device)
+            x = to_model_input(dataset, images[start:stop], padding).to(device)
             return loss_network(x)[point].half().cpu().numpy()
 
         shape = (len(images),) + feature_shape(loss_network, dataset)
@@ -79,13 +79,14 @@ class FeatureCache:
         return torch.from_numpy(self.cache.array[np.asarray(indices)].astype(np.float32))
 
 
-def target_features(loss_network, dataset, images, device, path, cache_limit_gb, progress=True):
+def target_features(loss_network, dataset, images, device, path, cache_limit_gb, progress=True, padding="reflect"):
     """(FeatureCache or None, feature count): the training images' features cached on disk when
     they fit `cache_limit_gb`, else None (they are then computed every step)."""
     shape = feature_shape(loss_network, dataset)
     if size_gb((len(images),) + shape, np.float16) > cache_limit_gb:
         return None, math.prod(shape)
-    return FeatureCache(loss_network, dataset, images, path, device, progress=progress), math.prod(shape)
+    return (FeatureCache(loss_network, dataset, images, path, device, progress=progress, padding=padding),
+            math.prod(shape))
 
 
 def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, variational=False, autoencoder="released",
@@ -153,13 +154,14 @@ def make_validation(loss_fn, dataset, batch_size=256):
 
 
 @torch.no_grad()
-def embed(model, procedure, dataset, images, loss_network, device, batch_size=256, feature_sigmoid=False):
+def embed(model, procedure, dataset, images, loss_network, device, batch_size=256, feature_sigmoid=False,
+          padding="reflect"):
     """Embeddings (the encoder's mean) of uint8 images: (N, embedding) on the CPU."""
     encoder_kind = check_procedure(procedure)[0]
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
-        x = to_model_input(dataset, images[start:start + batch_size]).to(device)
+        x = to_model_input(dataset, images[start:start + batch_size], padding).to(device)
         if encoder_kind == "feature":
             x = loss_network(x)[loss_network.points[0]]
             x = torch.sigmoid(x) if feature_sigmoid else x
@@ -179,14 +181,21 @@ def predictor_loss(outputs, labels, kind="mse_onehot"):
     raise ValueError(f"unknown predictor loss {kind!r}; choose one of {', '.join(PREDICTOR_LOSSES)}")
 
 
+PREDICTOR_SELECTIONS = ("accuracy", "loss")
+
+
 def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, batch_size=256, lr=1e-3, seed=0,
-                     device="cpu", progress=True, loss="mse_onehot", activation="leaky_relu"):
-    """Train one MLP per hidden-layer shape on embeddings; keep each one's best epoch by
-    validation accuracy; test the one with the best validation accuracy (the paper's text).
+                     device="cpu", progress=True, loss="mse_onehot", activation="leaky_relu", select="accuracy"):
+    """Train one MLP per hidden-layer shape on embeddings; keep each one's best epoch and test
+    the best MLP, best by validation accuracy (select="accuracy": the main paper's text) or by
+    lowest validation loss (select="loss": the companion papers' text).
 
     train / validation / test: (embeddings (N, z), labels (N,)). Returns (test accuracy,
-    per-shape records [{hidden, best_validation_accuracy, best_epoch, curve}], chosen index)."""
+    per-shape records [{hidden, best_validation_accuracy, best_validation_loss, best_epoch,
+    curve (validation accuracy per epoch), loss_curve}], chosen index)."""
     predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
+    if select not in PREDICTOR_SELECTIONS:
+        raise ValueError(f"unknown predictor selection {select!r}; choose one of {', '.join(PREDICTOR_SELECTIONS)}")
     (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
     mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)  # standardise with the training statistics
     x, xv, xt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
@@ -196,7 +205,7 @@ def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, bat
         model = mlp(x.shape[1], hidden, activation=activation).to(device)
         optimizer = adam(model.parameters(), lr=lr)
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        best, best_epoch, best_state, curve = -1.0, -1, None, []
+        best, best_epoch, best_state, curve, loss_curve = None, -1, None, [], []
         for epoch in range(epochs):
             model.train()
             order = torch.randperm(len(x), generator=generator).to(device)
@@ -208,15 +217,22 @@ def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, bat
                 optimizer.step()
             model.eval()
             with torch.no_grad():
-                accuracy = (model(xv).argmax(dim=1) == yv).float().mean().item()
+                outputs = model(xv)
+                accuracy = (outputs.argmax(dim=1) == yv).float().mean().item()
+                validation_loss = predictor_loss(outputs, yv, loss).item()
             curve.append(accuracy)
-            if accuracy > best:
-                best, best_epoch = accuracy, epoch
+            loss_curve.append(validation_loss)
+            # higher accuracy, or lower loss, is better; the first epoch that reaches it is kept
+            key = accuracy if select == "accuracy" else -validation_loss
+            if best is None or key > best[0]:
+                best, best_epoch = (key, accuracy, validation_loss), epoch
                 best_state = {k: v.clone() for k, v in model.state_dict().items()}
         model.load_state_dict(best_state)
         states.append(model)
-        records.append(dict(hidden=list(hidden), best_validation_accuracy=best, best_epoch=best_epoch, curve=curve))
-    chosen = int(np.argmax([r["best_validation_accuracy"] for r in records]))  # ties: the smaller network
+        records.append(dict(hidden=list(hidden), best_validation_accuracy=best[1], best_validation_loss=best[2],
+                            best_epoch=best_epoch, curve=curve, loss_curve=loss_curve))
+    keys = [r["best_validation_accuracy"] if select == "accuracy" else -r["best_validation_loss"] for r in records]
+    chosen = int(np.argmax(keys))  # ties: the smaller network
     with torch.no_grad():
         test_accuracy = (states[chosen](xt).argmax(dim=1) == yt).float().mean().item()
     return test_accuracy, records, chosen
@@ -229,7 +245,7 @@ def score_rows(test_accuracy, dataset, arch, point, procedure, variational, pred
     return [score_row("b4", "accuracy", test_accuracy, dataset=dataset, arch=arch, point=point, note=note)]
 
 
-def plot_summary(model, procedure, dataset, images, training, predictors, device, title=""):
+def plot_summary(model, procedure, dataset, images, training, predictors, device, title="", padding="reflect"):
     """Reconstructions (image decoders), the autoencoder's validation loss and the
     predictors' validation accuracy curves."""
     import matplotlib.pyplot as plt
@@ -239,7 +255,7 @@ def plot_summary(model, procedure, dataset, images, training, predictors, device
     figure, axes = plt.subplots(1, columns, figsize=(4.5 * columns, 3.5))
     if image_decoder:
         with torch.no_grad():
-            x = to_model_input(dataset, images[:6]).to(device)
+            x = to_model_input(dataset, images[:6], padding).to(device)
             reconstruction = model.eval()(x)[0].float().cpu()
         grid = torch.cat([torch.cat(list(x.cpu()), dim=2), torch.cat(list(reconstruction), dim=2)], dim=1)
         axes[0].imshow(grid.permute(1, 2, 0).clamp(0, 1).numpy())

@@ -67,7 +67,7 @@ def main(argv=None):
                              help="submitit cluster for --executor slurm: slurm, or local to try the path here")
     grid_parser.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
     grid_parser.add_argument("--runs-dir", help="where run folders go (default runs/, runs/smoke/ with --smoke)")
-    grid_parser.add_argument("--out", help="collect: the CSV to write (default results/<benchmark>.csv)")
+    grid_parser.add_argument("--out", help="collect: the CSV to write (default results/<name>.csv, name: the benchmark unless the params file names one)")
     grid_parser.add_argument("--timeout-run", type=float, metavar="SECONDS",
                              help="run: the limit per run (replaces the params file's timeouts.run_s)")
     grid_parser.add_argument("--slurm", action="append", metavar="KEY=VALUE",

@@ -50,7 +50,10 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
 
     Keys: benchmark, notebook, parameters (the paper's settings), axes (grid axes; the
     value "grid" takes the list from grid.yaml beside it), timeouts {cell_s, run_s},
-    smoke {parameters, axes, timeouts}, slurm (submitit resources). timeout_run replaces
+    smoke {parameters, axes, timeouts}, slurm (submitit resources); optional: name (of the
+    runs folder and the collected CSV, default the benchmark's: a companion paper's grid
+    runs the B4 notebook under its own name) and collect ({column: dotted path into each
+    run's result.json}, extra columns of the collected CSV, e.g. z: params.embedding_size). timeout_run replaces
     timeouts.run_s; slurm_overrides ({key: value}) replace slurm keys. Slurm's own time
     limit, when the block does not set one, is run_s plus 10 minutes. grid_file: the axis file
     "grid" refers to (default: grid.yaml beside the params file; grid_extended.yaml lists the
@@ -87,6 +90,11 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
             spec["axes"][axis] = list(shared[axis])
         elif not isinstance(values, list) or not values:
             raise ValueError(f"axis {axis!r} in {params_path} must be a non-empty list or 'grid'")
+    spec.setdefault("name", spec["benchmark"])
+    collect_columns = spec.setdefault("collect", {})
+    if not isinstance(collect_columns, dict) or not all(isinstance(v, str) for v in collect_columns.values()):
+        raise ValueError(f"collect in {params_path} must map column names to dotted paths in result.json, "
+                         f"e.g. {{z: params.embedding_size}}")
     spec["smoke"] = smoke
     spec["path"] = str(params_path)
     return spec
@@ -137,7 +145,7 @@ class Run:
 
 def runs_root(spec, runs_dir=None):
     base = Path(runs_dir) if runs_dir else Path("runs") / ("smoke" if spec["smoke"] else "")
-    return base / spec["benchmark"]
+    return base / spec["name"]
 
 
 def expand(spec, only=None, runs_dir=None):
@@ -482,18 +490,28 @@ def collect(params_path, smoke=False, runs_dir=None, out=None, grid_file=None):
         state = run_state(run.directory)
         result = read_json(run.directory / "result.json")
         if result:
+            extra = {column: _lookup(result, path) for column, path in spec["collect"].items()}
             for score in result["scores"]:
-                rows.append({**score, "run_id": run.run_id, "state": state})
+                rows.append({**score, **extra, "run_id": run.run_id, "state": state})
         else:
             error = (read_json(run.directory / "status.json") or {}).get("error") or {}
             rows.append(dict(benchmark=spec["benchmark"], score="", dataset="", scale="",
                              arch=run.parameters.get("arch", ""), point=_slug(run.parameters.get("point", "")),
                              value=float("nan"), note=error.get("message", ""), run_id=run.run_id, state=state))
-    table = pd.DataFrame(rows, columns=SCORE_COLUMNS + ["run_id", "state"])
-    out = Path(out) if out else Path("results") / ("smoke" if smoke else "") / f"{spec['benchmark']}.csv"
+    table = pd.DataFrame(rows, columns=SCORE_COLUMNS + list(spec["collect"]) + ["run_id", "state"])
+    out = Path(out) if out else Path("results") / ("smoke" if smoke else "") / f"{spec['name']}.csv"
     with atomic_write(out) as f:
         table.to_csv(f, index=False)
     return out, table
+
+
+def _lookup(record, dotted):
+    """record["a"]["b"] for "a.b"; None where the path is absent."""
+    for key in dotted.split("."):
+        if not isinstance(record, dict) or key not in record:
+            return None
+        record = record[key]
+    return record
 
 
 def parse_only(text):

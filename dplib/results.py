@@ -126,10 +126,11 @@ def load_paper_architectures():
 
 def load_results(path):
     """A grid's collected results (a CSV written by `dplib grid collect`, or a folder of
-    them) in the columns of `load_paper_scores`, plus run_id and state. Rows of runs that
+    them: the benchmarks' b1.csv ... b4.csv; a companion grid's CSV is read by its own
+    analysis) in the columns of `load_paper_scores`, plus run_id and state. Rows of runs that
     did not complete are dropped here; read the CSV itself to see them."""
     path = Path(path)
-    files = sorted(path.glob("*.csv")) if path.is_dir() else [path]
+    files = [f for f in sorted(path.glob("b*.csv")) if f.stem[1:].isdigit()] if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
         raise FileNotFoundError(f"no collected results at {path}; run `dplib grid collect PARAMS` first")
     table = pd.concat([pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in files], ignore_index=True)

@@ -111,7 +111,7 @@ def run_array(runs, spec, cluster, workers, progress, resources, on_done, submit
 
     from .execute import execute_run
 
-    folder = Path(runs[0][0]).parent.parent / "_submitit" / spec["benchmark"]
+    folder = Path(runs[0][0]).parent.parent / "_submitit" / spec["name"]
     executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     resources = dict(resources)
     resources.setdefault("slurm_array_parallelism", workers)

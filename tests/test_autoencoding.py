@@ -91,18 +91,39 @@ def test_feature_cache_holds_the_features_and_is_reused(svhn, network, tmp_path)
     assert size_gb((531_131, 64, 64, 64), np.float16) > 200  # why early points of big datasets are not cached
 
 
-def test_predictors_pick_the_best_validation_accuracy_and_are_seeded():
+def separable_embeddings():
+    """(train, validation, test) embeddings of 10 Gaussian clusters: 200, 50, 50 points."""
     generator = torch.Generator().manual_seed(0)
     labels = torch.randint(0, 10, (300,), generator=generator)
     centers = torch.randn(10, 8, generator=generator) * 3
     points = centers[labels] + torch.randn(300, 8, generator=generator)
-    parts = [(points[s], labels[s]) for s in (slice(0, 200), slice(200, 250), slice(250, 300))]
+    return [(points[s], labels[s]) for s in (slice(0, 200), slice(200, 250), slice(250, 300))]
+
+
+def test_predictors_pick_the_best_validation_accuracy_and_are_seeded():
+    parts = separable_embeddings()
     accuracy, records, chosen = b4.train_predictors(*parts, epochs=15, progress=False)
     assert accuracy > 0.8 and len(records) == 7
     assert records[chosen]["best_validation_accuracy"] == max(r["best_validation_accuracy"] for r in records)
     assert [tuple(r["hidden"]) for r in records] == list(MLP_SHAPES)
     again, _, _ = b4.train_predictors(*parts, epochs=15, progress=False)
     assert again == accuracy
+
+
+def test_predictors_selected_by_validation_loss_as_the_companion_papers():
+    parts = separable_embeddings()
+    _, records, chosen = b4.train_predictors(*parts, epochs=15, progress=False, select="loss")
+    # each MLP kept at the epoch of its lowest validation loss, the MLP with the lowest one chosen
+    for record in records:
+        assert record["best_epoch"] == int(np.argmin(record["loss_curve"]))
+        assert record["best_validation_loss"] == min(record["loss_curve"])
+    assert records[chosen]["best_validation_loss"] == min(r["best_validation_loss"] for r in records)
+    _, by_accuracy, _ = b4.train_predictors(*parts, epochs=15, progress=False)
+    assert any(a["best_epoch"] != b["best_epoch"] for a, b in zip(records, by_accuracy))  # the rule matters
+    for record in records:
+        assert record["best_validation_accuracy"] == record["curve"][record["best_epoch"]]
+    with pytest.raises(ValueError, match="predictor selection"):
+        b4.train_predictors(*parts, epochs=1, progress=False, select="f1")
 
 
 def test_models_shapes():

@@ -46,6 +46,17 @@ def test_svhn_is_reflection_padded_to_64():
     assert embeddings.to_model_input("stl10", torch.zeros(1, 3, 96, 96, dtype=torch.uint8)).shape == (1, 3, 96, 96)
 
 
+def test_svhn_tile_padding_is_the_2x2_tiling_centred_on_the_digit():
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    x = embeddings.to_model_input("svhn", images, padding="tile")
+    # the companion papers' 2x2 grid of the digit, shifted by 16 px so the original is central
+    tiled = torch.roll(images.float().repeat(1, 1, 2, 2) / 255, shifts=(16, 16), dims=(2, 3))
+    torch.testing.assert_close(x, tiled)
+    torch.testing.assert_close(x[:, :, 16:48, 16:48], images.float() / 255)
+    with pytest.raises(ValueError, match="SVHN padding"):
+        embeddings.to_model_input("svhn", images, padding="zeros")
+
+
 def test_real_data_is_md5_checked_and_missing_data_names_the_download(root, tmp_path):
     import shutil
 

@@ -39,7 +39,7 @@ def test_expand_is_the_grid_with_stable_ids(tmp_path):
         grid.expand(spec, only={"archh": ["vgg16"]})
 
 
-@pytest.mark.parametrize("name", ["b1", "b2", "b3", "b4"])
+@pytest.mark.parametrize("name", ["b1", "b2", "b3", "b4", "companion_004"])
 def test_every_params_file_names_only_notebook_parameters_and_restates_no_default(name):
     raw = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
     defaults = grid.notebook_defaults(ROOT / raw["notebook"])

@@ -47,5 +47,8 @@ def test_load_results_reads_collected_tables_in_the_paper_columns(tmp_path):
     assert list(table.columns[:8]) == results.SCORE_COLUMNS and len(table) == 1
     assert table.scale.iloc[0] == 4 and table.value.iloc[0] == 25.0
     assert len(results.load_results(tmp_path)) == 1
+    # a companion grid's CSV in the same folder is its own analysis's, not the benchmarks'
+    pd.DataFrame([dict(rows[0], z=64, run_id="c")]).to_csv(tmp_path / "companion_004.csv", index=False)
+    assert list(results.load_results(tmp_path).run_id) == ["a"]
     with pytest.raises(FileNotFoundError, match="dplib grid collect"):
         results.load_results(tmp_path / "nothing")

@@ -59,25 +59,32 @@ def load_split(name, root, split):
     return images, labels
 
 
-def to_model_input(name, images):
-    """uint8 (N, 3, h, w) -> float (N, 3, s, s) in [0, 1]; SVHN reflection-padded 32 -> 64."""
+SVHN_PADDINGS = ("reflect", "tile")
+
+
+def to_model_input(name, images, padding="reflect"):
+    """uint8 (N, 3, h, w) -> float (N, 3, s, s) in [0, 1]; SVHN padded 32 -> 64 by reflection
+    (the main paper) or by wrapping around, "tile" (the companion papers: a 2x2 tiling of
+    the digit, centred on the original, as the released code's wrap padding made it)."""
+    if padding not in SVHN_PADDINGS:
+        raise ValueError(f"unknown SVHN padding {padding!r}; choose one of {', '.join(SVHN_PADDINGS)}")
     x = images.float() / 255
     if name == "svhn":
-        x = F.pad(x, (16, 16, 16, 16), mode="reflect")
+        x = F.pad(x, (16, 16, 16, 16), mode="reflect" if padding == "reflect" else "circular")
     return x
 
 
 class Images(Dataset):
     """Items (image (3, s, s) in [0, 1], label, index); the index finds cached target features."""
 
-    def __init__(self, name, images, labels):
-        self.name, self.images, self.labels = name, images, labels
+    def __init__(self, name, images, labels, padding="reflect"):
+        self.name, self.images, self.labels, self.padding = name, images, labels, padding
 
     def __len__(self):
         return len(self.images)
 
     def __getitem__(self, i):
-        return to_model_input(self.name, self.images[i:i + 1])[0], self.labels[i], i
+        return to_model_input(self.name, self.images[i:i + 1], self.padding)[0], self.labels[i], i
 
 
 def split_indices(count, seed=0, validation=0.2):
