@@ -424,7 +424,7 @@ def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", r
         if state in ("pending", "interrupted") or (state == "failed" and retry_failed):
             prepare(run, spec)
             todo.append(run.directory)
-    label = f"{spec['benchmark']}{' (smoke)' if smoke else ''}"
+    label = f"{spec['name']}{' (smoke)' if smoke else ''}"
     print(f"{label}: {len(runs)} runs, {len(runs) - len(todo)} already done, failed or held by another runner, "
           f"{len(todo)} to run ({executor}, {workers} worker{'s' if workers > 1 else ''}; limits per run "
           f"{spec['timeouts']['run_s']} s, per cell {spec['timeouts']['cell_s']} s)", flush=True)
