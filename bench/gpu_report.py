@@ -61,12 +61,13 @@ def families(smoke):
 
 
 def step_function(benchmark, arch, batch, side, device):
-    """A callable doing one step of `benchmark` with `arch` at its middle-late point ("mid")."""
-    network = LossNetwork(arch, "mid", weights=None).to(device)
+    """A callable doing one step of `benchmark` with `arch`: B1's shared pass over all four
+    points, the training benchmarks' step with the middle point ("mid")."""
     if benchmark == "b1":  # no training: the shared 4-point pass over 3 x batch patches
         network = LossNetwork(arch, weights=None).to(device)
         patches = torch.rand(3 * batch, 3, side, side, device=device)
         return lambda: network(patches)
+    network = LossNetwork(arch, "mid", weights=None).to(device)
     if benchmark == "b2":
         model, loss_fn, data = TransformerNet(4), b2.make_loss(network, 4, device), torch.rand(batch, 3, side, side)
     elif benchmark == "b3":

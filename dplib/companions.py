@@ -64,7 +64,9 @@ def relative_time_004(runs, printed=None):
     """I-F-FP's training time per epoch over I-I-PS's, per dataset, next to what 004's text
     states ("I-F-FP taking only 55% of the time of I-I-PS" on SVHN, ...)."""
     summary = summary_004(runs)
+    # a grid run with only some procedures gives NaN, not a KeyError
     per_procedure = summary.groupby(["dataset", "procedure"]).seconds_per_epoch.mean().unstack()
+    per_procedure = per_procedure.reindex(columns=list(PROCEDURES_004))
     ratio = (per_procedure["I-F-FP"] / per_procedure["I-I-PS"]).rename("measured").reset_index()
     printed = load_printed_004() if printed is None else printed
     stated = printed[(printed.quantity == "relative training time")][["dataset", "procedure", "value", "note"]]

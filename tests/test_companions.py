@@ -50,6 +50,8 @@ def test_relative_time_per_epoch_and_the_texts_statement(tmp_path):
     # I-F-FP 6.05 s per epoch (5.5 and 6.6), I-I-PS 11 s (10 and 12): 0.55, what 004 states for SVHN
     assert ratio.loc["svhn", "measured"] == pytest.approx(6.05 / 11.0)
     assert ratio.loc["svhn", "stated"] == 0.55
+    only_one = companions.relative_time_004(runs[runs.procedure == "I-I-PS"])
+    assert only_one.measured.isna().all()  # I-F-FP not run: no ratio, no error
 
 
 def test_figure_8_plots_each_procedure_and_z_at_its_mean_time_and_accuracy(tmp_path):
