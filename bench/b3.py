@@ -27,7 +27,7 @@ from dplib.models import IterativeUNet  # noqa: E402
 
 warnings.filterwarnings("ignore")
 CONFIGS = [("vgg19", "early"), ("vgg19", "late"), ("squeezenet1_1", "early"), ("squeezenet1_1", "late")]
-BATCH, EPOCHS, TILES, RUNS = 8, 100, 1108, 56
+BATCH, EPOCHS, TILES, RUNS = 8, 100, roads.SPLITS["train"], 56
 
 
 def main():

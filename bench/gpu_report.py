@@ -27,25 +27,44 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import interleaved  # noqa: E402
 
-from dplib import autoencoding as b4, delineation as b3, super_resolution as b2  # noqa: E402
+from dplib import autoencoding as b4, delineation as b3, grid, super_resolution as b2  # noqa: E402
+from dplib.data import roads  # noqa: E402
 from dplib.attributes import attributes_table  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
 from dplib.models import IterativeUNet, TransformerNet  # noqa: E402
 from dplib.train import adam  # noqa: E402
 
-# What one run of each benchmark does, for the device-hours. BAPPS's validation sizes are
-# the LPIPS paper's (Table 1: 2AFC 4.7k + 4.7k + 10.8k + 1.9k + 9.4k + 4.7k triplets, JND 4.8k
-# + 4.8k pairs, rounded there to hundreds); the others are the datasets' split sizes and the
-# paper's lengths (B2 200K steps; B3 100 epochs of the 1108 MRD training tiles; B4 10 epochs
-# of SVHN extra (531,131) and STL-10 unlabeled (100,000), the predictors not counted).
-STEPS_PER_RUN = {
-    "b1": (36_200 + 9_600) / 50,                      # batches of 50 triplets or pairs
-    "b2": 200_000,
-    "b3": 100 * math.ceil(1108 / 8),
-    "b4_svhn": 10 * math.ceil(531_131 / 256),
-    "b4_stl10": 10 * math.ceil(100_000 / 256),
-}
-RUNS = {"b1": 14, "b2": 14 * 4 * 2, "b3": 14 * 4, "b4_svhn": 14 * 4, "b4_stl10": 14 * 4}  # B1: 4 points per pass
+ROOT = Path(__file__).resolve().parents[1]
+# Set sizes no dplib module holds: BAPPS's validation sets as the LPIPS paper gives them
+# (Table 1: 2AFC 4.7k + 4.7k + 10.8k + 1.9k + 9.4k + 4.7k triplets, JND 4.8k + 4.8k pairs,
+# rounded there to hundreds), SVHN extra and STL-10 unlabeled (the autoencoder sets).
+BAPPS_VALIDATION, AUTOENCODER_IMAGES = 36_200 + 9_600, {"svhn": 531_131, "stl10": 100_000}
+
+
+def paper_lengths():
+    """({benchmark: optimizer steps (B1: batches) per run}, {benchmark: runs}) of the full
+    grids: lengths and batch sizes are the notebooks' defaults, the runs the params files'
+    grids (B4 per dataset); the predictors are not counted."""
+    steps, runs = {}, {}
+    for name in ("b1", "b2", "b3", "b4"):
+        spec = grid.load_spec(ROOT / "params" / f"{name}.yaml")
+        spec["notebook"] = str(ROOT / spec["notebook"])
+        defaults = {**grid.notebook_defaults(spec["notebook"]), **spec["parameters"]}
+        grid_runs = grid.expand(spec)
+        if name == "b1":  # one run measures all 4 points in one pass
+            steps[name], runs[name] = BAPPS_VALIDATION / defaults["batch_size"], len(grid_runs)
+        elif name == "b2":
+            steps[name], runs[name] = defaults["iterations"], len(grid_runs)
+        elif name == "b3":
+            steps[name] = defaults["epochs"] * math.ceil(roads.SPLITS["train"] / defaults["batch_size"])
+            runs[name] = len(grid_runs)
+        else:
+            for dataset, images in AUTOENCODER_IMAGES.items():
+                steps[f"b4_{dataset}"] = defaults["ae_epochs"] * math.ceil(images / defaults["batch_size"])
+                runs[f"b4_{dataset}"] = sum(run.parameters["dataset"] == dataset for run in grid_runs)
+    return steps, runs
+
+
 PAPER = {"b1": (50, 64), "b2": (4, 288), "b3": (8, 224), "b4_svhn": (256, 64), "b4_stl10": (256, 96)}
 SMOKE = {"b1": (4, 64), "b2": (2, 64), "b3": (2, 64), "b4_svhn": (4, 64), "b4_stl10": (4, 96)}
 
@@ -112,14 +131,14 @@ def measure(benchmark, arch, precision, sizes, device, repeat):
             "seconds_per_step": seconds, "steps_per_second": 1 / seconds, "peak_memory_gib": peak}
 
 
-def device_hours(rows):
+def device_hours(rows, steps_per_run, runs):
     """The full grid's device-hours per benchmark: the mean measured step time (float32) of
     the networks measured, times the steps per run, times the runs."""
     hours = {}
-    for benchmark in STEPS_PER_RUN:
+    for benchmark in steps_per_run:
         times = [r["seconds_per_step"] for r in rows if r["benchmark"] == benchmark and r["precision"] == "float32"]
         if times:
-            hours[benchmark] = sum(times) / len(times) * STEPS_PER_RUN[benchmark] * RUNS[benchmark] / 3600
+            hours[benchmark] = sum(times) / len(times) * steps_per_run[benchmark] * runs[benchmark] / 3600
     return hours
 
 
@@ -172,6 +191,7 @@ def main():
     amp = "float16" if device.startswith("cuda") else "bfloat16"
     name = device_name(device)
     print(f"torch {torch.__version__}, {name}", flush=True)
+    steps_per_run, runs = paper_lengths()
     rows = []
     for family, networks in families(args.smoke).items():
         for arch in dict.fromkeys(networks):  # a one-network family once
@@ -187,8 +207,8 @@ def main():
         "cuda": torch.version.cuda, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "smoke": args.smoke, "sizes": {b: {"batch": n, "side": s} for b, (n, s) in sizes.items()},
         "autocast": amp, "steps": rows, "speedup_autocast_over_float32": speedups(rows, amp),
-        "grid_device_hours": device_hours(rows),
-        "steps_per_run": STEPS_PER_RUN, "runs": RUNS,
+        "grid_device_hours": device_hours(rows, steps_per_run, runs),
+        "steps_per_run": steps_per_run, "runs": runs,
     }
     memory = Path(args.memory_record)
     if memory.is_file():

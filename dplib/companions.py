@@ -10,11 +10,10 @@ which 004's text states) and fig_7_8 (the figures). The spread is the uncorrecte
 standard deviation, as 004 reports it.
 """
 
-from pathlib import Path
-
 import pandas as pd
 
-PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
+from .results import PAPER_DIR
+
 PROCEDURES_004 = ("I-I-PW", "I-I-PS", "I-F-FP", "F-I-PW", "F-I-PS", "F-F-FP")
 FIGURE_OF_DATASET = {"stl10": "fig_7", "svhn": "fig_8"}  # 004: Fig. 7 STL-10, Fig. 8 SVHN
 
@@ -77,11 +76,11 @@ def relative_time_004(runs, printed=None):
 def fig_7_8(runs, dataset, printed=None):
     """004's Figure 7 (STL-10) or 8 (SVHN): test accuracy against autoencoder training time
     per epoch, one colour per procedure, one marker per z, bars for the spread over repeats;
-    the text's statements about the figure as dotted lines."""
+    the text's statements about the figure as dotted lines (alone when runs is None)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    summary = summary_004(runs)
+    summary = summary_004(runs) if runs is not None else pd.DataFrame(columns=["dataset"])
     summary = summary[summary.dataset == dataset]
     figure, ax = plt.subplots(figsize=(6.5, 4.5))
     if len(summary):
