@@ -83,6 +83,13 @@ def _resume(checkpoint, model, optimizer, state):
         state["resumed_from"] = state["step"]
 
 
+def _patience_spent(state, patience):
+    """True when the last `patience` validations brought no new best (never when patience is off)."""
+    if not patience or state["best_step"] is None:
+        return False
+    return sum(h["step"] > state["best_step"] for h in state["history"]) >= patience
+
+
 def _validate(model, validate, state, better):
     """Run validation; keep the model (on the CPU) when its score is the best and not collapsed."""
     model.eval()
@@ -119,7 +126,7 @@ def _step(model, loss_fn, batch, optimizer, scaler, device, dtype):
 
 def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batch_size=4, lr=1e-3,
         validate_every=None, checkpoint=None, device="cpu", amp=False, mode="max", seed=0, num_workers=0,
-        description="train", progress=True, collate_fn=None, optimizer=None, compile=False):
+        description="train", progress=True, collate_fn=None, optimizer=None, compile=False, patience=None):
     """Train `model` on `dataset` with Adam; returns the training record (a dict).
 
     Give `iterations` (optimizer steps) or `epochs`. Validation runs every
@@ -127,7 +134,9 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     state is saved atomically at every validation (and on SIGTERM) and a rerun resumes from
     it. amp: False (float32), "bfloat16" or "float16" autocast on any device. compile: run the
     step's forward and loss (the model and the loss network) through torch.compile; the first
-    steps then take the compilation time (bench/b2.py..b4.py measure both).
+    steps then take the compilation time (bench/b2.py..b4.py measure both). patience: stop
+    after this many validations in a row without a new best (early stopping, as the companion
+    papers' released code did); None or 0 trains to the end.
     """
     if (iterations is None) == (epochs is None):
         raise ValueError("give exactly one of iterations or epochs")
@@ -157,7 +166,8 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     epoch, skip = divmod(state["step"], steps_per_epoch)
     with sigterm_event() as terminated:
         try:
-            while state["step"] < total and state["nan_step"] is None and not terminated.is_set():
+            while (state["step"] < total and state["nan_step"] is None and not terminated.is_set()
+                   and not _patience_spent(state, patience)):
                 generator.manual_seed(seed * 100_003 + epoch)  # the same order after a resume
                 for i, batch in enumerate(loader):
                     if i < skip:
@@ -177,7 +187,7 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
                             _save_checkpoint(checkpoint, model, optimizer, state)
                         bar.set_postfix(loss=f"{state['running_loss']:.4g}", val=f"{score:.4g}",
                                         best=f"{state['best_score']:.4g}" if state["best_score"] is not None else "-")
-                    if state["step"] >= total or terminated.is_set():
+                    if state["step"] >= total or terminated.is_set() or _patience_spent(state, patience):
                         break
                 epoch, skip = epoch + 1, 0
         except Exception:
@@ -198,5 +208,6 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
         model.load_state_dict(state["best_model"])
     record = {k: v for k, v in state.items() if k not in ("best_model", "running_loss")}
     record.update(steps_per_epoch=steps_per_epoch, total_steps=total, nan=state["nan_step"] is not None,
+                  stopped_early=state["step"] < total and state["nan_step"] is None,
                   collapsed=bool(state["collapsed_steps"]), kept_best=state["best_model"] is not None)
     return copy.deepcopy(record)

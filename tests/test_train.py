@@ -38,6 +38,22 @@ def test_fit_learns_and_keeps_the_best_validated_model():
     assert record["best_score"] > before and record["steps_per_epoch"] == 4 and record["step"] == 80
 
 
+def test_patience_stops_after_that_many_validations_without_a_new_best():
+    """The released companion code's EarlyStopper: stop when `patience` validations in a row
+    bring no new best (min mode: a lower loss)."""
+    model, loss_fn, dataset, _ = problem()
+    losses = iter([5.0, 4.0, 4.5, 3.0, 3.5, 3.2, 3.1, 1.0, 0.5])  # best 3.0 at validation 4, then 3 worse
+    record = fit(model, loss_fn, dataset, lambda m: next(losses), iterations=18, batch_size=16, validate_every=2,
+                 mode="min", patience=3, progress=False)
+    assert record["best_score"] == 3.0 and record["best_step"] == 8
+    assert record["step"] == 14 and record["stopped_early"] and len(record["history"]) == 7
+    model, loss_fn, dataset, _ = problem()
+    losses = iter([5.0, 4.0, 4.5, 3.0, 3.5, 3.2, 3.1, 1.0, 0.5])
+    record = fit(model, loss_fn, dataset, lambda m: next(losses), iterations=18, batch_size=16, validate_every=2,
+                 mode="min", progress=False)  # no patience: to the end
+    assert record["step"] == 18 and record["best_score"] == 0.5 and not record["stopped_early"]
+
+
 def test_nan_stops_training_and_is_recorded():
     model, loss_fn, dataset, validate = problem()
     calls = []
