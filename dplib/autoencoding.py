@@ -29,7 +29,8 @@ from .progress import tqdm
 from .cache import ArrayCache, size_gb
 from .data.embeddings import SIZE, to_model_input
 from .models.autoencoder import (AUTOENCODERS, MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
-                                 ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence, mlp)
+                                 ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence, mlp,
+                                 search_shapes_003)
 from .results import score_row
 from .train import adam
 
@@ -89,6 +90,9 @@ def target_features(loss_network, dataset, images, device, path, cache_limit_gb,
             math.prod(shape))
 
 
+IMAGE_PARTS = {"released": (ReleasedImageEncoder, ReleasedImageDecoder), "simple": (ImageEncoder, ImageDecoder)}
+
+
 def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, variational=False, autoencoder="released",
                       feature_sigmoid=False):
     """The procedure's autoencoder; image parts "released" (the authors') or "simple"."""
@@ -96,8 +100,7 @@ def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, varia
     if autoencoder not in AUTOENCODERS:
         raise ValueError(f"unknown autoencoder {autoencoder!r}; choose one of {', '.join(AUTOENCODERS)}")
     size = SIZE[dataset]
-    image_encoder, image_decoder = ((ReleasedImageEncoder, ReleasedImageDecoder) if autoencoder == "released"
-                                    else (ImageEncoder, ImageDecoder))
+    image_encoder, image_decoder = IMAGE_PARTS[autoencoder]
     encoder = (image_encoder(size, embedding_size, variational) if encoder_kind == "image"
                else FeatureEncoder(feature_size, embedding_size, variational))
     decoder = (image_decoder(size, embedding_size) if decoder_kind == "image"
@@ -105,9 +108,25 @@ def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, varia
     return Autoencoder(encoder, decoder)
 
 
-def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigmoid=False):
-    """loss_fn(model, (images, labels, indices)) for dplib.train.fit."""
+REDUCTIONS = ("sum", "mean")
+
+
+def squared_error(prediction, target, reduction="sum"):
+    """"sum": summed over each sample's elements, averaged over the batch (Eq. 6 of the main
+    paper, Eqs. 1-2 of 003); "mean": averaged over every element (the released MSELoss)."""
+    if reduction == "sum":
+        return (prediction - target).pow(2).flatten(1).sum(dim=1).mean()
+    if reduction == "mean":
+        return F.mse_loss(prediction, target)
+    raise ValueError(f"unknown loss reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+
+
+def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigmoid=False, reduction="sum",
+              kl_weight=1.0):
+    """loss_fn(model, (images, labels, indices)) for dplib.train.fit. A VAE adds kl_weight x its
+    KL divergence, summed over z ("sum") or averaged over z ("mean"), averaged over the batch."""
     encoder_kind, decoder_kind, loss_kind = check_procedure(procedure)
+    squared_error(torch.zeros(1, 1), torch.zeros(1, 1), reduction)  # a bad name stops here
     point = loss_network.points[0] if loss_network is not None else None
 
     def squash(f):
@@ -126,14 +145,15 @@ def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigm
             target = squash(target)
         reconstruction, mean, log_variance = model(target if encoder_kind == "feature" else images)
         if loss_kind == "pixel":
-            loss = (reconstruction - images).pow(2).flatten(1).sum(dim=1).mean()
+            loss = squared_error(reconstruction, images, reduction)
         elif loss_kind == "perceptual":  # Eq. 6
             predicted = squash(loss_network(reconstruction, check_range=False)[point])
-            loss = (predicted - target).pow(2).flatten(1).sum(dim=1).mean()
+            loss = squared_error(predicted, target, reduction)
         else:  # feature prediction
-            loss = (reconstruction - target.flatten(1)).pow(2).sum(dim=1).mean()
+            loss = squared_error(reconstruction, target.flatten(1), reduction)
         if log_variance is not None:
-            loss = loss + kl_divergence(mean, log_variance)
+            kl = kl_divergence(mean, log_variance)  # summed over z
+            loss = loss + kl_weight * (kl if reduction == "sum" else kl / mean.shape[1])
         return loss
 
     return loss_fn
@@ -182,27 +202,52 @@ def predictor_loss(outputs, labels, kind="mse_onehot"):
 
 
 PREDICTOR_SELECTIONS = ("accuracy", "loss")
+PREDICTORS = ("mlp", "linear", "search")
+
+
+def predictor_specs(family="mlp", activation="leaky_relu"):
+    """[(hidden sizes, activation, output)] of a predictor family:
+    "mlp": the main paper's seven shapes with `activation` between layers, raw outputs;
+    "linear": the no-hidden-layer one of those;
+    "search": 003's MLP search, 1-2 hidden layers of 32/64/128 (none wider than the one
+        before) x ReLU or sigmoid x raw or softmax outputs (36 MLPs);
+    "search_linear": 003's linear regressors, raw or softmax outputs (2)."""
+    if family == "mlp":
+        return [(shape, activation, None) for shape in MLP_SHAPES]
+    if family == "linear":
+        return [((), activation, None)]
+    if family == "search":
+        return [(shape, act, out) for shape in search_shapes_003() for act in ("relu", "sigmoid")
+                for out in (None, "softmax")]
+    if family == "search_linear":
+        return [((), activation, out) for out in (None, "softmax")]
+    raise ValueError(f"unknown predictor family {family!r}; choose mlp, linear, search or search_linear")
 
 
 def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, batch_size=256, lr=1e-3, seed=0,
-                     device="cpu", progress=True, loss="mse_onehot", activation="leaky_relu", select="accuracy"):
-    """Train one MLP per hidden-layer shape on embeddings; keep each one's best epoch and test
-    the best MLP, best by validation accuracy (select="accuracy": the main paper's text) or by
-    lowest validation loss (select="loss": the companion papers' text).
+                     device="cpu", progress=True, loss="mse_onehot", activation="leaky_relu", select="accuracy",
+                     specs=None, patience=0):
+    """Train one predictor per hidden-layer shape (or per spec of `specs`, from predictor_specs)
+    on embeddings; keep each one's best epoch and test the best predictor, best by validation
+    accuracy (select="accuracy": the main paper's text) or by lowest validation loss
+    (select="loss": the companion papers' text). patience: stop a predictor after that many
+    epochs without a new best (0: train all epochs; the companions' released code: max(10, epochs / 20)).
 
     train / validation / test: (embeddings (N, z), labels (N,)). Returns (test accuracy,
-    per-shape records [{hidden, best_validation_accuracy, best_validation_loss, best_epoch,
-    curve (validation accuracy per epoch), loss_curve}], chosen index)."""
+    per-predictor records [{hidden, activation, output, best_validation_accuracy,
+    best_validation_loss, best_epoch, epochs, curve (validation accuracy per epoch), loss_curve}],
+    chosen index)."""
     predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
     if select not in PREDICTOR_SELECTIONS:
         raise ValueError(f"unknown predictor selection {select!r}; choose one of {', '.join(PREDICTOR_SELECTIONS)}")
+    specs = specs if specs is not None else [(shape, activation, None) for shape in shapes]
     (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
     mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)  # standardise with the training statistics
     x, xv, xt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
     records, states = [], []
-    for hidden in tqdm(shapes, desc="predictors", leave=False, disable=not progress):
+    for hidden, spec_activation, output in tqdm(specs, desc="predictors", leave=False, disable=not progress):
         torch.manual_seed(seed)
-        model = mlp(x.shape[1], hidden, activation=activation).to(device)
+        model = mlp(x.shape[1], hidden, activation=spec_activation, output=output).to(device)
         optimizer = adam(model.parameters(), lr=lr)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         best, best_epoch, best_state, curve, loss_curve = None, -1, None, [], []
@@ -227,22 +272,86 @@ def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, bat
             if best is None or key > best[0]:
                 best, best_epoch = (key, accuracy, validation_loss), epoch
                 best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            elif patience and epoch - best_epoch >= patience:
+                break
         model.load_state_dict(best_state)
         states.append(model)
-        records.append(dict(hidden=list(hidden), best_validation_accuracy=best[1], best_validation_loss=best[2],
-                            best_epoch=best_epoch, curve=curve, loss_curve=loss_curve))
+        records.append(dict(hidden=list(hidden), activation=spec_activation, output=output,
+                            best_validation_accuracy=best[1], best_validation_loss=best[2], best_epoch=best_epoch,
+                            epochs=len(curve), curve=curve, loss_curve=loss_curve))
     keys = [r["best_validation_accuracy"] if select == "accuracy" else -r["best_validation_loss"] for r in records]
-    chosen = int(np.argmax(keys))  # ties: the smaller network
+    chosen = int(np.argmax(keys))  # ties: the first (the smaller network)
     with torch.no_grad():
         test_accuracy = (states[chosen](xt).argmax(dim=1) == yt).float().mean().item()
     return test_accuracy, records, chosen
 
 
+class DecoderOnFrozenEncoder(torch.nn.Module):
+    """A new image decoder on a trained encoder that stays as it is (no gradients, batch norm in
+    eval mode, the mean embedding of a VAE): forward -> (reconstruction, None, None)."""
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder.requires_grad_(False), decoder
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    def forward(self, x):
+        with torch.no_grad():
+            z = self.encoder(x)[0]  # (N, z)
+        return self.decoder(z), None, None
+
+
+def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epochs, batch_size, lr, device, seed=0,
+                    reduction="sum", autoencoder="released", patience=0, num_workers=0, checkpoint=None, amp=False,
+                    progress=True):
+    """003's decoder retraining: a freshly initialised (seeded) image decoder trained with the
+    pixel-wise loss on the frozen encoder's embeddings of the autoencoder's images, keeping its
+    best epoch by validation loss. Returns (DecoderOnFrozenEncoder, training record)."""
+    if check_procedure(procedure)[0] != "image":
+        raise ValueError(f"retrain_decoder needs an image encoder (I-I-PW, I-I-PS, I-F-FP), not {procedure}")
+    from .train import fit
+
+    torch.manual_seed(seed)
+    decoder = IMAGE_PARTS[autoencoder][1](SIZE[dataset], model.encoder.mean.out_features)
+    retrained = DecoderOnFrozenEncoder(model.encoder, decoder).to(device)
+    loss_fn = make_loss("I-I-PW", dataset, None, device, reduction=reduction)
+    record = fit(retrained, loss_fn, train_set, make_validation(loss_fn, validation_set), epochs=epochs,
+                 batch_size=batch_size, lr=lr, mode="min", device=device, amp=amp, seed=seed, patience=patience,
+                 num_workers=num_workers, checkpoint=checkpoint, optimizer=adam(decoder.parameters(), lr=lr),
+                 description=f"retrain decoder {procedure} {dataset}", progress=progress)
+    return retrained, record
+
+
+@torch.no_grad()
+def reconstruction_l1(model, dataset, images, device, batch_size=256, padding="reflect"):
+    """Mean over images of the L1 norm of (reconstruction - image), summed over the 3 x s x s
+    values in [0, 1] (003's Table VIII measure, the released torch.norm(x - y, 1, dim=1))."""
+    model.eval()
+    total = 0.0
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(dataset, images[start:start + batch_size], padding).to(device)  # (N, 3, s, s)
+        total += (model(x)[0].float() - x).abs().flatten(1).sum(dim=1).sum().item()
+    return total / len(images)
+
+
 def score_rows(test_accuracy, dataset, arch, point, procedure, variational, predictor, chosen_hidden,
-               predictor_loss="mse_onehot"):
+               predictor_loss="mse_onehot", linear_accuracy=None, reconstruction_l1=None):
+    """b4 score rows: "accuracy" (the chosen MLP's, or the linear one's), and with 003's search
+    "linear_accuracy" (the chosen linear regressor's); with a retrained decoder "reconstruction_l1"."""
     note = (f"{procedure}{' VAE' if variational else ''}, {predictor} predictor ({predictor_loss}), chosen hidden "
             f"layers {chosen_hidden or 'none'}")
-    return [score_row("b4", "accuracy", test_accuracy, dataset=dataset, arch=arch, point=point, note=note)]
+    rows = [score_row("b4", "accuracy", test_accuracy, dataset=dataset, arch=arch, point=point, note=note)]
+    if linear_accuracy is not None:
+        rows.append(score_row("b4", "linear_accuracy", linear_accuracy, dataset=dataset, arch=arch, point=point,
+                              note=f"{procedure}{' VAE' if variational else ''}, 003's linear regressors"))
+    if reconstruction_l1 is not None:
+        rows.append(score_row("b4", "reconstruction_l1", reconstruction_l1, dataset=dataset, arch=arch, point=point,
+                              note="mean L1 norm per test image after retraining the decoder with the pixel-wise loss"))
+    return rows
 
 
 def plot_summary(model, procedure, dataset, images, training, predictors, device, title="", padding="reflect"):
@@ -266,10 +375,12 @@ def plot_summary(model, procedure, dataset, images, training, predictors, device
     axes[-2].set_title("autoencoder validation loss")
     axes[-2].set_xlabel("step")
     for record in predictors:
-        axes[-1].plot(record["curve"], label=str(record["hidden"] or "linear"))
+        label = " ".join([str(record["hidden"] or "linear")] + [record[k] for k in ("activation", "output")
+                                                                  if len(predictors) > 7 and record.get(k)])
+        axes[-1].plot(record["curve"], label=label, linewidth=0.8)
     axes[-1].set_title("predictor validation accuracy")
     axes[-1].set_xlabel("epoch")
-    axes[-1].legend(fontsize=7)
+    axes[-1].legend(fontsize=7 if len(predictors) <= 7 else 4, ncol=1 if len(predictors) <= 7 else 3)
     figure.suptitle(title)
     figure.tight_layout()
     return figure

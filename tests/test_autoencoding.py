@@ -167,3 +167,78 @@ def test_target_features_are_cached_only_when_they_fit(svhn, network, tmp_path):
     assert isinstance(cache, b4.FeatureCache) and size == int(np.prod(b4.feature_shape(network, "svhn")))
     none, same_size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "g.f16", cache_limit_gb=1e-9)
     assert none is None and same_size == size and not (tmp_path / "g.f16").exists()
+
+
+# ----- companion paper 003: its loss, its predictor search, its decoder retraining -------------
+
+def test_003s_search_space_is_the_texts():
+    """§VI: 1 or 2 hidden layers of 32, 64 or 128 units, the second no larger than the first,
+    ReLU or sigmoid, softmax output or none; listed by hand here."""
+    shapes = {(32,), (64,), (128,), (32, 32), (64, 32), (64, 64), (128, 32), (128, 64), (128, 128)}
+    specs = b4.predictor_specs("search")
+    assert len(specs) == 36 and len(set(specs)) == 36
+    assert {s[0] for s in specs} == shapes
+    assert {(s[1], s[2]) for s in specs} == {("relu", None), ("relu", "softmax"), ("sigmoid", None),
+                                            ("sigmoid", "softmax")}
+    assert b4.predictor_specs("search_linear") == [((), "leaky_relu", None), ((), "leaky_relu", "softmax")]
+    assert b4.predictor_specs("mlp") == [(s, "leaky_relu", None) for s in MLP_SHAPES]
+    net = mlp(8, (4, 4), activation="sigmoid", output="softmax")
+    assert [type(m).__name__ for m in net] == ["Linear", "Sigmoid", "Linear", "Sigmoid", "Linear", "Softmax"]
+    assert torch.allclose(net(torch.randn(5, 8)).sum(dim=1), torch.ones(5))
+    with pytest.raises(ValueError, match="predictor family"):
+        b4.predictor_specs("svm")
+
+
+def test_the_released_mean_loss_and_kl_weight(svhn):
+    """reduction="mean", kl_weight=0.02 is the released FourLayerCVAE.loss with gamma 0.01:
+    F.mse_loss(x', x) + 0.01 * -mean(1 + logvar - mu^2 - exp(logvar)) (twice the KL per element)."""
+    images, _ = svhn
+    torch.manual_seed(0)
+    model = b4.build_autoencoder("I-I-PW", "svhn", 0, 16, variational=True).eval()  # eval: z = mean, no sampling
+    batch = batch_of(images)
+    x = batch[0]
+    reconstruction, mu, logvar = model(x)
+    released = (torch.nn.MSELoss()(reconstruction, x)
+                + 0.01 * -torch.mean(1 + logvar - mu.pow(2) - logvar.exp()))
+    ours = b4.make_loss("I-I-PW", "svhn", None, "cpu", reduction="mean", kl_weight=0.02)(model, batch)
+    assert ours.item() == pytest.approx(released.item(), rel=1e-5)
+    # the default: squared error summed per image, KL summed over z, both averaged over the batch
+    by_hand = ((reconstruction - x) ** 2).sum(dim=(1, 2, 3)).mean() + kl_divergence(mu, logvar)
+    assert b4.make_loss("I-I-PW", "svhn", None, "cpu")(model, batch).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="loss reduction"):
+        b4.make_loss("I-I-PW", "svhn", None, "cpu", reduction="median")
+
+
+def test_predictor_patience_stops_each_predictor_that_many_epochs_after_its_best():
+    (x, y), validation, test = separable_embeddings()
+    y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]  # noise labels: it overfits soon
+    _, records, _ = b4.train_predictors((x, y), validation, test, epochs=60, progress=False, select="loss", patience=3,
+                                        specs=b4.predictor_specs("search")[:4])
+    for record in records:
+        assert record["epochs"] == len(record["loss_curve"])
+        best = record["best_epoch"]
+        assert record["best_validation_loss"] == min(record["loss_curve"])
+        # stopped 3 epochs after the best, none of which was better; or ran all 60
+        assert record["epochs"] == 60 or record["epochs"] == best + 4
+    assert any(r["epochs"] < 60 for r in records)
+
+
+def test_retrained_decoder_leaves_the_encoder_as_it_was(svhn, tmp_path):
+    images, labels = svhn
+    torch.manual_seed(0)
+    model = b4.build_autoencoder("I-I-PS", "svhn", 0, 16, variational=True)
+    encoder_state = {k: v.clone() for k, v in model.encoder.state_dict().items()}  # incl. batch-norm statistics
+    data = embeddings.Images("svhn", images, labels)
+    retrained, record = b4.retrain_decoder(model, "I-I-PS", "svhn", torch.utils.data.Subset(data, range(24)),
+                                           torch.utils.data.Subset(data, range(24, 32)), epochs=2, batch_size=8,
+                                           lr=1e-3, device="cpu", progress=False)
+    assert record["step"] == 6 and record["best_score"] > 0
+    assert all(torch.equal(v, encoder_state[k]) for k, v in retrained.encoder.state_dict().items())
+    assert retrained.decoder is not model.decoder
+    # the L1 measure by hand: mean over images of the summed absolute differences
+    x = embeddings.to_model_input("svhn", images[:5])
+    with torch.no_grad():
+        expected = (retrained.eval()(x)[0] - x).abs().sum(dim=(1, 2, 3)).mean().item()
+    assert b4.reconstruction_l1(retrained, "svhn", images[:5], "cpu", batch_size=2) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="image encoder"):
+        b4.retrain_decoder(model, "F-F-FP", "svhn", data, data, epochs=1, batch_size=8, lr=1e-3, device="cpu")

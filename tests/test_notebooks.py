@@ -272,6 +272,26 @@ def test_b4_with_the_other_value_of_every_protocol_switch(tmp_path, embeddings_r
     assert "cross_entropy" in record["scores"][0]["note"] and 0 <= record["scores"][0]["value"] <= 1
 
 
+def test_b4_with_companion_003s_switches(tmp_path, embeddings_root):
+    """003's run: a perceptual VAE with the released mean loss and KL weight, early stopping,
+    the 36-MLP search plus the linear regressors, and the decoder retrained pixel-wise."""
+    record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="svhn", procedure="I-I-PS", variational=True,
+                          data_root=str(embeddings_root), out_dir=str(tmp_path / "run"), loss_reduction="mean",
+                          kl_weight=0.02, ae_patience=1, mlp_patience=1, predictor="search", retrain_decoder=True,
+                          predictor_selection="loss", svhn_padding="tile", feature_sigmoid=True,
+                          **dict(SMOKE_B4, ae_epochs=2))
+    scores = {s["score"]: s["value"] for s in record["scores"]}
+    assert set(scores) == {"accuracy", "linear_accuracy", "reconstruction_l1"}
+    assert 0 <= scores["accuracy"] <= 1 and 0 <= scores["linear_accuracy"] <= 1 and scores["reconstruction_l1"] > 0
+    assert len(record["predictors"]) == 36 and len(record["linear_predictors"]) == 2
+    assert all(r["epochs"] <= r["best_epoch"] + 2 for r in record["predictors"])  # patience 1
+    assert record["decoder_retraining"]["step"] > 0 and "decoder retraining" in record["timings"]
+    with pytest.raises(Exception, match="image encoder"):
+        execute("b4_autoencoding.ipynb", tmp_path / "bad.ipynb", procedure="F-F-FP", retrain_decoder=True,
+                data_root=str(embeddings_root), out_dir=str(tmp_path / "bad"), **SMOKE_B4)
+    assert not (tmp_path / "bad" / "checkpoint.pt").exists()  # refused before any training
+
+
 @pytest.mark.parametrize("arch", ["convnext_tiny", "vit_b_16"])
 def test_b4_runs_with_networks_beyond_the_paper(tmp_path, embeddings_root, arch):
     record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="svhn", data_root=str(embeddings_root),

@@ -16,6 +16,8 @@ authors' code) between the P flattened loss-network features and the embedding; 
 decoder ends in a sigmoid only when the features it predicts are sigmoid-squashed.
 """
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -163,16 +165,28 @@ def kl_divergence(mean, log_variance):
     return (-0.5 * (1 + log_variance - mean.pow(2) - log_variance.exp()).sum(dim=1)).mean()
 
 
-ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.01), "relu": lambda: nn.ReLU(inplace=True)}
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.01), "relu": lambda: nn.ReLU(inplace=True), "sigmoid": nn.Sigmoid}
+OUTPUTS = {None: None, "softmax": lambda: nn.Softmax(dim=1)}
 
 
-def mlp(input_size, hidden, classes=10, activation="leaky_relu"):
+def mlp(input_size, hidden, classes=10, activation="leaky_relu", output=None):
     """An MLP predictor: `hidden` sizes with `activation` between (the authors': LeakyReLU
-    with slope 0.01), then one output per class."""
+    with slope 0.01), then one output per class, raw (None) or through a softmax."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if output not in OUTPUTS:
+        raise ValueError(f"unknown output {output!r}; choose None or 'softmax'")
     layers, previous = [], input_size
     for width in hidden:
         layers += [nn.Linear(previous, width), ACTIVATIONS[activation]()]
         previous = width
-    return nn.Sequential(*layers, nn.Linear(previous, classes))
+    return nn.Sequential(*layers, nn.Linear(previous, classes), *([OUTPUTS[output]()] if output else []))
+
+
+def search_shapes_003(widths=(32, 64, 128), depths=(1, 2)):
+    """003's MLP shapes: 1 or 2 hidden layers of the given widths, none wider than the one
+    before (the released generate_dense_architectures): (32,), (64,), (128,), (32, 32),
+    (64, 32), (64, 64), (128, 32), (128, 64), (128, 128)."""
+    shapes = [s for depth in depths for s in itertools.product(sorted(widths), repeat=depth)
+              if all(a >= b for a, b in zip(s, s[1:]))]
+    return tuple(sorted(shapes, key=lambda s: (len(s), s)))
