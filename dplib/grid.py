@@ -53,7 +53,9 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
     smoke {parameters, axes, timeouts}, slurm (submitit resources); optional: name (of the
     runs folder and the collected CSV, default the benchmark's: a companion paper's grid
     runs the B4 notebook under its own name) and collect ({column: dotted path into each
-    run's result.json}, extra columns of the collected CSV, e.g. z: params.embedding_size). timeout_run replaces
+    run's result.json}, extra columns of the collected CSV, e.g. z: params.embedding_size) and exclude
+    ([{axis: value or [values]}], combinations of axis values left out of the product, e.g.
+    {dataset: svhn, embedding_size: [256, 512]} when one dataset has its own z list). timeout_run replaces
     timeouts.run_s; slurm_overrides ({key: value}) replace slurm keys. Slurm's own time
     limit, when the block does not set one, is run_s plus 10 minutes. grid_file: the axis file
     "grid" refers to (default: grid.yaml beside the params file; grid_extended.yaml lists the
@@ -95,9 +97,26 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
     if not isinstance(collect_columns, dict) or not all(isinstance(v, str) for v in collect_columns.values()):
         raise ValueError(f"collect in {params_path} must map column names to dotted paths in result.json, "
                          f"e.g. {{z: params.embedding_size}}")
+    spec["exclude"] = _exclusions(spec.get("exclude") or [], spec["axes"], params_path)
     spec["smoke"] = smoke
     spec["path"] = str(params_path)
     return spec
+
+
+def _exclusions(rules, axes, params_path):
+    """[{axis: set of slugs}] from the params file's `exclude` list, checked against the axes."""
+    if not isinstance(rules, list) or not all(isinstance(r, dict) and r for r in rules):
+        raise ValueError(f"exclude in {params_path} must be a list of {{axis: value or [values]}}, "
+                         f"e.g. [{{dataset: svhn, embedding_size: [256, 512]}}]")
+    checked = []
+    for rule in rules:
+        unknown = set(rule) - set(axes)
+        if unknown:
+            raise ValueError(f"exclude in {params_path} names {sorted(unknown)}, which is not a grid axis; "
+                             f"axes: {sorted(axes)}")
+        checked.append({axis: {_slug(v) for v in (values if isinstance(values, list) else [values])}
+                        for axis, values in rule.items()})
+    return checked
 
 
 def _timeouts(timeouts, timeout_run, params_path):
@@ -149,8 +168,8 @@ def runs_root(spec, runs_dir=None):
 
 
 def expand(spec, only=None, runs_dir=None):
-    """Every run of the grid (the cartesian product of the axes), filtered by `only`
-    ({axis: [allowed values as strings]}). A run's parameters are the notebook's defaults,
+    """Every run of the grid (the cartesian product of the axes less the params file's
+    `exclude` combinations), filtered by `only` ({axis: [allowed values as strings]}). A run's parameters are the notebook's defaults,
     then the params file's, then the run's axis values: all of them are in its id's hash, so
     a changed default gives new runs rather than reusing old ones."""
     axes = spec["axes"]
@@ -165,6 +184,9 @@ def expand(spec, only=None, runs_dir=None):
         parameters = {**defaults, **spec["parameters"], **dict(zip(axes, values))}
         parameters.pop("out_dir", None)
         if any(_slug(parameters[k]) not in {_slug(v) for v in allowed} for k, allowed in only.items()):
+            continue
+        if any(all(_slug(parameters[axis]) in slugs for axis, slugs in rule.items())
+               for rule in spec.get("exclude", [])):
             continue
         identifier = run_id(values, parameters)
         directory = (root / identifier).resolve()

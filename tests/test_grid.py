@@ -39,7 +39,23 @@ def test_expand_is_the_grid_with_stable_ids(tmp_path):
         grid.expand(spec, only={"archh": ["vgg16"]})
 
 
-@pytest.mark.parametrize("name", ["b1", "b2", "b3", "b4", "companion_004"])
+def test_exclude_leaves_combinations_out_of_the_product(tmp_path):
+    """003's per-dataset z lists: SVHN 32, 64, 128 and STL-10 64 ... 512, four procedures each."""
+    spec = grid.load_spec(ROOT / "params" / "companion_003.yaml")
+    runs = grid.expand(spec, runs_dir=tmp_path)
+    z = {d: sorted({r.parameters["embedding_size"] for r in runs if r.parameters["dataset"] == d})
+         for d in ("svhn", "stl10")}
+    assert z == {"svhn": [32, 64, 128], "stl10": [64, 128, 256, 512]} and len(runs) == 4 * (3 + 4)
+    smoke = grid.expand(grid.load_spec(ROOT / "params" / "companion_003.yaml", smoke=True), runs_dir=tmp_path)
+    assert len(smoke) == 8  # z = 16 on both: no rule matches
+    bad = yaml.safe_load((ROOT / "params" / "companion_003.yaml").read_text())
+    bad["exclude"] = [{"datasett": "svhn"}]
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="not a grid axis"):
+        grid.load_spec(tmp_path / "bad.yaml", grid_file=ROOT / "params" / "grid.yaml")
+
+
+@pytest.mark.parametrize("name", ["b1", "b2", "b3", "b4", "companion_003", "companion_004"])
 def test_every_params_file_names_only_notebook_parameters_and_restates_no_default(name):
     raw = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
     defaults = grid.notebook_defaults(ROOT / raw["notebook"])
