@@ -27,7 +27,7 @@ def protocol_rows():
     return rows
 
 
-COMPANIONS = {"004": ("b4_autoencoding", "companion_004")}  # paper -> (notebook, params file)
+COMPANIONS = {"003": ("b4_autoencoding", "companion_003"), "004": ("b4_autoencoding", "companion_004")}  # paper -> (notebook, params file)
 
 
 def notebooks_of(section):
@@ -58,7 +58,7 @@ ROWS = [r for r in protocol_rows() if not r[3].startswith("—")]
 def test_the_table_covers_every_benchmark_and_the_switches_the_issue_names():
     sections = {r[0].split(":")[0] for r in protocol_rows()}
     assert {"Every benchmark", "Benchmark 1", "Benchmark 2", "Benchmark 3", "Benchmark 4",
-            "Companion paper 004"} <= sections
+            "Companion paper 003", "Companion paper 004"} <= sections
     named = {name for _, _, _, cell in ROWS for name in re.findall(r"`(\w+)`", cell)}
     assert {"normalize_input", "inception_transform", "amp", "train_crop", "degradation", "residual_blocks",
             "iteration_weights", "unet", "train_transform", "validation_score", "threshold", "lr", "autoencoder",
