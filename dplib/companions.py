@@ -1,5 +1,13 @@
 """The companion papers' results rebuilt from a collected grid, next to their printed numbers.
 
+Paper 003 (perceptual loss for autoencoder embeddings): `params/companion_003.yaml` runs the
+B4 notebook for AE, VAE, perceptual AE and perceptual VAE at each z with 003's predictor
+search and decoder retraining; `dplib grid collect` writes results/companion_003.csv with
+the columns procedure, variational and z. From it: accuracy_table_003 (Tables III, IV: the
+best MLP's test accuracy; VI, VII: the best linear regressor's; per z and "Any") and
+table_8_003 (each autoencoder type's best reconstruction L1 after decoder retraining,
+relative to the best type's).
+
 Paper 004 (feature prediction loss): `params/companion_004.yaml` runs the B4 notebook for
 six procedures x z x repeats; `dplib grid collect` writes results/companion_004.csv with
 the columns procedure, z, repeat, ae_epochs and ae_seconds next to the scores. From it:
@@ -14,8 +22,84 @@ import pandas as pd
 
 from .results import PAPER_DIR
 
+AUTOENCODERS_003 = {("I-I-PW", False): "AE", ("I-I-PW", True): "VAE", ("I-I-PS", False): "perceptual AE",
+                    ("I-I-PS", True): "perceptual VAE"}  # (procedure, variational) -> 003's name
+TABLES_003 = {"III": ("stl10", "accuracy"), "IV": ("svhn", "accuracy"),  # table -> (dataset, score)
+              "VI": ("stl10", "linear_accuracy"), "VII": ("svhn", "linear_accuracy")}
 PROCEDURES_004 = ("I-I-PW", "I-I-PS", "I-F-FP", "F-I-PW", "F-I-PS", "F-F-FP")
 FIGURE_OF_DATASET = {"stl10": "fig_7", "svhn": "fig_8"}  # 004: Fig. 7 STL-10, Fig. 8 SVHN
+
+
+def load_printed_003():
+    """003's printed numbers (results/paper/companion_003.csv)."""
+    return pd.read_csv(PAPER_DIR / "companion_003.csv", keep_default_na=False, na_values=[""], dtype={"z": str})
+
+
+def load_companion_003(path):
+    """One row per completed run of a collected companion_003 grid: dataset, autoencoder (003's
+    name), z, and its scores accuracy, linear_accuracy and reconstruction_l1."""
+    table = pd.read_csv(path)
+    missing = {"procedure", "variational", "z"} - set(table)
+    if missing:
+        raise ValueError(f"{path} lacks the columns {sorted(missing)}: collect it with params/companion_003.yaml "
+                         f"(`dplib grid collect params/companion_003.yaml`)")
+    table = table[table.state == "completed"].copy()
+    table["variational"] = table.variational.astype(str).str.lower() == "true"
+    unknown = set(zip(table.procedure, table.variational)) - set(AUTOENCODERS_003)
+    if unknown:
+        raise ValueError(f"{path} has runs of {sorted(unknown)}, which 003 does not compare; it compares "
+                         f"{', '.join(AUTOENCODERS_003.values())}")
+    table["autoencoder"] = [AUTOENCODERS_003[k] for k in zip(table.procedure, table.variational)]
+    runs = table.pivot_table(index=["dataset", "autoencoder", "z"], columns="score", values="value", aggfunc="mean")
+    return runs.reindex(columns=["accuracy", "linear_accuracy", "reconstruction_l1"]).reset_index().rename_axis(
+        columns=None)
+
+
+def _order_z(frame):
+    """Rows by z (numeric) with 003's "any" row last."""
+    key = frame.z.map(lambda z: float("inf") if z == "any" else float(z))
+    return frame.assign(_key=key).sort_values("_key").drop(columns="_key").reset_index(drop=True)
+
+
+def accuracy_table_003(runs, table, printed=None):
+    """003's Table III or IV (the best MLP's test accuracy, percent) or VI or VII (the best
+    linear regressor's), one row per z and a last "any" row (the best over z: what every printed
+    Any row holds), a column per autoencoder and its printed value beside it. runs=None: the
+    printed table alone."""
+    dataset, score = TABLES_003[table]
+    printed = load_printed_003() if printed is None else printed
+    printed = printed[printed.table == table].rename(columns={"procedure": "autoencoder", "value": "printed"})
+    frame = printed[["z", "autoencoder", "printed"]]
+    if runs is not None:
+        measured = runs[runs.dataset == dataset].assign(measured=lambda r: 100 * r[score], z=lambda r: r.z.astype(str))
+        best = measured.groupby("autoencoder", as_index=False).measured.max().assign(z="any")
+        measured = pd.concat([measured[["z", "autoencoder", "measured"]], best])
+        frame = measured.merge(frame, on=["z", "autoencoder"], how="outer")
+    wide = frame.pivot(index="z", columns="autoencoder")
+    names = [n for n in AUTOENCODERS_003.values() if n in set(frame.autoencoder)]
+    columns = [(v, n) for n in names for v in (["measured", "printed"] if runs is not None else ["printed"])]
+    wide = wide.reindex(columns=columns)
+    wide.columns = [n if v == "measured" or runs is None else f"{n} (printed)" for v, n in columns]
+    return _order_z(wide.reset_index()).rename_axis(columns=None)
+
+
+def table_8_003(runs, printed=None):
+    """003's Table VIII rebuilt: per dataset and autoencoder type, its lowest reconstruction L1
+    over z after decoder retraining, and that relative to the best type's (percent: the lowest
+    L1 divided by the type's), next to the printed percentage."""
+    printed = load_printed_003() if printed is None else printed
+    printed = printed[printed.table == "VIII"].rename(columns={"procedure": "autoencoder", "value": "printed"})
+    printed = printed[["dataset", "autoencoder", "printed"]]
+    if runs is None:
+        return printed.reset_index(drop=True)
+    scored = runs.dropna(subset=["reconstruction_l1"])
+    best = scored.loc[scored.groupby(["dataset", "autoencoder"]).reconstruction_l1.idxmin()]
+    best = best[["dataset", "autoencoder", "z", "reconstruction_l1"]].copy()
+    best["measured"] = 100 * best.groupby("dataset").reconstruction_l1.transform("min") / best.reconstruction_l1
+    order = {n: i for i, n in enumerate(AUTOENCODERS_003.values())}
+    table = best.merge(printed, on=["dataset", "autoencoder"], how="left")
+    return table.sort_values(["dataset", "autoencoder"], key=lambda c: c.map(order) if c.name == "autoencoder"
+                             else c).reset_index(drop=True)
 
 
 def load_printed_004():

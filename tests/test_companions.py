@@ -64,11 +64,71 @@ def test_figure_8_plots_each_procedure_and_z_at_its_mean_time_and_accuracy(tmp_p
     assert "Fig. 8" in figure.axes[0].get_title()
 
 
+def collected_003(tmp_path):
+    """A collected companion_003 CSV on SVHN: the four autoencoders at z 32 and 64, each run with
+    its three scores (MLP accuracy, linear accuracy, reconstruction L1); one failed run."""
+    rows = []
+    values = {  # (procedure, variational, z): (accuracy, linear_accuracy, reconstruction_l1)
+        ("I-I-PW", False, 32): (0.70, 0.20, 100.0), ("I-I-PW", False, 64): (0.75, 0.25, 80.0),
+        ("I-I-PW", True, 32): (0.72, 0.30, 90.0), ("I-I-PW", True, 64): (0.71, 0.35, 85.0),
+        ("I-I-PS", False, 32): (0.80, 0.60, 120.0), ("I-I-PS", False, 64): (0.85, 0.65, 100.0),
+        ("I-I-PS", True, 32): (0.78, 0.62, 160.0), ("I-I-PS", True, 64): (0.76, 0.66, 200.0)}
+    for (procedure, variational, z), scores in values.items():
+        for score, value in zip(("accuracy", "linear_accuracy", "reconstruction_l1"), scores):
+            rows.append(dict(benchmark="b4", score=score, dataset="svhn", arch="alexnet", point="semi_early",
+                             value=value, procedure=procedure, variational=variational, z=z, ae_seconds=10.0,
+                             run_id=f"{procedure}{variational}{z}", state="completed"))
+    rows.append(dict(rows[0], value=float("nan"), state="failed", run_id="x"))
+    path = tmp_path / "companion_003.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def test_003s_accuracy_tables_per_z_and_any_next_to_the_printed(tmp_path):
+    runs = companions.load_companion_003(collected_003(tmp_path))
+    assert len(runs) == 8  # one row per run, the failed one left out
+    table = companions.accuracy_table_003(runs, "IV").set_index("z")  # SVHN, MLPs
+    assert table.loc["32", "AE"] == pytest.approx(70.0) and table.loc["64", "perceptual AE"] == pytest.approx(85.0)
+    assert table.loc["any", "VAE"] == pytest.approx(72.0) and table.loc["any", "perceptual VAE"] == pytest.approx(78.0)
+    assert table.loc["32", "AE (printed)"] == 76.5 and table.loc["any", "perceptual AE (printed)"] == 84.0
+    assert pd.isna(table.loc["128", "AE"]) and table.loc["128", "AE (printed)"] == 81.9  # z 128 not run
+    assert list(table.index) == ["32", "64", "128", "any"]
+    linear = companions.accuracy_table_003(runs, "VII").set_index("z")  # SVHN, linear regressors
+    assert linear.loc["any", "AE"] == pytest.approx(25.0) and linear.loc["64", "VAE (printed)"] == 41.2
+    assert companions.accuracy_table_003(runs, "III").AE.isna().all()  # STL-10 not run: printed only
+
+
+def test_003s_any_row_is_the_best_over_z_in_every_printed_table():
+    """The rule the rebuild uses for "Any", applied to the printed per-z numbers, gives each
+    printed Any row."""
+    printed = companions.load_printed_003()
+    for table, (dataset, score) in companions.TABLES_003.items():
+        rows = printed[(printed.table == table) & (printed.z != "any")]
+        runs = pd.DataFrame(dict(dataset=dataset, autoencoder=rows.procedure, z=rows.z.astype(int),
+                                 **{score: rows.value / 100}))
+        rebuilt = companions.accuracy_table_003(runs, table, printed).set_index("z").loc["any"]
+        for name in companions.AUTOENCODERS_003.values():
+            assert rebuilt[name] == pytest.approx(rebuilt[f"{name} (printed)"]), (table, name)
+
+
+def test_003s_table_8_relative_reconstruction(tmp_path):
+    runs = companions.load_companion_003(collected_003(tmp_path))
+    table = companions.table_8_003(runs).set_index("autoencoder")
+    # best L1 over z: AE 80 (z 64), VAE 85, P. AE 100, P. VAE 160; relative to 80
+    assert table.loc["AE", "z"] == 64 and table.loc["AE", "measured"] == pytest.approx(100.0)
+    assert table.loc["VAE", "measured"] == pytest.approx(100 * 80 / 85)
+    assert table.loc["perceptual VAE", "measured"] == pytest.approx(50.0) and table.loc["perceptual VAE", "z"] == 32
+    assert table.loc["perceptual AE", "printed"] == 75.0  # SVHN's printed row beside it
+    assert list(table.index) == list(companions.AUTOENCODERS_003.values())
+
+
 def test_a_csv_without_the_companion_columns_is_refused(tmp_path):
     path = tmp_path / "b4.csv"
     pd.DataFrame([dict(score="accuracy", value=0.5, state="completed")]).to_csv(path, index=False)
     with pytest.raises(ValueError, match="collect it with params/companion_004.yaml"):
         companions.load_companion_004(path)
+    with pytest.raises(ValueError, match="collect it with params/companion_003.yaml"):
+        companions.load_companion_003(path)
 
 
 def test_the_companion_004_smoke_grid_runs_collects_and_rebuilds_its_table_and_figures(tmp_path, smoke_params):
