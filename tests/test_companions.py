@@ -167,13 +167,49 @@ def test_the_companion_004_smoke_grid_runs_collects_and_rebuilds_its_table_and_f
     assert {p.name for p in figures.glob("fig_*.png")} == {"fig_7.png", "fig_8.png"}
 
 
-def test_the_committed_companion_figures_are_what_the_notebook_makes_of_the_printed_numbers(tmp_path):
+def test_the_companion_003_smoke_grid_runs_collects_and_rebuilds_its_tables(tmp_path, smoke_params):
+    """params/companion_003.yaml at smoke size (four autoencoders x two datasets, z = 16)
+    through the grid runner, collected with its extra columns, then its notebook."""
+    import subprocess
+    import sys
+
     import papermill
 
-    papermill.execute_notebook(str(ROOT / "notebooks" / "companion_004.ipynb"), str(tmp_path / "executed.ipynb"),
+    from dplib import grid
+    from dplib.data import embeddings
+
+    root = embeddings.write_fixture(embeddings.write_fixture(tmp_path / "emb", "svhn"), "stl10")
+    path = smoke_params("companion_003", root, {"embedding_size": [16]}, mlp_epochs=2)
+    done = subprocess.run([sys.executable, "-m", "dplib.cli", "grid", "run", str(path), "--smoke", "--workers", "2",
+                           "--runs-dir", str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=1200)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out, table = grid.collect(path, smoke=True, runs_dir=tmp_path / "runs", out=tmp_path / "companion_003.csv")
+    assert set(table.state) == {"completed"} and len(table) == 8 * 3  # three scores per run
+    assert set(table.score) == {"accuracy", "linear_accuracy", "reconstruction_l1"}
+    runs = companions.load_companion_003(out)
+    assert len(runs) == 8 and set(runs.autoencoder) == set(companions.AUTOENCODERS_003.values())
+
+    tables = tmp_path / "tables"
+    papermill.execute_notebook(str(ROOT / "notebooks" / "companion_003.ipynb"), str(tmp_path / "executed.ipynb"),
+                               parameters=dict(results=str(out), out_dir=str(tables)), progress_bar=False,
+                               kernel_name="python3", start_timeout=300, execution_timeout=600)
+    rebuilt = pd.read_csv(tables / "table_4.csv", dtype={"z": str}).set_index("z")
+    assert rebuilt.loc["16", "AE"] == pytest.approx(100 * runs.set_index(["dataset", "autoencoder"]).loc[
+        ("svhn", "AE"), "accuracy"].item())
+    assert rebuilt.loc["32", "AE (printed)"] == 76.5
+    table_8 = pd.read_csv(tables / "table_8.csv")
+    assert len(table_8) == 8 and table_8.measured.max() == pytest.approx(100.0) and table_8.printed.notna().all()
+
+
+@pytest.mark.parametrize("name", ["companion_003", "companion_004"])
+def test_the_committed_companion_figures_are_what_the_notebook_makes_of_the_printed_numbers(tmp_path, name):
+    import papermill
+
+    papermill.execute_notebook(str(ROOT / "notebooks" / f"{name}.ipynb"), str(tmp_path / "executed.ipynb"),
                                parameters=dict(results="paper", out_dir=str(tmp_path / "out")), progress_bar=False,
                                kernel_name="python3", start_timeout=300, execution_timeout=600)
-    committed = ROOT / "figures" / "companion_004"
+    committed = ROOT / "figures" / name
     names = sorted(p.name for p in committed.iterdir())
     assert names == sorted(p.name for p in (tmp_path / "out").iterdir())
     for name in names:
