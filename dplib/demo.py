@@ -1,7 +1,7 @@
 """`make demo`: the whole pipeline on a fresh machine, with no download, in minutes on a CPU.
 
 Writes the bundled fixture datasets, runs the smoke grid of every benchmark that has a
-params file and of companion paper 004 (SVHN only; random weights, tiny data), collects the results,
+params file and of companion papers 003 and 004 (SVHN only; random weights, tiny data), collects the results,
 runs the analysis notebooks on the paper's scores (-> figures/) and on the demo's (->
 figures/demo/), the companion notebook likewise, and the walkthrough offline (random weights).
 """
@@ -18,7 +18,7 @@ from .data import registry
 ANALYSIS_NOTEBOOKS = ("analysis_tables", "analysis_figures")
 # companion grids in the demo, each with the part it runs (the tests run the whole smoke grid;
 # the demo runs SVHN only to stay within its 10 minutes on 2 cores)
-COMPANION_GRIDS = {"companion_004": {"dataset": ["svhn"]}}
+COMPANION_GRIDS = {"companion_003": {"dataset": ["svhn"]}, "companion_004": {"dataset": ["svhn"]}}
 
 
 def _fixtures(spec):
@@ -42,11 +42,12 @@ def main(workers=2):
     params = sorted(Path("params").glob("b[1-4].yaml")) + [Path("params") / f"{n}.yaml" for n in COMPANION_GRIDS]
     failed = []
     for path in params:
+        began = time.time()
         spec = grid.load_spec(path, smoke=True)
         _fixtures(spec)
         counts = grid.run_grid(path, smoke=True, workers=workers, only=COMPANION_GRIDS.get(spec["name"]))
         out, _ = grid.collect(path, smoke=True)
-        print(f"{spec['name']}: {counts['completed']} runs completed -> {out}", flush=True)
+        print(f"{spec['name']}: {counts['completed']} runs completed in {time.time() - began:.0f} s -> {out}", flush=True)
         if counts["failed"]:
             failed.append(spec["name"])
     executed = Path("runs") / "analysis"

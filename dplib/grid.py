@@ -439,7 +439,7 @@ def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", r
     if executor == "slurm" and cluster == "slurm":
         slurm.check_request(spec["slurm"])  # before anything is written
     runs = expand(spec, only=only, runs_dir=runs_dir)
-    queue = slurm.queued_jobs()
+    queue = queue_if_needed(runs)
     todo = []
     for run in runs:
         state = run_state(run.directory, queue=queue)
@@ -464,8 +464,16 @@ def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", r
     return summary(runs)
 
 
+def queue_if_needed(runs):
+    """The Slurm queue, asked only when some run's claim names a Slurm job: on a machine whose
+    controller is down squeue takes its own 10 s to give up, for every grid command."""
+    if any((claims.read(run.directory) or {}).get("job_id") for run in runs):
+        return slurm.queued_jobs()
+    return None
+
+
 def summary(runs):
-    queue = slurm.queued_jobs()
+    queue = queue_if_needed(runs)
     counts = {state: 0 for state in STATES}
     for run in runs:
         counts[run_state(run.directory, queue=queue)] += 1
@@ -487,9 +495,10 @@ def describe_state(directory, queue=None):
 def status_table(params_path, smoke=False, runs_dir=None, grid_file=None):
     """One row per run of the grid: id, axes, state, attempts, seconds, error."""
     spec = load_spec(params_path, smoke=smoke, grid_file=grid_file)
-    queue = slurm.queued_jobs()
+    runs = expand(spec, runs_dir=runs_dir)
+    queue = queue_if_needed(runs)
     rows = []
-    for run in expand(spec, runs_dir=runs_dir):
+    for run in runs:
         status = read_json(run.directory / "status.json") or {}
         error = status.get("error") or {}
         attempts = run.directory / "attempts.jsonl"

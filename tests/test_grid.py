@@ -332,3 +332,24 @@ def test_the_grid_runs_and_collects_benchmarks_2_3_and_4(tmp_path, smoke_params)
             assert sorted(loaded.scale.unique()) == [4, 8] and len(loaded) == 2 * 2 * 3
         if name == "b4":
             assert set(loaded.dataset) == {"svhn", "stl10"}
+
+
+def test_the_slurm_queue_is_asked_only_when_a_claim_names_a_slurm_job(tmp_path, tiny_grid, monkeypatch):
+    """squeue takes 10 s to give up where the controller is down: grids on such a machine must
+    not pay it for runs no Slurm job holds; a run a queued job holds stays held."""
+    from dplib import slurm
+
+    asked = []
+    monkeypatch.setattr(slurm, "queued_jobs", lambda: asked.append(1) or {"42_0"})
+    params = tiny_grid({"index": [0, 1]})
+    runs = grid.expand(grid.load_spec(params), runs_dir=tmp_path / "runs")
+    for run in runs:
+        run.directory.mkdir(parents=True)
+    assert grid.summary(runs)["pending"] == 2 and asked == []
+    (runs[0].directory / "status.json").write_text(json.dumps({"state": "queued", "host": "login", "pid": 1}))
+    (runs[0].directory / "claim.json").write_text(json.dumps({
+        "token": "t", "heartbeat": time.time() - 3600, "job_id": "42_0",
+        "holders": [{"host": "login", "pid": 1, "started": 1.0, "role": "runner"}]}))
+    counts = grid.summary(runs)
+    assert asked == [1] and counts["pending"] == 1 and counts["queued"] == 1
+    assert grid.run_state(runs[0].directory, queue=set()) == "pending"  # left the queue: nobody holds it
