@@ -125,13 +125,14 @@ REGISTRY = {}
 
 
 def register_architecture(name, build, points, family="other", layout="nchw", classifier=None, imagenet=None,
-                          children_of=None, replace=False, paper=False):
+                          children_of=None, replace=False, paper=False, check=True):
     """Make `name` a loss network: LossNetwork(name, ...), PerceptualLoss(name, ...), the grid.
 
     build(weights, seed) returns the nn.Module (weights: None for random, "imagenet", or a
     state-dict path: the builder decides what it supports). points maps point names, in
     network order, to FX node names (see `list_points`) or, with children_of, to child
-    indices. Checked now: the points must be nodes of the network."""
+    indices. Checked now: the points must be nodes of the network (check=False skips building the
+    network for that: dplib.extended's own, which its tests build, so `import dplib` stays fast)."""
     if name in REGISTRY and not replace:
         raise ValueError(f"architecture {name!r} is already registered; pass replace=True to redefine it")
     if not isinstance(points, dict) or not points:
@@ -143,7 +144,7 @@ def register_architecture(name, build, points, family="other", layout="nchw", cl
         raise ValueError(f"layout must be 'nchw' or 'nhwc', got {layout!r}")
     entry = Architecture(name, build, dict(points), family, children_of, layout, classifier or build, imagenet,
                          paper)
-    if kinds == {str}:
+    if kinds == {str} and check:
         _check_nodes(entry, entry.build(None, 0))
     REGISTRY[name] = entry
     return entry
