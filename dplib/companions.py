@@ -50,6 +50,7 @@ def load_companion_003(path):
         raise ValueError(f"{path} has runs of {sorted(unknown)}, which 003 does not compare; it compares "
                          f"{', '.join(AUTOENCODERS_003.values())}")
     table["autoencoder"] = [AUTOENCODERS_003[k] for k in zip(table.procedure, table.variational)]
+    table["z"] = table.z.astype(int)
     runs = table.pivot_table(index=["dataset", "autoencoder", "z"], columns="score", values="value", aggfunc="mean")
     return runs.reindex(columns=["accuracy", "linear_accuracy", "reconstruction_l1"]).reset_index().rename_axis(
         columns=None)

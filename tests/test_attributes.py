@@ -141,3 +141,33 @@ def test_disk_cache_round_trips(tmp_path, monkeypatch, table):
 def test_too_small_input_is_refused_before_measuring():
     with pytest.raises(ValueError, match="input_size >= 75"):
         attributes_table(64, cache=False)
+
+
+@pytest.mark.parametrize("arch", ["vgg16", "googlenet", "inception_v3", "efficientnet_b0", "vit_b_16"])
+def test_shapes_only_measurement_equals_running_the_network(arch):
+    """attributes_table measures on the meta device (shapes only): every number equals a real
+    forward pass on the CPU (ViT's depth aside, see below)."""
+    from dplib.attributes import _measure_network
+
+    meta = _measure_network(arch, 96)
+    real = _measure_network(arch, 96, device="cpu")
+    if arch == "vit_b_16":
+        # on the CPU, inference attention runs as one fused kernel that hides its matrix products
+        # from the counters; shapes only, they are counted (checked at 224 px below)
+        assert (meta.depth == 1 + 12 * 6).all()  # patch conv + 12 x (qkv, q k^T, attention v, projection, 2 MLP)
+        assert (meta.mflops > real.mflops).all()
+        counted = ["depth", "point_depth", "mflops", "point_mflops"]
+        meta, real = meta.drop(columns=counted), real.drop(columns=counted)
+    pd.testing.assert_frame_equal(meta, real)
+    assert meta.point_parameters.gt(0).all()
+
+
+def test_vit_flops_count_its_attention_as_torchvision_documents():
+    """ViT-B/16 at 224 px: torchvision documents 17.564 GFLOPS; the trunk measured without its
+    head (768 x 1000 multiply-adds, 0.77 M) gives the same within 2e-3 (a CPU pass through the
+    fused attention kernel counted 11.27 G)."""
+    from dplib.attributes import _measure_network
+    from dplib.lossnets import imagenet_weights
+
+    table = _measure_network("vit_b_16", 224)
+    assert table.mflops.iloc[0] == pytest.approx(imagenet_weights("vit_b_16").meta["_ops"] * 1000, rel=2e-3)
