@@ -10,24 +10,28 @@ import pytest
 from dplib import companions
 
 ROOT = Path(__file__).resolve().parents[1]
+RUN = dict(benchmark="b4", dataset="svhn", scale="", arch="alexnet", point="semi_early", note="", state="completed")
+
+
+def write_collected(tmp_path, name, rows):
+    """The rows as a collected CSV, with one failed run added (never a result)."""
+    rows = rows + [dict(rows[0], value=float("nan"), state="failed", run_id="x")]
+    path = tmp_path / f"{name}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
 
 
 def collected(tmp_path):
-    """A collected companion_004 CSV: two procedures, two z, two repeats, on SVHN; one failed run."""
+    """A collected companion_004 CSV: two procedures, two z, two repeats, on SVHN."""
     rows = []
     accuracies = {("I-I-PS", 64): (0.80, 0.84), ("I-I-PS", 128): (0.86, 0.88),
                   ("I-F-FP", 64): (0.85, 0.85), ("I-F-FP", 128): (0.70, 0.90)}
     seconds = {"I-I-PS": (100.0, 120.0), "I-F-FP": (55.0, 66.0)}  # per run, 10 epochs
     for (procedure, z), values in accuracies.items():
         for repeat, value in enumerate(values):
-            rows.append(dict(benchmark="b4", score="accuracy", dataset="svhn", scale="", arch="alexnet",
-                             point="semi_early", value=value, note="", procedure=procedure, z=z, repeat=repeat,
-                             ae_epochs=10, ae_seconds=seconds[procedure][repeat], run_id=f"{procedure}{z}{repeat}",
-                             state="completed"))
-    rows.append(dict(rows[0], value=float("nan"), state="failed", run_id="x"))
-    path = tmp_path / "companion_004.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path
+            rows.append(dict(RUN, score="accuracy", value=value, procedure=procedure, z=z, repeat=repeat,
+                             ae_epochs=10, ae_seconds=seconds[procedure][repeat], run_id=f"{procedure}{z}{repeat}"))
+    return write_collected(tmp_path, "companion_004", rows)
 
 
 def test_table_2_takes_each_procedures_best_z_with_the_uncorrected_spread(tmp_path):
@@ -66,7 +70,7 @@ def test_figure_8_plots_each_procedure_and_z_at_its_mean_time_and_accuracy(tmp_p
 
 def collected_003(tmp_path):
     """A collected companion_003 CSV on SVHN: the four autoencoders at z 32 and 64, each run with
-    its three scores (MLP accuracy, linear accuracy, reconstruction L1); one failed run."""
+    its three scores (MLP accuracy, linear accuracy, reconstruction L1)."""
     rows = []
     values = {  # (procedure, variational, z): (accuracy, linear_accuracy, reconstruction_l1)
         ("I-I-PW", False, 32): (0.70, 0.20, 100.0), ("I-I-PW", False, 64): (0.75, 0.25, 80.0),
@@ -75,13 +79,9 @@ def collected_003(tmp_path):
         ("I-I-PS", True, 32): (0.78, 0.62, 160.0), ("I-I-PS", True, 64): (0.76, 0.66, 200.0)}
     for (procedure, variational, z), scores in values.items():
         for score, value in zip(("accuracy", "linear_accuracy", "reconstruction_l1"), scores):
-            rows.append(dict(benchmark="b4", score=score, dataset="svhn", arch="alexnet", point="semi_early",
-                             value=value, procedure=procedure, variational=variational, z=z, ae_seconds=10.0,
-                             run_id=f"{procedure}{variational}{z}", state="completed"))
-    rows.append(dict(rows[0], value=float("nan"), state="failed", run_id="x"))
-    path = tmp_path / "companion_003.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
-    return path
+            rows.append(dict(RUN, score=score, value=value, procedure=procedure, variational=variational, z=z,
+                             ae_seconds=10.0, run_id=f"{procedure}{variational}{z}"))
+    return write_collected(tmp_path, "companion_003", rows)
 
 
 def test_003s_accuracy_tables_per_z_and_any_next_to_the_printed(tmp_path):
