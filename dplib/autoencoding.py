@@ -15,7 +15,9 @@ needs one loss-network pass per step, and the FP procedures none.
 
 Predictors: seven MLPs (or a linear one) on the embeddings, trained as the authors' code
 did by default: mean squared error against one-hot targets, LeakyReLU(0.01) between layers
-(`predictor_loss="cross_entropy"`, `predictor_activation="relu"` for the usual choice).
+(`predictor_loss="cross_entropy"`, `predictor_activation="relu"` for the usual choice);
+or companion paper 003's search (predictor_specs("search"): 36 MLPs, and its 2 linear
+regressors apart). retrain_decoder and reconstruction_l1: 003's Table VIII.
 """
 
 import math
