@@ -226,11 +226,11 @@ def predictor_specs(family="mlp", activation="leaky_relu"):
     raise ValueError(f"unknown predictor family {family!r}; choose mlp, linear, search or search_linear")
 
 
-def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, batch_size=256, lr=1e-3, seed=0,
-                     device="cpu", progress=True, loss="mse_onehot", activation="leaky_relu", select="accuracy",
-                     specs=None, patience=0):
-    """Train one predictor per hidden-layer shape (or per spec of `specs`, from predictor_specs)
-    on embeddings; keep each one's best epoch and test the best predictor, best by validation
+def train_predictors(train, validation, test, epochs=100, batch_size=256, lr=1e-3, seed=0, device="cpu",
+                     progress=True, loss="mse_onehot", activation="leaky_relu", select="accuracy", specs=None,
+                     patience=0):
+    """Train one predictor per spec of `specs` (predictor_specs; default: the seven MLPs with
+    `activation`) on embeddings; keep each one's best epoch and test the best predictor, best by validation
     accuracy (select="accuracy": the main paper's text) or by lowest validation loss
     (select="loss": the companion papers' text). patience: stop a predictor after that many
     epochs without a new best (0: train all epochs; the companions' released code: max(10, epochs / 20)).
@@ -242,7 +242,7 @@ def train_predictors(train, validation, test, shapes=MLP_SHAPES, epochs=100, bat
     predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
     if select not in PREDICTOR_SELECTIONS:
         raise ValueError(f"unknown predictor selection {select!r}; choose one of {', '.join(PREDICTOR_SELECTIONS)}")
-    specs = specs if specs is not None else [(shape, activation, None) for shape in shapes]
+    specs = specs if specs is not None else predictor_specs("mlp", activation)
     (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
     mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)  # standardise with the training statistics
     x, xv, xt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
