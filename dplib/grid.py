@@ -169,9 +169,10 @@ def runs_root(spec, runs_dir=None):
 
 def expand(spec, only=None, runs_dir=None):
     """Every run of the grid (the cartesian product of the axes less the params file's
-    `exclude` combinations), filtered by `only` ({axis: [allowed values as strings]}). A run's parameters are the notebook's defaults,
-    then the params file's, then the run's axis values: all of them are in its id's hash, so
-    a changed default gives new runs rather than reusing old ones."""
+    `exclude` combinations), filtered by `only` ({axis: [allowed values as strings]}). A run's
+    parameters are the notebook's defaults, then the params file's, then the run's axis values:
+    all of them are in its id's hash, so a changed default gives new runs rather than reusing
+    old ones."""
     axes = spec["axes"]
     defaults = notebook_defaults(spec["notebook"])
     only = only or {}
