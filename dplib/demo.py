@@ -47,7 +47,8 @@ def main(workers=2):
         _fixtures(spec)
         counts = grid.run_grid(path, smoke=True, workers=workers, only=COMPANION_GRIDS.get(spec["name"]))
         out, _ = grid.collect(path, smoke=True)
-        print(f"{spec['name']}: {counts['completed']} runs completed in {time.time() - began:.0f} s -> {out}", flush=True)
+        print(f"{spec['name']}: {counts['completed']} runs completed in {time.time() - began:.0f} s -> {out}",
+              flush=True)
         if counts["failed"]:
             failed.append(spec["name"])
     executed = Path("runs") / "analysis"
