@@ -113,14 +113,36 @@ def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, varia
 REDUCTIONS = ("sum", "mean")
 
 
+def check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown loss reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+
+
+def check_retrainable(procedure):
+    """003's decoder retraining needs an image encoder: the new decoder reads its embeddings."""
+    if check_procedure(procedure)[0] != "image":
+        raise ValueError(f"retrain_decoder needs an image encoder (I-I-PW, I-I-PS, I-F-FP), not {procedure}")
+
+
+def check_run(procedure, dataset, predictor="mlp", loss_reduction="sum", retrain_decoder=False):
+    """The B4 notebook's choices, checked before any data is read: one line per mistake."""
+    check_procedure(procedure)
+    if dataset not in SIZE:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(SIZE)}")
+    if predictor not in PREDICTORS:
+        raise ValueError(f"unknown predictor {predictor!r}; choose one of {', '.join(PREDICTORS)}")
+    check_reduction(loss_reduction)
+    if retrain_decoder:
+        check_retrainable(procedure)
+
+
 def squared_error(prediction, target, reduction="sum"):
     """"sum": summed over each sample's elements, averaged over the batch (Eq. 6 of the main
     paper, Eqs. 1-2 of 003); "mean": averaged over every element (the released MSELoss)."""
     if reduction == "sum":
         return (prediction - target).pow(2).flatten(1).sum(dim=1).mean()
-    if reduction == "mean":
-        return F.mse_loss(prediction, target)
-    raise ValueError(f"unknown loss reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+    check_reduction(reduction)
+    return F.mse_loss(prediction, target)
 
 
 def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigmoid=False, reduction="sum",
@@ -128,7 +150,7 @@ def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigm
     """loss_fn(model, (images, labels, indices)) for dplib.train.fit. A VAE adds kl_weight x its
     KL divergence, summed over z ("sum") or averaged over z ("mean"), averaged over the batch."""
     encoder_kind, decoder_kind, loss_kind = check_procedure(procedure)
-    squared_error(torch.zeros(1, 1), torch.zeros(1, 1), reduction)  # a bad name stops here
+    check_reduction(reduction)
     point = loss_network.points[0] if loss_network is not None else None
 
     def squash(f):
@@ -313,8 +335,7 @@ def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epo
     """003's decoder retraining: a freshly initialised (seeded) image decoder trained with the
     pixel-wise loss on the frozen encoder's embeddings of the autoencoder's images, keeping its
     best epoch by validation loss. Returns (DecoderOnFrozenEncoder, training record)."""
-    if check_procedure(procedure)[0] != "image":
-        raise ValueError(f"retrain_decoder needs an image encoder (I-I-PW, I-I-PS, I-F-FP), not {procedure}")
+    check_retrainable(procedure)
     from .train import fit
 
     torch.manual_seed(seed)

@@ -242,3 +242,16 @@ def test_retrained_decoder_leaves_the_encoder_as_it_was(svhn, tmp_path):
     assert b4.reconstruction_l1(retrained, "svhn", images[:5], "cpu", batch_size=2) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="image encoder"):
         b4.retrain_decoder(model, "F-F-FP", "svhn", data, data, epochs=1, batch_size=8, lr=1e-3, device="cpu")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(procedure="I-I-XX", dataset="svhn"), "unknown procedure"),
+    (dict(procedure="I-I-PS", dataset="cifar10"), "unknown dataset 'cifar10'"),
+    (dict(procedure="I-I-PS", dataset="svhn", predictor="svm"), "unknown predictor 'svm'"),
+    (dict(procedure="I-I-PS", dataset="svhn", loss_reduction="median"), "unknown loss reduction 'median'"),
+    (dict(procedure="F-F-FP", dataset="svhn", retrain_decoder=True), "needs an image encoder"),
+])
+def test_a_b4_run_with_a_bad_choice_is_refused_in_one_line(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        b4.check_run(**arguments)
+    b4.check_run("I-F-FP", "stl10", "search", "mean", retrain_decoder=True)  # 003's choices pass
