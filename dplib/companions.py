@@ -30,6 +30,16 @@ PROCEDURES_004 = ("I-I-PW", "I-I-PS", "I-F-FP", "F-I-PW", "F-I-PS", "F-F-FP")
 FIGURE_OF_DATASET = {"stl10": "fig_7", "svhn": "fig_8"}  # 004: Fig. 7 STL-10, Fig. 8 SVHN
 
 
+def _read_collected(path, columns, name):
+    """A collected grid CSV, refused in one line when it lacks the columns its params file collects."""
+    table = pd.read_csv(path)
+    missing = set(columns) - set(table)
+    if missing:
+        raise ValueError(f"{path} lacks the columns {sorted(missing)}: collect it with params/{name}.yaml "
+                         f"(`dplib grid collect params/{name}.yaml`)")
+    return table
+
+
 def load_printed_003():
     """003's printed numbers (results/paper/companion_003.csv)."""
     return pd.read_csv(PAPER_DIR / "companion_003.csv", keep_default_na=False, na_values=[""], dtype={"z": str})
@@ -38,11 +48,7 @@ def load_printed_003():
 def load_companion_003(path):
     """One row per completed run of a collected companion_003 grid: dataset, autoencoder (003's
     name), z, and its scores accuracy, linear_accuracy and reconstruction_l1."""
-    table = pd.read_csv(path)
-    missing = {"procedure", "variational", "z"} - set(table)
-    if missing:
-        raise ValueError(f"{path} lacks the columns {sorted(missing)}: collect it with params/companion_003.yaml "
-                         f"(`dplib grid collect params/companion_003.yaml`)")
+    table = _read_collected(path, ("procedure", "variational", "z"), "companion_003")
     table = table[table.state == "completed"].copy()
     table["variational"] = table.variational.astype(str).str.lower() == "true"
     unknown = set(zip(table.procedure, table.variational)) - set(AUTOENCODERS_003)
@@ -54,6 +60,12 @@ def load_companion_003(path):
     runs = table.pivot_table(index=["dataset", "autoencoder", "z"], columns="score", values="value", aggfunc="mean")
     return runs.reindex(columns=["accuracy", "linear_accuracy", "reconstruction_l1"]).reset_index().rename_axis(
         columns=None)
+
+
+def _printed_003(printed, table):
+    """The printed cells of one of 003's tables, the autoencoder's name as `autoencoder`."""
+    printed = load_printed_003() if printed is None else printed
+    return printed[printed.table == table].rename(columns={"procedure": "autoencoder", "value": "printed"})
 
 
 def _order_z(frame):
@@ -68,9 +80,7 @@ def accuracy_table_003(runs, table, printed=None):
     Any row holds), a column per autoencoder and its printed value beside it. runs=None: the
     printed table alone."""
     dataset, score = TABLES_003[table]
-    printed = load_printed_003() if printed is None else printed
-    printed = printed[printed.table == table].rename(columns={"procedure": "autoencoder", "value": "printed"})
-    frame = printed[["z", "autoencoder", "printed"]]
+    frame = _printed_003(printed, table)[["z", "autoencoder", "printed"]]
     if runs is not None:
         measured = runs[runs.dataset == dataset].assign(measured=lambda r: 100 * r[score], z=lambda r: r.z.astype(str))
         best = measured.groupby("autoencoder", as_index=False).measured.max().assign(z="any")
@@ -88,9 +98,7 @@ def table_8_003(runs, printed=None):
     """003's Table VIII rebuilt: per dataset and autoencoder type, its lowest reconstruction L1
     over z after decoder retraining, and that relative to the best type's (percent: the lowest
     L1 divided by the type's), next to the printed percentage."""
-    printed = load_printed_003() if printed is None else printed
-    printed = printed[printed.table == "VIII"].rename(columns={"procedure": "autoencoder", "value": "printed"})
-    printed = printed[["dataset", "autoencoder", "printed"]]
+    printed = _printed_003(printed, "VIII")[["dataset", "autoencoder", "printed"]]
     if runs is None:
         return printed.reset_index(drop=True)
     scored = runs.dropna(subset=["reconstruction_l1"])
@@ -111,11 +119,7 @@ def load_printed_004():
 def load_companion_004(path):
     """Completed accuracy rows of a collected companion_004 grid, one per run, with
     seconds_per_epoch (autoencoder training time / epochs)."""
-    table = pd.read_csv(path)
-    missing = {"procedure", "z", "repeat", "ae_epochs", "ae_seconds"} - set(table)
-    if missing:
-        raise ValueError(f"{path} lacks the columns {sorted(missing)}: collect it with params/companion_004.yaml "
-                         f"(`dplib grid collect params/companion_004.yaml`)")
+    table = _read_collected(path, ("procedure", "z", "repeat", "ae_epochs", "ae_seconds"), "companion_004")
     table = table[(table.state == "completed") & (table.score == "accuracy")].copy()
     table["seconds_per_epoch"] = table.ae_seconds / table.ae_epochs
     return table[["dataset", "procedure", "z", "repeat", "value", "seconds_per_epoch"]].reset_index(drop=True)
