@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(PYTHON) -m pytest -q -n 2
 
 demo: $(STAMP)
-	$(PYTHON) -m dplib.demo
+	$(PYTHON) -m dplib.run.demo
 
 # JupyterLab on this machine only (127.0.0.1), in the repository root, the tracked notebooks
 # stripped as they are saved (dplib.notebook); the URL with its token is printed

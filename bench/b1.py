@@ -23,7 +23,7 @@ from common import interleaved  # noqa: E402
 
 from dplib.data import bapps  # noqa: E402
 from dplib.lossnets import POINTS, LossNetwork  # noqa: E402
-from dplib import perceptual_similarity as b1  # noqa: E402
+from dplib.benchmarks import b1  # noqa: E402
 from dplib.losses import perceptual_distance  # noqa: E402
 
 warnings.filterwarnings("ignore")

@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import interleaved, precision_changes, print_compiled_steps  # noqa: E402
 
-from dplib import super_resolution as b2  # noqa: E402
+from dplib.benchmarks import b2  # noqa: E402
 from dplib.data import superres  # noqa: E402
 from dplib.train import adam, fit  # noqa: E402
 from dplib.lossnets import LossNetwork, build_classifier  # noqa: E402

@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import interleaved, precision_changes, print_compiled_steps  # noqa: E402
 
-from dplib import delineation as b3  # noqa: E402
+from dplib.benchmarks import b3  # noqa: E402
 from dplib.data import roads  # noqa: E402
 from dplib.train import adam, fit  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402

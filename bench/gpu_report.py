@@ -27,7 +27,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import interleaved  # noqa: E402
 
-from dplib import autoencoding as b4, delineation as b3, grid, super_resolution as b2  # noqa: E402
+from dplib.benchmarks import b2, b3, b4  # noqa
+from dplib.run import plan  # noqa: E402
 from dplib.data import roads  # noqa: E402
 from dplib.attributes import attributes_table  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
@@ -47,10 +48,10 @@ def paper_lengths():
     grids (B4 per dataset); the predictors are not counted."""
     steps, runs = {}, {}
     for name in ("b1", "b2", "b3", "b4"):
-        spec = grid.load_spec(ROOT / "params" / f"{name}.yaml")
+        spec = plan.load_spec(ROOT / "params" / f"{name}.yaml")
         spec["notebook"] = str(ROOT / spec["notebook"])
-        defaults = {**grid.notebook_defaults(spec["notebook"]), **spec["parameters"]}
-        grid_runs = grid.expand(spec)
+        defaults = {**plan.notebook_defaults(spec["notebook"]), **spec["parameters"]}
+        grid_runs = plan.expand(spec)
         if name == "b1":  # one run measures all 4 points in one pass
             steps[name], runs[name] = BAPPS_VALIDATION / defaults["batch_size"], len(grid_runs)
         elif name == "b2":

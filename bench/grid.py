@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dplib import grid
+from dplib.run import grid, plan
 
 
 def timed_grid(params, workers, runs_dir):
@@ -30,7 +30,7 @@ def main():
     parser.add_argument("--params", default="params/b1.yaml")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    spec = grid.load_spec(args.params, smoke=True)
+    spec = plan.load_spec(args.params, smoke=True)
     data_root = Path(spec["parameters"]["data_root"])
     if not data_root.exists() and spec["benchmark"] == "b1":
         from dplib.data import bapps

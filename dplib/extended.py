@@ -17,9 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lossnets import build_classifier, register_architecture
-
-STAGES = ("early", "semi_early", "mid", "late")
+from .lossnets import POINTS, build_classifier, load_weights, register_architecture, register_resolver
 
 
 class TokensToMap(nn.Module):
@@ -69,7 +67,7 @@ def _vit(weights, seed):
 
 
 def _nodes(prefix, indices):
-    return dict(zip(STAGES, (f"{prefix}{i}" for i in indices)))
+    return dict(zip(POINTS, (f"{prefix}{i}" for i in indices)))
 
 
 BUILT_IN = {  # name: (build, points, family, layout)
@@ -101,8 +99,6 @@ def _timm_model(model_name, weights, seed):
         import timm
     except ImportError:
         raise ImportError("timm models need timm: pip install 'dplib[timm]'") from None
-    from .lossnets import load_weights
-
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         pretrained = isinstance(weights, str) and weights.lower() in ("imagenet", "pretrained")
@@ -121,5 +117,8 @@ def timm_architecture(name):
     if len(stages) < 4:
         raise ValueError(f"{name}: timm lists {len(stages)} feature stages; register it with "
                          "dplib.register_architecture and FX node names instead")
-    return register_architecture(name, functools.partial(_timm_model, model_name), dict(zip(STAGES, stages[-4:])),
+    return register_architecture(name, functools.partial(_timm_model, model_name), dict(zip(POINTS, stages[-4:])),
                                  family="timm", replace=True)
+
+
+register_resolver("timm:", timm_architecture)

@@ -16,8 +16,9 @@ Points are named nodes of an architecture in the registry (`register_architectur
   - any other network names torchvision FX nodes (`list_points` prints them with their
     output shapes; `torchvision.models.feature_extraction.create_feature_extractor` builds
     the truncated multi-output network).
-dplib.extended registers more torchvision networks (ConvNeXt, ViT, Swin, RegNet, MobileNetV3)
-and reads "timm:<model name>" through timm.
+dplib.extended (imported by `import dplib`) registers more torchvision networks (ConvNeXt,
+ViT, Swin, RegNet, MobileNetV3) and a resolver for "timm:<model name>"; this module knows
+nothing of them.
 """
 
 import functools
@@ -122,6 +123,14 @@ class Architecture:
 
 
 REGISTRY = {}
+RESOLVERS = {}  # name prefix -> resolver(name) -> Architecture: networks built on demand ("timm:<model>")
+
+
+def register_resolver(prefix, resolver):
+    """Names starting with `prefix` (e.g. "timm:") are resolved by `resolver(name)`, which
+    returns (and registers) their Architecture. dplib.extended registers timm's this way, so
+    this module knows nothing of the networks beyond the paper's."""
+    RESOLVERS[prefix] = resolver
 
 
 def register_architecture(name, build, points, family="other", layout="nchw", classifier=None, imagenet=None,
@@ -154,10 +163,9 @@ def architecture(name):
     """The registry entry of `name` ("timm:<model>" reads a timm model), or an error listing them."""
     if name in REGISTRY:
         return REGISTRY[name]
-    if str(name).startswith("timm:"):
-        from .extended import timm_architecture
-
-        return timm_architecture(name)
+    for prefix, resolve in RESOLVERS.items():
+        if str(name).startswith(prefix):
+            return resolve(name)
     raise ValueError(f"unknown architecture {name!r}; registered: {', '.join(REGISTRY)}; any timm model as "
                      "'timm:<name>'; or dplib.register_architecture(...)")
 
@@ -447,5 +455,3 @@ for _arch in ARCHITECTURES:
         dict(zip(POINTS, EXTRACTION_POINTS[_arch])), FAMILIES[_arch],
         children_of="features" if _arch in FEATURES_ARCHITECTURES else "", imagenet=_arch, paper=True)
     REGISTRY[_arch].classifier = REGISTRY[_arch].build
-
-from . import extended  # noqa: E402,F401  (registers the networks beyond the paper's 14)

@@ -1,6 +1,8 @@
 """Shared fixtures: tiny datasets in their real on-disk formats, and params files pointing at them."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,12 @@ import yaml
 
 ROOT = Path(__file__).parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # notebook kernels and grid workers share 2 cores
+
+
+def dplib_cli(*args, cwd, timeout=600, **kwargs):
+    """`dplib ARGS` (python -m dplib) run in `cwd`, its output captured."""
+    return subprocess.run([sys.executable, "-m", "dplib", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +166,7 @@ TINY_NOTEBOOK_CELLS = [
     (None, "if mode == 'wedged':\n    time.sleep(seconds)"),
     (None, "if mode == 'wedged':\n    time.sleep(seconds)"),
     (None, "if mode == 'die':\n    os.kill(os.getpid(), signal.SIGKILL)"),
-    (None, "from dplib.results import score_row, write_result\n"
+    (None, "from dplib.benchmarks.record import score_row, write_result\n"
            "write_result(out_dir, 'tiny', [score_row('tiny', 'ok', 1.0, arch=mode, point=str(index))], params={})"),
 ]
 
@@ -187,3 +195,13 @@ def tiny_grid(tmp_path):
         return params
 
     return write
+
+
+def write_collected(tmp_path, name, rows):
+    """The rows as a collected CSV, with one failed run added (never a result)."""
+    import pandas as pd
+
+    rows = rows + [dict(rows[0], value=float("nan"), state="failed", run_id="x")]
+    path = tmp_path / f"{name}.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path

@@ -1,16 +1,15 @@
-"""dplib.attributes against Table I of the paper (results/paper/architectures.csv)."""
-
-from pathlib import Path
+"""dplib.attributes against Table I of the paper (dplib/analysis/paper/architectures.csv)."""
 
 import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from dplib.analysis.scores import load_paper_architectures
 from dplib.attributes import _measure, attributes_table
 from dplib.lossnets import ARCHITECTURES, POINTS
 
-TABLE_I = pd.read_csv(Path(__file__).parents[1] / "results" / "paper" / "architectures.csv").set_index("arch")
+TABLE_I = load_paper_architectures()
 # Weight layers on the longest path, as the architectures' papers count them (most are in
 # the name; SqueezeNet: conv1, 8 fire modules of 2, conv10; AlexNet: 5 conv + 3 fc).
 HAND_DEPTH = {"vgg11": 11, "vgg16": 16, "vgg16_bn": 16, "vgg19": 19, "resnet18": 18, "resnet50": 50,
@@ -80,7 +79,7 @@ def test_structural_attributes(per_arch):
     # Table I's marks against ours, with the differences explained: torchvision's GoogLeNet has
     # batch norm, which the original did not; EfficientNet's squeeze-excitation and projection
     # layers are 1x1 convolutions that Table I does not mark. A mark the text extraction lost
-    # (empty in results/paper/architectures.csv, see its README) cannot be compared.
+    # (empty in dplib/analysis/paper/architectures.csv, see its README) cannot be compared.
     known = {("googlenet", "batch_norm"), ("efficientnet_b0", "conv1x1"), ("efficientnet_b7", "conv1x1")}
     for arch in ARCHITECTURES:
         for column in ("skip_connections", "branching", "conv1x1", "batch_norm"):

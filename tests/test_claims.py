@@ -1,4 +1,4 @@
-"""dplib.claims: one holder per run, across threads, processes and hosts; stale claims taken over."""
+"""dplib.run.claims: one holder per run, across threads, processes and hosts; stale claims taken over."""
 
 import json
 import multiprocessing
@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from dplib import claims
+from dplib.run import claims
 
 
 def test_a_claim_is_exclusive_until_released(tmp_path):

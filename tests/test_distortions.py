@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dplib.data.distortions import DISTORTIONS, distort
-from dplib.walkthrough import sample_image
+from dplib.benchmarks.tutorials import sample_image
 
 
 @pytest.mark.parametrize("kind", sorted(DISTORTIONS))

@@ -1,4 +1,4 @@
-"""dplib.execute: every run ends, and ends recorded: time limits even for a wedged kernel,
+"""dplib.run.execute: every run ends, and ends recorded: time limits even for a wedged kernel,
 a dead kernel, SIGTERM, and nothing of a run left running. Real kernels and processes."""
 
 import json
@@ -10,17 +10,13 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
-from dplib import grid
-from dplib.execute import run_state
+from dplib.run import grid, plan
+from dplib.run.folder import run_state
+
+from conftest import dplib_cli
 
 ROOT = Path(__file__).parents[1]
-
-
-def dplib_cli(*args, cwd, timeout=600):
-    return subprocess.run([sys.executable, "-m", "dplib.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def folders(runs):
@@ -76,7 +72,7 @@ def test_timeout_run_on_the_command_line_replaces_the_params_file(tmp_path, tiny
 def test_sigterm_records_the_run_interrupted_and_a_plain_rerun_runs_it(tmp_path, tiny_grid):
     params = tiny_grid({"mode": ["sleep"]}, seconds=300.0)
     runs = tmp_path / "runs"
-    process = subprocess.Popen([sys.executable, "-m", "dplib.cli", "grid", "run", str(params), "--runs-dir", str(runs)],
+    process = subprocess.Popen([sys.executable, "-m", "dplib", "grid", "run", str(params), "--runs-dir", str(runs)],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 180
     while time.time() < deadline and not list(runs.glob("tiny/*/kernel.pid")):
@@ -93,31 +89,13 @@ def test_sigterm_records_the_run_interrupted_and_a_plain_rerun_runs_it(tmp_path,
     assert "1 to run" in rerun.stdout and attempts(folder) == 2
 
 
-def test_a_disk_full_while_recording_keeps_the_previous_record(tmp_path, monkeypatch):
-    import errno
-
-    from dplib import atomic
-
-    path = tmp_path / "run" / "status.json"
-    atomic.write_json_atomic(path, {"state": "running"})
-
-    def full(fd):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(atomic.os, "fsync", full)
-    with pytest.raises(atomic.DiskFullError, match="no space left.*status.json.*previous version is kept"):
-        atomic.write_json_atomic(path, {"state": "completed", "padding": "x" * 10_000})
-    assert json.loads(path.read_text()) == {"state": "running"}
-    assert sorted(p.name for p in path.parent.iterdir()) == ["status.json"]  # no temporary file left behind
-
-
 def test_a_run_held_by_a_live_process_is_not_executed_again(tmp_path, tiny_grid):
-    from dplib import claims
-    from dplib.execute import execute_run
+    from dplib.run import claims
+    from dplib.run.execute import execute_run
 
     params = tiny_grid({"mode": ["ok"]})
-    spec = grid.load_spec(params)
-    [run] = grid.expand(spec, runs_dir=tmp_path / "runs")
+    spec = plan.load_spec(params)
+    [run] = plan.expand(spec, runs_dir=tmp_path / "runs")
     grid.prepare(run, spec)
     held = claims.take(run.directory)  # this test process holds it
     assert execute_run(run.directory) == "running" and attempts(run.directory) == 0

@@ -114,7 +114,7 @@ class Tiny(nn.Module):
 
 
 def test_a_custom_module_registered_by_fx_nodes_runs_through_benchmark_1(tmp_path, bapps_root):
-    from dplib import perceptual_similarity as b1
+    from dplib.benchmarks import b1
     from dplib.data.bapps import TwoAFCDataset
     from dplib.metrics import two_afc
 

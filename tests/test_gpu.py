@@ -64,7 +64,7 @@ def test_every_network_forward_and_backward_at_the_papers_sizes(arch, benchmark,
 
 
 def test_b1_float16_scores_are_float32_scores_within_1e_3(tmp_path):
-    from dplib import perceptual_similarity as b1
+    from dplib.benchmarks import b1
     from dplib.data import bapps
 
     root = bapps.write_fixture(tmp_path / "bapps", patches_per_subset=50)
@@ -95,7 +95,7 @@ def steps_on(device, build, loss_for, batch, steps=3):
 
 
 def benchmark_steps():
-    from dplib import autoencoding as b4, delineation as b3, super_resolution as b2
+    from dplib.benchmarks import b2, b3, b4
     from dplib.data import embeddings
     from dplib.models import IterativeUNet, TransformerNet
 
@@ -129,7 +129,7 @@ def test_training_steps_on_cuda_equal_the_same_steps_on_cpu(benchmark):
 
 @pytest.mark.parametrize("workers", [torch.cuda.device_count() or 1, (torch.cuda.device_count() or 1) + 1])
 def test_each_grid_worker_sees_its_own_gpu_and_extra_workers_share(workers):
-    from dplib.grid import _worker_environments
+    from dplib.run.grid import _worker_environments
 
     probe = "import torch; print(torch.cuda.device_count(), torch.cuda.get_device_properties(0).uuid)"
     seen = []

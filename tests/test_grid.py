@@ -1,4 +1,4 @@
-"""dplib.grid: the runner, with real processes (papermill kernels, SIGKILL, submitit)."""
+"""dplib.run.grid: the runner, with real processes (papermill kernels, SIGKILL, submitit)."""
 
 import json
 import os
@@ -12,83 +12,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from dplib import grid
-from dplib.results import load_results
+from dplib.run import grid, plan
+from dplib.run.folder import run_state
+from dplib.analysis.scores import load_results
+
+from conftest import dplib_cli
 
 ROOT = Path(__file__).parents[1]
-
-
-def dplib_cli(*args, cwd, timeout=600, **kwargs):
-    return subprocess.run([sys.executable, "-m", "dplib.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, **kwargs)
-
-
-def test_expand_is_the_grid_with_stable_ids(tmp_path):
-    spec = grid.load_spec(ROOT / "params" / "b1.yaml")
-    runs = grid.expand(spec, runs_dir=tmp_path)
-    assert len(runs) == 14 and {r.parameters["arch"] for r in runs} == set(yaml.safe_load(
-        (ROOT / "params" / "grid.yaml").read_text())["arch"])
-    again = grid.expand(grid.load_spec(ROOT / "params" / "b1.yaml"), runs_dir=tmp_path)
-    assert [r.run_id for r in runs] == [r.run_id for r in again]
-    assert len({r.run_id for r in runs}) == 14 and runs[0].run_id.startswith(runs[0].parameters["arch"])
-    smoke = grid.expand(grid.load_spec(ROOT / "params" / "b1.yaml", smoke=True), runs_dir=tmp_path)
-    assert len(smoke) == 4 and smoke[0].run_id != runs[11].run_id  # other parameters, other id
-    only = grid.expand(spec, only=grid.parse_only("arch=vgg16|alexnet"), runs_dir=tmp_path)
-    assert sorted(r.parameters["arch"] for r in only) == ["alexnet", "vgg16"]
-    with pytest.raises(ValueError, match="not a grid axis"):
-        grid.expand(spec, only={"archh": ["vgg16"]})
-
-
-def test_exclude_leaves_combinations_out_of_the_product(tmp_path):
-    """003's per-dataset z lists: SVHN 32, 64, 128 and STL-10 64 ... 512, four procedures each."""
-    spec = grid.load_spec(ROOT / "params" / "companion_003.yaml")
-    runs = grid.expand(spec, runs_dir=tmp_path)
-    z = {d: sorted({r.parameters["embedding_size"] for r in runs if r.parameters["dataset"] == d})
-         for d in ("svhn", "stl10")}
-    assert z == {"svhn": [32, 64, 128], "stl10": [64, 128, 256, 512]} and len(runs) == 4 * (3 + 4)
-    smoke = grid.expand(grid.load_spec(ROOT / "params" / "companion_003.yaml", smoke=True), runs_dir=tmp_path)
-    assert len(smoke) == 8  # z = 16 on both: no rule matches
-    bad = yaml.safe_load((ROOT / "params" / "companion_003.yaml").read_text())
-    bad["exclude"] = [{"datasett": "svhn"}]
-    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    with pytest.raises(ValueError, match="not a grid axis"):
-        grid.load_spec(tmp_path / "bad.yaml", grid_file=ROOT / "params" / "grid.yaml")
-
-
-@pytest.mark.parametrize("name", ["b1", "b2", "b3", "b4", "companion_003", "companion_004"])
-def test_every_params_file_names_only_notebook_parameters_and_restates_no_default(name):
-    raw = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
-    defaults = grid.notebook_defaults(ROOT / raw["notebook"])
-    for block in (raw["parameters"] or {}, raw["smoke"]["parameters"]):
-        assert set(block) <= set(defaults), set(block) - set(defaults)
-        restated = [k for k, v in block.items() if defaults[k] == v]
-        assert not restated, f"params/{name}.yaml restates notebook defaults: {restated}"
-    assert set(raw["axes"]) | set(raw["smoke"]["axes"]) <= set(defaults)
-    for smoke in (False, True):
-        grid.check_parameters(grid.load_spec(ROOT / "params" / f"{name}.yaml", smoke=smoke))
-
-
-def test_the_grid_file_is_the_registry():
-    from dplib import ARCHITECTURES, POINTS
-
-    from dplib.extended import EXTENDED
-
-    shared = yaml.safe_load((ROOT / "params" / "grid.yaml").read_text())
-    assert shared == {"arch": list(ARCHITECTURES), "point": list(POINTS)}
-    extended = yaml.safe_load((ROOT / "params" / "grid_extended.yaml").read_text())
-    assert extended == {"arch": list(EXTENDED), "point": list(POINTS)}
-    spec = grid.load_spec(ROOT / "params" / "b4.yaml", grid_file=ROOT / "params" / "grid_extended.yaml")
-    assert spec["axes"]["arch"] == list(EXTENDED)
-
-
-def test_runs_record_every_parameter_and_a_changed_default_makes_new_runs(tmp_path, tiny_grid):
-    params = tiny_grid({"index": [0]})
-    [run] = grid.expand(grid.load_spec(params), runs_dir=tmp_path)
-    assert run.parameters == {"mode": "ok", "index": 0, "seconds": 0.0, "out_dir": str(run.directory)}
-    notebook = yaml.safe_load(params.read_text())["notebook"]
-    Path(notebook).write_text(Path(notebook).read_text().replace('seconds = 0.0', 'seconds = 1.0'))
-    [changed] = grid.expand(grid.load_spec(params), runs_dir=tmp_path)
-    assert changed.parameters["seconds"] == 1.0 and changed.run_id != run.run_id
 
 
 def test_unknown_grid_key_stops_before_anything_runs(tmp_path, b1_params):
@@ -151,7 +81,7 @@ def test_run_skip_collect_and_failures(tmp_path, b1_params):
 def test_sigkill_midway_then_rerun_completes_each_run_exactly_once(tmp_path, b1_params):
     runs = tmp_path / "runs"
     path = b1_params(archs=("alexnet", "squeezenet1_1", "vgg11", "resnet18"))
-    command = [sys.executable, "-m", "dplib.cli", "grid", "run", str(path), "--smoke", "--runs-dir", str(runs)]
+    command = [sys.executable, "-m", "dplib", "grid", "run", str(path), "--smoke", "--runs-dir", str(runs)]
     process = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.time() + 180
@@ -211,45 +141,24 @@ def test_each_local_worker_gets_its_own_gpu(monkeypatch, parent, gpus, expected)
     assert {env["OMP_NUM_THREADS"] for env in environments} == {str(max(1, (os.cpu_count() or 1) // 3))}
 
 
-def test_run_state_follows_the_claim_and_the_status(tmp_path):
-    from dplib import claims
-
-    folder = tmp_path / "run"
-    assert grid.run_state(folder) == "pending"
-    folder.mkdir()
-    (folder / "status.json").write_text(json.dumps({"state": "running", "host": "elsewhere", "pid": 1}))
-    assert grid.run_state(folder) == "interrupted"  # says running, but nobody holds it
-    claim = claims.take(folder)
-    assert grid.run_state(folder) == "running"
-    (folder / "status.json").unlink()
-    assert grid.run_state(folder) == "queued"  # held, not executing yet
-    claim.release()
-    (folder / "status.json").write_text(json.dumps({"state": "interrupted"}))
-    assert grid.run_state(folder) == "interrupted"
-    (folder / "result.json").write_text("{")  # half-written: not complete
-    assert grid.run_state(folder) == "interrupted"
-    (folder / "result.json").write_text("{}")
-    assert grid.run_state(folder) == "completed"
-
-
 def test_two_runners_started_together_execute_every_run_exactly_once(tmp_path, tiny_grid):
     params = tiny_grid({"index": list(range(6))}, seconds=1.0, mode="sleep")
-    command = [sys.executable, "-m", "dplib.cli", "grid", "run", str(params), "--runs-dir", str(tmp_path / "runs")]
+    command = [sys.executable, "-m", "dplib", "grid", "run", str(params), "--runs-dir", str(tmp_path / "runs")]
     runners = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
                for _ in range(2)]
     outputs = [r.communicate(timeout=600)[0] for r in runners]
     assert [r.returncode for r in runners] == [0, 0], outputs
     folders = list((tmp_path / "runs" / "tiny").iterdir())
-    assert len(folders) == 6 and all(grid.run_state(f) == "completed" for f in folders)
+    assert len(folders) == 6 and all(run_state(f) == "completed" for f in folders)
     executions = [len((f / "attempts.jsonl").read_text().splitlines()) for f in folders]
     assert executions == [1] * 6, executions
 
 
 def test_a_run_claimed_on_another_host_is_left_alone_until_its_heartbeat_is_stale(tmp_path, tiny_grid):
-    from dplib import claims
+    from dplib.run import claims
 
     params = tiny_grid({"index": [0]})
-    [run] = grid.expand(grid.load_spec(params), runs_dir=tmp_path / "runs")
+    [run] = plan.expand(plan.load_spec(params), runs_dir=tmp_path / "runs")
     run.directory.mkdir(parents=True)
     (run.directory / "status.json").write_text(json.dumps({"state": "running", "host": "node-7", "pid": 1}))
 
@@ -266,7 +175,7 @@ def test_a_run_claimed_on_another_host_is_left_alone_until_its_heartbeat_is_stal
     claim_from_node_7(age=claims.STALE_AFTER_S + 60)
     result = dplib_cli("grid", "run", str(params), "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert result.returncode == 0 and "1 to run" in result.stdout
-    assert grid.run_state(run.directory) == "completed" and not (run.directory / "claim.json").exists()
+    assert run_state(run.directory) == "completed" and not (run.directory / "claim.json").exists()
 
 
 def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(tmp_path, smoke_params):
@@ -277,7 +186,7 @@ def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(t
     root = superres.write_fixture(tmp_path / "superres")
     path = smoke_params("b2", root, {"arch": ["squeezenet1_1"], "point": ["early"], "scale": [4]},
                         iterations=300, val_every=1000, crop=64)
-    command = [sys.executable, "-m", "dplib.cli", "grid", "run", str(path), "--smoke", "--runs-dir", str(tmp_path / "runs")]
+    command = [sys.executable, "-m", "dplib", "grid", "run", str(path), "--smoke", "--runs-dir", str(tmp_path / "runs")]
     runner = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 300
 
@@ -337,12 +246,12 @@ def test_the_grid_runs_and_collects_benchmarks_2_3_and_4(tmp_path, smoke_params)
 def test_the_slurm_queue_is_asked_only_when_a_claim_names_a_slurm_job(tmp_path, tiny_grid, monkeypatch):
     """squeue takes 10 s to give up where the controller is down: grids on such a machine must
     not pay it for runs no Slurm job holds; a run a queued job holds stays held."""
-    from dplib import slurm
+    from dplib.run import slurm
 
     asked = []
     monkeypatch.setattr(slurm, "queued_jobs", lambda: asked.append(1) or {"42_0"})
     params = tiny_grid({"index": [0, 1]})
-    runs = grid.expand(grid.load_spec(params), runs_dir=tmp_path / "runs")
+    runs = plan.expand(plan.load_spec(params), runs_dir=tmp_path / "runs")
     for run in runs:
         run.directory.mkdir(parents=True)
     assert grid.summary(runs)["pending"] == 2 and asked == []
@@ -352,4 +261,4 @@ def test_the_slurm_queue_is_asked_only_when_a_claim_names_a_slurm_job(tmp_path, 
         "holders": [{"host": "login", "pid": 1, "started": 1.0, "role": "runner"}]}))
     counts = grid.summary(runs)
     assert asked == [1] and counts["pending"] == 1 and counts["queued"] == 1
-    assert grid.run_state(runs[0].directory, queue=set()) == "pending"  # left the queue: nobody holds it
+    assert run_state(runs[0].directory, queue=set()) == "pending"  # left the queue: nobody holds it

@@ -12,7 +12,7 @@ import papermill
 import pytest
 
 from dplib import notebook, progress
-from dplib.execute import KERNEL_START_TIMEOUT
+from dplib.run.execute import KERNEL_START_TIMEOUT
 
 ROOT = Path(__file__).parents[1]
 

@@ -9,7 +9,7 @@ import nbformat
 import papermill
 import pytest
 
-from dplib.execute import KERNEL_START_TIMEOUT
+from dplib.run.execute import KERNEL_START_TIMEOUT
 
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -272,7 +272,7 @@ def test_b4_with_the_other_value_of_every_protocol_switch(tmp_path, embeddings_r
     assert "cross_entropy" in record["scores"][0]["note"] and 0 <= record["scores"][0]["value"] <= 1
 
 
-def test_b4_with_companion_003s_switches(tmp_path, embeddings_root):
+def test_b4_with_autoencoder_embeddingss_switches(tmp_path, embeddings_root):
     """003's run: a perceptual VAE with the released mean loss and KL weight, early stopping,
     the 36-MLP search plus the linear regressors, and the decoder retrained pixel-wise."""
     record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="svhn", procedure="I-I-PS", variational=True,

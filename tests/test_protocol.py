@@ -27,7 +27,7 @@ def protocol_rows():
     return rows
 
 
-COMPANIONS = {"003": ("b4_autoencoding", "companion_003"), "004": ("b4_autoencoding", "companion_004")}  # paper -> (notebook, params file)
+COMPANIONS = {"003": ("b4_autoencoding", "autoencoder_embeddings"), "004": ("b4_autoencoding", "feature_prediction")}  # paper -> (notebook, params file)
 
 
 def notebooks_of(section):

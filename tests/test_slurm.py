@@ -1,4 +1,4 @@
-"""dplib.slurm and the grid on a real Slurm: the request checked against the cluster, the
+"""dplib.run.slurm and the grid on a real Slurm: the request checked against the cluster, the
 queue asked, cancelled running and pending tasks recorded `interrupted`, no run submitted twice.
 
 Tests marked `slurm` need a Slurm controller answering here (`.ci/slurm.sh start`, which
@@ -14,7 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dplib import grid, slurm
+from dplib.run import grid, plan, slurm
+from dplib.run.folder import run_state
+
+from conftest import dplib_cli
 
 NODES = [dict(name="cpu1", partition="debug", default=True, cpus=2, mem_mb=22000, gpus=0, time_limit_min=float("inf")),
          dict(name="gpu1", partition="gpu", default=False, cpus=16, mem_mb=128000, gpus=4, time_limit_min=2880)]
@@ -46,20 +49,15 @@ def test_a_request_no_node_can_satisfy_stops_with_the_reason():
 
 
 def test_slurm_overrides_and_the_time_limit_from_the_params_file(tmp_path):
-    spec = grid.load_spec(Path(__file__).parents[1] / "params" / "b1.yaml",
-                          slurm_overrides=grid.parse_assignments(["gpus_per_node=0", "slurm_partition=debug"]))
+    spec = plan.load_spec(Path(__file__).parents[1] / "params" / "b1.yaml",
+                          slurm_overrides=plan.parse_assignments(["gpus_per_node=0", "slurm_partition=debug"]))
     assert spec["slurm"]["gpus_per_node"] == 0 and spec["slurm"]["slurm_partition"] == "debug"
     assert spec["slurm"]["timeout_min"] * 60 >= spec["timeouts"]["run_s"]  # Slurm never ends a run before its limit
     with pytest.raises(ValueError, match="--slurm takes KEY=VALUE"):
-        grid.parse_assignments(["gpus_per_node"])
+        plan.parse_assignments(["gpus_per_node"])
 
 
 # ----- a real Slurm ------------------------------------------------------------------------
-
-def dplib_cli(*args, cwd, timeout=600):
-    return subprocess.run([sys.executable, "-m", "dplib.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-
 
 def wait_for(condition, seconds, what):
     deadline = time.time() + seconds
@@ -106,14 +104,14 @@ def test_cancelled_tasks_are_interrupted_and_a_second_runner_submits_nothing(tmp
     runs = tmp_path / "runs"
     common = ["--executor", "slurm", "--workers", "1", "--slurm", "gpus_per_node=0", "--slurm", "cpus_per_task=1",
               "--slurm", "mem_gb=2", "--runs-dir", str(runs)]
-    first = subprocess.Popen([sys.executable, "-m", "dplib.cli", "grid", "run", str(params), *common], cwd=tmp_path,
+    first = subprocess.Popen([sys.executable, "-m", "dplib", "grid", "run", str(params), *common], cwd=tmp_path,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     folders = {}
 
     def one_running():
         for f in runs.glob("tiny/*"):
             folders[json.loads((f / "params.json").read_text())["parameters"]["index"]] = f
-        return len(folders) == 3 and any(grid.run_state(f) == "running" for f in folders.values()) and all(
+        return len(folders) == 3 and any(run_state(f) == "running" for f in folders.values()) and all(
             (json.loads((f / "claim.json").read_text()) if (f / "claim.json").exists() else {}).get("job_id")
             for f in folders.values())
 
@@ -128,10 +126,10 @@ def test_cancelled_tasks_are_interrupted_and_a_second_runner_submits_nothing(tmp
         assert "interrupted" not in status
 
         subprocess.run(["scancel", f"{job}_2"], check=True, timeout=30)          # still waiting in the array
-        wait_for(lambda: grid.run_state(folders[2]) == "interrupted", 120, "the pending task's run to be interrupted")
-        running = next(i for i, f in folders.items() if grid.run_state(f) == "running")
+        wait_for(lambda: run_state(folders[2]) == "interrupted", 120, "the pending task's run to be interrupted")
+        running = next(i for i, f in folders.items() if run_state(f) == "running")
         subprocess.run(["scancel", f"{job}_{running}"], check=True, timeout=30)   # running: SIGTERM to its processes
-        wait_for(lambda: grid.run_state(folders[running]) == "interrupted", 120, "the running task's end")
+        wait_for(lambda: run_state(folders[running]) == "interrupted", 120, "the running task's end")
         subprocess.run(["scancel", job], check=True, timeout=30)                  # whatever is left
         output = first.communicate(timeout=180)[0]
     finally:

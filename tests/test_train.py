@@ -151,7 +151,7 @@ def test_compiled_steps_equal_eager_steps(tmp_path):
     into whole lr-sized steps) the weights after three steps equal eager ones within 1e-5."""
     from torch._dynamo.utils import counters
 
-    from dplib import super_resolution as b2
+    from dplib.benchmarks import b2
     from dplib.data import superres
     from dplib.lossnets import LossNetwork
     from dplib.models import TransformerNet

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER = ROOT / "results" / "paper"
+PAPER = ROOT / "dplib" / "analysis" / "paper"
 SEEDS = ROOT.parent / "shared" / "seeds"
 
 
@@ -25,7 +25,7 @@ def cell(data, **where):
 
 
 def test_003_cells_read_from_the_printed_tables():
-    table = rows("companion_003.csv")
+    table = rows("autoencoder_embeddings.csv")
     assert cell(table, table="III", dataset="stl10", z="256", procedure="perceptual VAE") == 64.8
     assert cell(table, table="III", dataset="stl10", z="any", procedure="AE") == 45.0
     assert cell(table, table="IV", dataset="svhn", z="128", procedure="perceptual AE") == 84.0
@@ -40,7 +40,7 @@ def test_003_cells_read_from_the_printed_tables():
 
 
 def test_004_cells_and_statements():
-    table = rows("companion_004.csv")
+    table = rows("feature_prediction.csv")
     assert cell(table, table="II", dataset="stl10", procedure="I-F-FP") == 0.67
     assert [r["spread"] for r in table if r["table"] == "II" and r["procedure"] == "I-F-FP"] == ["0.01", "0.0"]
     assert cell(table, table="II", dataset="svhn", procedure="simple CNN") == 0.89
@@ -53,7 +53,7 @@ def test_004_cells_and_statements():
 @pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed texts (../shared/seeds) are not next to this checkout")
 def test_the_committed_files_are_what_the_script_reads_from_the_seeds(tmp_path):
     seeds = sorted(SEEDS.glob("00[34]_*.txt"))
-    subprocess.run([sys.executable, str(PAPER / "transcribe_companions.py"), *map(str, seeds), str(tmp_path)],
+    subprocess.run([sys.executable, str(ROOT / "results" / "paper" / "transcribe_companions.py"), *map(str, seeds), str(tmp_path)],
                    check=True, timeout=60)
-    for name in ("companion_003.csv", "companion_004.csv"):
+    for name in ("autoencoder_embeddings.csv", "feature_prediction.csv"):
         assert (PAPER / name).read_bytes() == (tmp_path / name).read_bytes(), name

@@ -1,4 +1,4 @@
-"""Transcribe Tables V-XI of the main paper from its text into results/paper/scores.csv.
+"""Transcribe Tables V-XI of the main paper from its text into dplib/analysis/paper/scores.csv (package data).
 
     python results/paper/transcribe.py ../shared/seeds/000_af40cc5d3e1561c4.txt
 
@@ -142,7 +142,7 @@ def printed_summary_tables(text, folder):
             writer.writerow([arch] + [letters[c.strip().translate(LATIN)] for c in cells])
 
 
-def main(source, out=Path(__file__).parent / "scores.csv"):
+def main(source, out=Path(__file__).parents[2] / "dplib" / "analysis" / "paper" / "scores.csv"):
     text = Path(source).read_text()
     printed_summary_tables(text, Path(out).parent)
     rows = transcribe(text)

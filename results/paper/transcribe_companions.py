@@ -1,13 +1,13 @@
-"""Transcribe the companion papers' printed results from their text into results/paper/.
+"""Transcribe the companion papers' printed results from their text into dplib/analysis/paper/ (package data).
 
     python results/paper/transcribe_companions.py ../shared/seeds/003_920ee64a5991e7cf.txt \\
-        ../shared/seeds/004_92b689ed7bfd54da.txt [out folder, default: this one]
+        ../shared/seeds/004_92b689ed7bfd54da.txt [out folder, default: dplib/analysis/paper]
 
-companion_003.csv: 003's Tables III, IV (MLPs) and VI, VII (linear regressors), accuracy
+autoencoder_embeddings.csv: 003's Tables III, IV (MLPs) and VI, VII (linear regressors), accuracy
     per z size and procedure on STL-10 and SVHN (the "Any" rows as z = "any"), and Table
     VIII's STL-10 and SVHN rows (reconstruction after decoder retraining, relative to the
     best). Columns: table, dataset, predictor, z, procedure, value, unit.
-companion_004.csv: 004's Table II (mean and spread over repeats; the row labels did not
+feature_prediction.csv: 004's Table II (mean and spread over repeats; the row labels did not
     survive the extraction, see README.md), its Table I (SVHN, z = 500) and the statements
     behind its Figures 7 and 8 (accuracy and relative training time), each with its sentence.
     Columns: table, dataset, procedure, quantity, value, spread, relation, note.
@@ -20,7 +20,7 @@ import re
 import sys
 from pathlib import Path
 
-OUT = Path(__file__).parent
+OUT = Path(__file__).parents[2] / "dplib" / "analysis" / "paper"  # package data
 PROCEDURES_003 = {"AE": "AE", "VAE": "VAE", "P. AE": "perceptual AE", "P. VAE": "perceptual VAE"}
 TABLES_003 = {"III": ("stl10", "mlp"), "IV": ("svhn", "mlp"), "VI": ("stl10", "linear"), "VII": ("svhn", "linear")}
 
@@ -119,8 +119,8 @@ def write(rows, path):
 
 
 def main(paper_003, paper_004, out=OUT):
-    write(companion_003(Path(paper_003).read_text()), Path(out) / "companion_003.csv")
-    write(companion_004(Path(paper_004).read_text()), Path(out) / "companion_004.csv")
+    write(companion_003(Path(paper_003).read_text()), Path(out) / "autoencoder_embeddings.csv")
+    write(companion_004(Path(paper_004).read_text()), Path(out) / "feature_prediction.csv")
 
 
 if __name__ == "__main__":

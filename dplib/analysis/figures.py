@@ -1,0 +1,164 @@
+"""The paper's figures, rebuilt from any tidy score table: Fig. 2 (each score per point),
+Fig. 3 (SVHN / STL-10 by point), Fig. 4 (2AFC against FLOPs), Fig. 5 (MRD quality against
+ImageNet top-1), the attribute correlations as a heat map, and any attribute against any
+score (`scatter`, the explorer's plot).
+
+Statistical figures are drawn with seaborn over tidy tables; nothing random is drawn (no
+jitter), so rebuilding a figure from the same scores gives the same file.
+"""
+
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+
+from ..lossnets import POINTS
+from .tables import POINT_LETTERS, _with_keys, architecture_order, best_per_architecture
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _sns():
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    return sns
+
+
+FIG_2_KEYS = ("b1 2afc all", "b2 ssim bsd100 x4", "b3 quality mrd", "b4 accuracy stl10")
+
+
+def fig_2(scores, keys=FIG_2_KEYS):
+    """Fig. 2: each score per extraction point (earliest to latest), one line per architecture."""
+    plt, sns = _plt(), _sns()
+    scores = _with_keys(scores)
+    keys = [k for k in keys if k in set(scores.key)]
+    if not keys:
+        return None
+    figure, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
+    for i, (axis, key) in enumerate(zip(axes[0], keys)):
+        table = scores[scores.key == key].copy()
+        table["position"] = table.point.map({p: j for j, p in enumerate(POINTS)})
+        sns.lineplot(table.sort_values("position"), x="position", y="value", hue="arch", style="arch",
+                     hue_order=architecture_order(table.arch), style_order=architecture_order(table.arch), markers=True,
+                     dashes=False, palette="tab20", errorbar=None, ax=axis, legend=i == len(keys) - 1)
+        axis.set_xticks(range(len(POINTS)), [POINT_LETTERS[p] for p in POINTS])
+        axis.set(title=key, xlabel="extraction point", ylabel="score" if i == 0 else "")
+    sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=7, title=None)
+    figure.tight_layout()
+    return figure
+
+
+def fig_3(scores):
+    """Fig. 3: SVHN and STL-10 accuracy of all loss networks grouped by extraction point."""
+    plt, sns = _plt(), _sns()
+    scores = _with_keys(scores)
+    keys = [k for k in ("b4 accuracy svhn", "b4 accuracy stl10") if k in set(scores.key)]
+    if not keys:
+        return None
+    figure, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    for axis, key in zip(axes[0], keys):
+        group = scores[scores.key == key]
+        sns.swarmplot(group, x="point", y="value", order=list(POINTS), size=4, ax=axis)
+        sns.pointplot(group, x="point", y="value", order=list(POINTS), estimator="mean", errorbar=None,
+                      color="black", markers="_", markersize=20, linestyle="none", ax=axis)
+        axis.set_xticks(range(len(POINTS)), [POINT_LETTERS[p] for p in POINTS])
+        axis.set(title=key, xlabel="extraction point", ylabel="test accuracy")
+    figure.tight_layout()
+    return figure
+
+
+def fig_4(scores, attributes, key="b1 2afc all"):
+    """Fig. 4: 2AFC of every loss network vs log10 of its forward-pass FLOPs (up to its point)."""
+    plt, sns = _plt(), _sns()
+    scores = _with_keys(scores)
+    merged = scores[scores.key == key].merge(attributes, on=["arch", "point"])
+    if merged.empty:
+        return None
+    merged["log10_flops"] = np.log10(merged.point_mflops * 1e6)
+    figure, axis = plt.subplots(figsize=(6, 4))
+    sns.scatterplot(merged, x="log10_flops", y="value", hue="point", hue_order=[p for p in POINTS
+                                                                              if p in set(merged.point)], ax=axis)
+    axis.set(xlabel="log10 FLOPs (multiply-adds) up to the extraction point, 224 px", ylabel=key)
+    figure.tight_layout()
+    return figure
+
+
+def fig_5(scores, attributes, key="b3 quality mrd"):
+    """Fig. 5: each architecture's best MRD quality vs its ImageNet top-1 accuracy."""
+    plt, sns = _plt(), _sns()
+    best = best_per_architecture(scores)
+    best = best[best.key == key].merge(attributes.drop_duplicates("arch")[["arch", "imagenet_top1"]], on="arch")
+    if best.empty:
+        return None
+    figure, axis = plt.subplots(figsize=(6, 4))
+    sns.scatterplot(best, x="imagenet_top1", y="value", ax=axis)
+    for row in best.itertuples():
+        axis.annotate(row.arch, (row.imagenet_top1, row.value), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axis.set(xlabel="ImageNet top-1 accuracy (%)", ylabel=f"{key} (best point)")
+    figure.tight_layout()
+    return figure
+
+
+def fig_correlations(correlations, scope="all points"):
+    """The attribute correlations as a heat map: Spearman's rho of each attribute (rows)
+    against each score (columns) over the loss networks of `scope`."""
+    plt, sns = _plt(), _sns()
+    table = correlations[correlations.scope == scope].pivot(index="attribute", columns="score", values="spearman_rho")
+    if table.empty:
+        return None
+    figure, axis = plt.subplots(figsize=(1.0 + 0.55 * table.shape[1], 1.0 + 0.4 * table.shape[0]))
+    sns.heatmap(table, vmin=-1, vmax=1, center=0, cmap="vlag", annot=True, fmt=".2f", annot_kws={"size": 6},
+                cbar_kws={"label": "Spearman rho"}, ax=axis)
+    axis.set(title=f"attributes against scores ({scope})", xlabel="", ylabel="")
+    figure.tight_layout()
+    return figure
+
+
+def scatter(scores, attributes, attribute, key, color_by="point"):
+    """Any attribute against any score over the loss networks, coloured by point or family,
+    with its Pearson and Spearman correlation in the title (the explore notebook's plot)."""
+    plt, sns = _plt(), _sns()
+    scores = _with_keys(scores)
+    merged = scores[scores.key == key].merge(attributes, on=["arch", "point"])
+    figure, axis = plt.subplots(figsize=(6, 4))
+    sns.scatterplot(merged.assign(x=merged[attribute].astype(float)), x="x", y="value", hue=color_by, ax=axis)
+    x, y = merged[attribute].astype(float), merged.value
+    if x.nunique() > 1 and len(merged) > 2:
+        axis.set_title(f"Pearson r = {stats.pearsonr(x, y).statistic:.2f}, "
+                       f"Spearman rho = {stats.spearmanr(x, y).statistic:.2f} (n = {len(merged)})", fontsize=9)
+    axis.set(xlabel=attribute, ylabel=key)
+    if axis.get_legend():
+        sns.move_legend(axis, "best", fontsize=7, title=color_by)
+    figure.tight_layout()
+    return figure
+
+
+def figure_png(figure):
+    """A figure as PNG bytes (no timestamp), and the figure closed."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    _plt().close(figure)
+    return buffer.getvalue()
+
+
+
+def save_figure(figure, folder, name):
+    """folder/name.png and folder/name.pdf, without timestamps so reruns give the same files.
+    A figure of None (its scores are not in the table) writes nothing."""
+    if figure is None:
+        print(f"{name}: the scores it plots are not in these results; skipped")
+        return []
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    figure.savefig(folder / f"{name}.png", dpi=120, metadata={"Software": None})
+    figure.savefig(folder / f"{name}.pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
+    return [folder / f"{name}.png", folder / f"{name}.pdf"]
+
+

@@ -1,0 +1,54 @@
+"""The scores the analysis reads: the paper's Tables I and V-XI as printed (shipped inside the
+package, `dplib/analysis/paper/`), and a grid's collected results, both as tidy tables with
+the columns of dplib.benchmarks.record.SCORE_COLUMNS."""
+
+from pathlib import Path
+
+import pandas as pd
+
+PAPER_DIR = Path(__file__).parent / "paper"  # package data: the paper's numbers as tidy CSV
+
+
+def load_paper_scores():
+    """The paper's Tables V-XI as one tidy DataFrame (results/paper/scores.csv)."""
+    table = pd.read_csv(PAPER_DIR / "scores.csv", keep_default_na=False, na_values=[""])
+    return _tidy(table)
+
+
+def load_paper_architectures():
+    """Table I as printed (results/paper/architectures.csv)."""
+    return pd.read_csv(PAPER_DIR / "architectures.csv").set_index("arch")
+
+
+def load_results(path):
+    """A grid's collected results (a CSV written by `dplib grid collect`, or a folder of
+    them: the benchmarks' b1.csv ... b4.csv; a companion grid's CSV is read by its own
+    analysis) in the columns of `load_paper_scores`, plus run_id and state. Rows of runs that
+    did not complete are dropped here; read the CSV itself to see them."""
+    path = Path(path)
+    files = [f for f in sorted(path.glob("b*.csv")) if f.stem[1:].isdigit()] if path.is_dir() else [path]
+    if not files or not all(f.is_file() for f in files):
+        raise FileNotFoundError(f"no collected results at {path}; run `dplib grid collect PARAMS` first")
+    table = pd.concat([pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in files], ignore_index=True)
+    if "state" in table:
+        table = table[table.state == "completed"]
+    return _tidy(table.dropna(subset=["value"]))
+
+
+def _tidy(table):
+    table = table.copy()
+    table["scale"] = pd.to_numeric(table["scale"], errors="coerce").astype("Int64")
+    for column in ("benchmark", "score", "dataset", "arch", "point", "note"):
+        table[column] = table[column].fillna("").astype(str)
+    table["value"] = table["value"].astype(float)
+    return table.reset_index(drop=True)
+
+
+def read_collected(path, columns, name):
+    """A collected grid CSV, refused in one line when it lacks the columns its params file collects."""
+    table = pd.read_csv(path)
+    missing = set(columns) - set(table)
+    if missing:
+        raise ValueError(f"{path} lacks the columns {sorted(missing)}: collect it with params/{name}.yaml "
+                         f"(`dplib grid collect params/{name}.yaml`)")
+    return table

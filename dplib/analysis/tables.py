@@ -1,0 +1,220 @@
+"""The paper's tables, rebuilt from any tidy score table (the paper's or a grid's):
+Table III (`rank_table`), Table IV (`best_points`), the attribute correlations behind its
+findings, the printed score tables V-XI (`score_table`), Tables I and II.
+
+Every score of the paper is better when higher, so "best" is always the maximum.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..lossnets import ARCHITECTURES, POINTS
+
+BENCHMARKS = ("b1", "b2", "b3", "b4")
+POINT_LETTERS = {"early": "E", "semi_early": "S", "mid": "M", "late": "L"}
+KEY = ["benchmark", "score", "dataset", "scale"]
+
+
+def architecture_order(names):
+    """The paper's architectures in Table II's order, then any others (registered networks,
+    timm models) sorted: the order of every table and figure."""
+    names = set(names)
+    return [a for a in ARCHITECTURES if a in names] + sorted(names - set(ARCHITECTURES))
+
+
+def mark_paper(table):
+    """A table indexed by architecture, with a column saying which rows are the paper's
+    networks (when own runs add registered ones)."""
+    return table.assign(in_paper=[a in ARCHITECTURES for a in table.index])
+
+
+def score_key(row):
+    """'b2 psnr set5 x4' for a score row (or a tuple of its KEY fields)."""
+    benchmark, score, dataset, scale = (row[k] for k in KEY) if not isinstance(row, tuple) else row
+    scale = "" if pd.isna(scale) or scale == "" else f" x{int(scale)}"
+    return f"{benchmark} {score} {dataset}{scale}".strip()
+
+
+def _with_keys(scores):
+    scores = scores.copy()
+    scores["key"] = [score_key(r) for r in scores[KEY].to_dict("records")]
+    return scores
+
+
+def best_per_architecture(scores):
+    """For every score and architecture, the best extraction point and its value."""
+    scores = _with_keys(scores)
+    # ties: the earliest point wins (point order), so the result does not depend on row order
+    scores["point_order"] = scores.point.map({p: i for i, p in enumerate(POINTS)})
+    ordered = scores.sort_values(["key", "arch", "value", "point_order"], ascending=[True, True, False, True])
+    return ordered.groupby(["key", "arch"], sort=False).head(1).drop(columns="point_order").reset_index(drop=True)
+
+
+def paper_scores_only(scores):
+    """The rows of the scores the paper reports (Tables V-XI): our runs add per-subset
+    2AFC / JND and slack-3 delineation scores, which Table III must not average in."""
+    keys = pd.Series([score_key(r) for r in scores[KEY].to_dict("records")], index=scores.index)
+    return scores[keys.map(lambda k: any(holds(k) for holds in PAPER_TABLES.values()))]
+
+
+def rank_table(scores, paper_scores=True):
+    """Table III: per score, architectures ranked 1 (best) .. n by their best extraction
+    point; averaged per benchmark (columns b1..b4) and over benchmarks weighted equally
+    ("all", the mean of the benchmark averages). By default only the paper's scores count
+    (`paper_scores_only`); paper_scores=False ranks on every score in the table.
+
+    Ties share the average of the ranks they span (pandas' method="average"). The paper's
+    values come from unrounded scores, so where two printed scores are equal the paper
+    may have ranked them apart: such differences are rounding, not disagreements.
+    """
+    best = best_per_architecture(paper_scores_only(scores) if paper_scores else scores)
+    best["rank"] = best.groupby("key").value.rank(ascending=False, method="average")
+    table = best.pivot_table(index="arch", columns="benchmark", values="rank", aggfunc="mean")
+    table = table.reindex(columns=[b for b in BENCHMARKS if b in table.columns])
+    table["all"] = table.mean(axis=1)
+    return table.reindex(architecture_order(table.index))
+
+
+def best_points(scores, keys=None):
+    """Table IV: the best extraction point of every architecture for each score (columns)."""
+    best = best_per_architecture(scores)
+    if keys is not None:
+        best = best[best.key.isin(keys)]
+    table = best.pivot(index="arch", columns="key", values="point")
+    if keys is not None:
+        table = table.reindex(columns=list(keys))
+    return table.reindex(architecture_order(table.index))
+
+
+def score_table(scores, key_filter):
+    """One of the printed score tables (V-XI) as a wide table: architectures x (score, point).
+
+    key_filter: a function of a score key returning True for the keys the table holds.
+    """
+    scores = _with_keys(scores)
+    scores = scores[scores.key.map(key_filter)]
+    table = scores.pivot_table(index="arch", columns=["key", "point"], values="value", aggfunc="first")
+    keys = list(dict.fromkeys(scores.key))
+    columns = [(k, p) for k in keys for p in POINTS if (k, p) in table.columns]
+    return table.reindex(columns=pd.MultiIndex.from_tuples(columns, names=["score", "point"])).reindex(
+        architecture_order(table.index))
+
+
+PAPER_TABLES = {  # printed table -> which score keys it holds
+    "table_5": lambda k: k.startswith("b1 ") and k.endswith(" all"),
+    "table_6": lambda k: k.startswith("b2 psnr") and k.endswith("x4"),
+    "table_7": lambda k: k.startswith("b2 ssim") and k.endswith("x4"),
+    "table_8": lambda k: k.startswith("b2 psnr") and k.endswith("x8"),
+    "table_9": lambda k: k.startswith("b2 ssim") and k.endswith("x8"),
+    "table_10": lambda k: k.startswith("b3 ") and "slack" not in k,
+    "table_11": lambda k: k.startswith("b4 accuracy"),
+}
+# Table IV's columns, as score keys
+TABLE_4_KEYS = {"2afc": "b1 2afc all", "jnd_map": "b1 jnd_map all", "ssim_x4_bsd100": "b2 ssim bsd100 x4",
+                "ssim_x8_bsd100": "b2 ssim bsd100 x8", "mrd_all": "b3 quality mrd", "svhn": "b4 accuracy svhn",
+                "stl10": "b4 accuracy stl10"}
+
+
+def point_attributes(attributes):
+    """The numeric attributes of attributes_table() that vary over loss networks."""
+    numeric = attributes.select_dtypes(include=["number", "bool"]).columns
+    return [c for c in numeric if attributes[c].nunique() > 1]
+
+
+def attribute_correlations(scores, attributes):
+    """Pearson and Spearman correlation (with p-values) of every attribute against every
+    score, over the 56 loss networks ("all points") and over each architecture's best
+    point ("best points", 14), as the paper tests "no correlation with ImageNet accuracy".
+    One row per score x attribute x scope."""
+    scores = _with_keys(scores)
+    merged = scores.merge(attributes, on=["arch", "point"], how="inner")
+    best = best_per_architecture(scores).merge(attributes, on=["arch", "point"], how="inner")
+    rows = []
+    for scope, table in (("all points", merged), ("best points", best)):
+        for key, group in table.groupby("key", sort=False):
+            for attribute in point_attributes(attributes):
+                x, y = group[attribute].astype(float), group["value"].astype(float)
+                if x.nunique() < 2 or y.nunique() < 2 or len(group) < 3:
+                    continue
+                pearson = stats.pearsonr(x, y)
+                spearman = stats.spearmanr(x, y)
+                rows.append(dict(score=key, attribute=attribute, scope=scope, n=len(group),
+                                 pearson_r=pearson.statistic, pearson_p=pearson.pvalue,
+                                 spearman_rho=spearman.statistic, spearman_p=spearman.pvalue))
+    return pd.DataFrame(rows)
+
+
+def point_versus_architecture(scores):
+    """The paper's comparison per score: the best point of the worst architecture vs the
+    worst point of the best architecture (architectures ordered by their best point)."""
+    scores = _with_keys(scores)
+    rows = []
+    for key, group in scores.groupby("key", sort=False):
+        by_arch = group.groupby("arch").value
+        best_values = by_arch.max().reindex(architecture_order(by_arch.groups))  # ties: paper order
+        best_arch, worst_arch = best_values.idxmax(), best_values.idxmin()
+        rows.append(dict(score=key, best_architecture=best_arch, its_worst_point=by_arch.min()[best_arch],
+                         worst_architecture=worst_arch, its_best_point=by_arch.max()[worst_arch],
+                         spread_over_points=(by_arch.max() - by_arch.min()).mean(),
+                         spread_over_architectures=group.groupby("point").value.agg(lambda v: v.max() - v.min()).mean()))
+    table = pd.DataFrame(rows)
+    table["worst_arch_best_point_minus_best_arch_worst_point"] = table.its_best_point - table.its_worst_point
+    return table
+
+
+def compare(ours, paper):
+    """Per-cell deltas (ours - paper) and, per score, the Spearman rank correlation of the
+    56 (or fewer) cells both tables have."""
+    key = ["benchmark", "score", "dataset", "scale", "arch", "point"]
+    both = ours.merge(paper, on=key, suffixes=("_ours", "_paper"))
+    both["delta"] = both.value_ours - both.value_paper
+    both = _with_keys(both)
+    correlations = both.groupby("key").apply(
+        lambda g: pd.Series({"cells": len(g), "spearman_rho": stats.spearmanr(g.value_ours, g.value_paper).statistic
+                             if len(g) > 2 else np.nan, "mean_delta": g.delta.mean()}), include_groups=False)
+    return both, correlations
+
+
+def to_files(table, folder, name):
+    """Write a table as CSV, Markdown and LaTeX: folder/name.{csv,md,tex}."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    table.to_csv(folder / f"{name}.csv", float_format="%.6g")
+    flat = table.copy()
+    if isinstance(flat.columns, pd.MultiIndex):
+        flat.columns = [" ".join(str(c) for c in column if str(c)) for column in flat.columns]
+    (folder / f"{name}.md").write_text(flat.to_markdown(floatfmt=".4g") + "\n")
+    (folder / f"{name}.tex").write_text(flat.to_latex(float_format="%.4g") + "\n")
+    return [folder / f"{name}.{ext}" for ext in ("csv", "md", "tex")]
+
+
+# ----- tables I and II, and where the scores come from ---------------------------------------
+
+def load_scores(results="paper"):
+    """"paper" -> the paper's Tables V-XI; a path -> a grid's collected results (a CSV or a folder)."""
+    from .scores import load_paper_scores, load_results
+
+    return load_paper_scores() if str(results) == "paper" else load_results(results)
+
+
+def table_1(attributes, paper_architectures):
+    """Table I rebuilt (measured) beside the printed values, one row per architecture."""
+    measured = attributes.drop_duplicates("arch").set_index("arch")[
+        ["family", "imagenet_top1", "parameters", "depth", "mflops", "skip_connections", "branching", "conv1x1",
+         "batch_norm"]]
+    printed = paper_architectures[["imagenet_top1", "depth", "mflops"]].add_prefix("paper_")
+    table = measured.join(printed)
+    table["mflops_paper_over_measured"] = table.paper_mflops / table.mflops
+    return table
+
+
+def table_2():
+    """Table II from the registry: the child each extraction point is taken after."""
+    from ..lossnets import points_table
+
+    rows = pd.DataFrame(points_table(), columns=["arch", "point", "index", "child"])
+    rows["cell"] = rows["index"].astype(str) + " " + rows.child
+    return rows.pivot(index="arch", columns="point", values="cell").reindex(list(ARCHITECTURES))[list(POINTS)]

@@ -1,0 +1,171 @@
+"""Benchmark 1: each loss network as a perceptual similarity metric (Eq. 1) on BAPPS.
+
+One forward pass per patch serves every requested extraction point, and the reference
+patch of a 2AFC triplet is passed once for both of its distances. Distances are saved
+per subset in out_dir/distances/ as they are computed, so a rerun reuses them.
+
+On a CPU the patches of a batch (3 x batch_size for triplets) go through the network in
+chunks whose largest activation fits CHUNK_BYTES: VGG-16's early maps take 1 MB per 64 px
+patch, and 150 of them at once spill out of the caches (bench/b1.py measures it).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from ..progress import tqdm
+
+from ..atomic import atomic_write
+from ..device import autocast, autocast_dtype
+from ..data.bapps import JNDDataset, TwoAFCDataset
+from ..losses import perceptual_distance, unit_normalize
+from ..metrics import jnd_map, two_afc
+from .record import score_row
+
+
+CHUNK_BYTES = 8 * 2**20  # the largest activation of a chunk, on a CPU (bench/b1.py: 8 MB was best or close)
+
+
+def images_per_chunk(network, size, budget=CHUNK_BYTES):
+    """How many size x size patches a CPU forward takes at once: the budget over the
+    largest activation of one patch (measured once per network and size)."""
+    cache = network.__dict__.setdefault("_chunk_images", {})
+    if size not in cache:
+        largest = []
+        hooks = [m.register_forward_hook(lambda m, i, o: largest.append(o.numel() * o.element_size()
+                                                                         if torch.is_tensor(o) else 0))
+                 for m in network.modules() if not list(m.children())]
+        try:
+            with torch.no_grad():
+                network(torch.zeros(1, 3, size, size, device=next(network.buffers()).device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        cache[size] = max(1, budget // max(largest + [1]))
+    return cache[size]
+
+
+def _features(network, batch, device, channels_last, dtype):
+    batch = batch.to(device, non_blocking=True)                            # (k*N, 3, 64, 64)
+    if channels_last:
+        batch = batch.contiguous(memory_format=torch.channels_last)
+    if dtype is None:
+        return network(batch)
+    with autocast(device, dtype):
+        features = network(batch)
+    if all(torch.isfinite(f).all() for f in features.values()):
+        return features
+    return network(batch)  # float16 ends at 65504: a batch whose features overflowed is done again in float32
+
+
+@torch.no_grad()
+def pair_distances(network, dataset, first, second, reference=None, batch_size=50, device="cpu", num_workers=0,
+                   channels_last=False, autocast=False, description="", progress=True):
+    """Eq. 1 distances per point for every item of `dataset`.
+
+    With `reference` (2AFC), returns {point: (d(ref, first), d(ref, second))}, the
+    reference's features computed once per triplet; without (JND), {point: d(first, second)}.
+    Each array has one distance per item, as float64. `autocast`: see autocast_dtype.
+    """
+    dtype = autocast_dtype(autocast)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
+                        pin_memory=str(device).startswith("cuda"))
+    out = {p: ([], []) for p in network.points}
+    names = ([reference] if reference else []) + [first, second]
+    for batch in tqdm(loader, desc=description, leave=False, disable=not progress):
+        stacked = torch.cat([batch[n] for n in names])                     # (k*N, 3, 64, 64): one pass
+        chunk = len(stacked) if str(device).startswith("cuda") else images_per_chunk(network, stacked.shape[-1])
+        normalized = {p: [] for p in network.points}
+        for part in stacked.split(chunk):
+            for point, f in _features(network, part, device, channels_last, dtype).items():
+                normalized[point].append(unit_normalize(f.float()))       # normalised once, ref included
+        for point, pieces in normalized.items():
+            parts = torch.cat(pieces).chunk(len(names))
+            for i, other in enumerate(parts[1:]):
+                out[point][i].append(perceptual_distance(parts[0], other, normalized=True).cpu())
+    if reference:
+        return {p: (torch.cat(a).double().numpy(), torch.cat(b).double().numpy()) for p, (a, b) in out.items()}
+    return {p: torch.cat(a).double().numpy() for p, (a, _) in out.items()}
+
+
+def _save_npz(path, arrays):
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def _load_cached(path, points, count):
+    if not path.is_file():
+        return None
+    try:
+        cached = dict(np.load(path))
+    except (OSError, ValueError):
+        return None  # a half-written file from a killed run: compute again
+    if all(k in cached and len(cached[k]) == count for k in points):
+        return cached
+    return None
+
+
+def evaluate(network, data_root, out_dir, subsets, jnd_subsets, limit=None, **loader_options):
+    """2AFC distances for every subset and JND distances, each cached in out_dir/distances/.
+
+    Returns (two_afc: {subset: {point: (d0, d1), "judge": j}}, jnd: {subset: {point: d, "same": s}}).
+    """
+    autocast_dtype(loader_options.get("autocast", False))  # a bad value stops here, before any work
+    cache = Path(out_dir) / "distances"
+    two_afc_distances, jnd_distances = {}, {}
+    # Open every dataset first: missing or mismatched files stop the run before any work.
+    datasets = {("2afc", s): TwoAFCDataset(data_root, s, limit=limit) for s in subsets}
+    datasets.update({("jnd", s): JNDDataset(data_root, s, limit=limit) for s in jnd_subsets})
+    for (kind, subset), dataset in datasets.items():
+        path = cache / f"{kind}_{subset}.npz"
+        points = [f"{p}_d0" for p in network.points] if kind == "2afc" else list(network.points)
+        cached = _load_cached(path, points, len(dataset))
+        if cached is None:
+            if kind == "2afc":
+                d = pair_distances(network, dataset, "p0", "p1", reference="ref", description=f"2afc {subset}",
+                                   **loader_options)
+                cached = {f"{p}_d0": v[0] for p, v in d.items()} | {f"{p}_d1": v[1] for p, v in d.items()}
+                cached["judge"] = dataset.judge
+            else:
+                cached = pair_distances(network, dataset, "p0", "p1", description=f"jnd {subset}", **loader_options)
+                cached["same"] = dataset.same
+            _save_npz(path, cached)
+        if kind == "2afc":
+            two_afc_distances[subset] = cached
+        else:
+            jnd_distances[subset] = cached
+    return two_afc_distances, jnd_distances
+
+
+def score_rows(arch, points, two_afc_distances, jnd_distances):
+    """Tidy score rows: 2AFC per subset and their mean ("all"); JND mAP per subset and over
+    all JND pairs pooled ("all")."""
+    rows = []
+    for point in points:
+        per_subset = {s: two_afc(d[f"{point}_d0"], d[f"{point}_d1"], d["judge"]) for s, d in two_afc_distances.items()}
+        for subset, value in per_subset.items():
+            rows.append(score_row("b1", "2afc", value, dataset=subset, arch=arch, point=point))
+        if per_subset:
+            rows.append(score_row("b1", "2afc", np.mean(list(per_subset.values())), dataset="all", arch=arch,
+                                  point=point, note=f"mean over {len(per_subset)} subsets"))
+        for subset, d in jnd_distances.items():
+            rows.append(score_row("b1", "jnd_map", jnd_map(d[point], d["same"]), dataset=subset, arch=arch,
+                                  point=point))
+        if jnd_distances:
+            pooled = jnd_map(np.concatenate([d[point] for d in jnd_distances.values()]),
+                             np.concatenate([d["same"] for d in jnd_distances.values()]))
+            rows.append(score_row("b1", "jnd_map", pooled, dataset="all", arch=arch, point=point,
+                                  note=f"pooled over {len(jnd_distances)} subsets"))
+    return rows
+
+
+def plot_scores(rows, title=""):
+    """2AFC per subset, one bar group per subset, one bar per extraction point."""
+    table = pd.DataFrame(rows)
+    table = table[table.score == "2afc"].pivot(index="dataset", columns="point", values="value")
+    axes = table.plot.bar(figsize=(8, 3), ylim=(0.4, 1.0), title=title, rot=0)
+    axes.set_ylabel("2AFC")
+    axes.figure.tight_layout()
+    return axes.figure

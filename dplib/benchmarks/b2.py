@@ -1,0 +1,112 @@
+"""Benchmark 2: a transformation network trained for x4 / x8 super-resolution with the
+feature loss (Eq. 3) of one loss network, validated on COCO by PSNR (keeping the best, as
+some loss networks collapse to black images), tested on Set5, Set14 and BSD100.
+
+Scores (the record states the convention): PSNR and SSIM on the Y channel of BT.601, a
+border of `scale` pixels removed, whole test images (cropped to a multiple of the scale).
+Batches are (hr, lr) pairs made by the data (degradation "pil"), or hr alone, degraded here
+on the training device (degradation "torch"): see dplib.data.superres.
+"""
+
+import numpy as np
+import torch
+
+from ..data.superres import degrade, test_images
+from ..losses import feature_loss
+from ..metrics import psnr, ssim
+from .record import score_row
+
+CONVENTION = "Y channel (ITU-R BT.601, as MATLAB rgb2ycbcr), border of `scale` px removed, whole images, data range 1"
+COLLAPSE_STD = 0.02  # an output this flat (per image, averaged) is a collapsed model, e.g. all black
+
+
+def total_variation(x):
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
+
+
+def _pair(batch, scale, device):
+    """(hr, lr) on the device from a batch of pairs, or of hr alone (degraded here)."""
+    if isinstance(batch, (list, tuple)):
+        return tuple(t.to(device, non_blocking=True) for t in batch)
+    hr = batch.to(device, non_blocking=True)
+    return hr, degrade(hr, scale)
+
+
+def make_loss(loss_network, scale, device, pixel_weight=0.0, tv_weight=0.0, channels_last=False):
+    """loss_fn(model, batch) for dplib.train.fit: upscale the low-resolution images, compare
+    features (Eq. 3: the mean squared difference, weight 1)."""
+
+    def loss_fn(model, batch):
+        hr, low = _pair(batch, scale, device)
+        if channels_last:
+            hr, low = hr.contiguous(memory_format=torch.channels_last), low.contiguous(memory_format=torch.channels_last)
+        output = model(low)
+        with torch.no_grad():  # targets are decoded images, in [0, 1] by construction: no range check per step
+            target = loss_network(hr, check_range=False)
+        loss = feature_loss(loss_network(output, check_range=False), target)
+        if pixel_weight:
+            loss = loss + pixel_weight * torch.nn.functional.mse_loss(output, hr)
+        if tv_weight:
+            loss = loss + tv_weight * total_variation(output)
+        return loss
+
+    return loss_fn
+
+
+def make_validation(dataset, scale, device, batch_size=8):
+    """validate(model) -> {"score": mean Y-PSNR over the validation pairs, "collapsed": bool}.
+    The pairs of `dataset` are made once and kept."""
+    items = [dataset[i] for i in range(len(dataset))]
+    batches = [torch.utils.data.default_collate(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
+
+    def validate(model):
+        scores, spreads = [], []
+        for batch in batches:
+            hr, low = _pair(batch, scale, device)
+            output = model(low).float().clamp(0, 1)
+            scores.append(psnr(output.cpu(), hr.cpu(), crop_border=scale))
+            spreads.append(output.flatten(1).std(dim=1).cpu().numpy())
+        spread = float(np.concatenate(spreads).mean())
+        return {"score": float(np.concatenate(scores).mean()), "collapsed": spread < COLLAPSE_STD}
+
+    return validate
+
+
+@torch.no_grad()
+def evaluate(model, root, scale, device, arch, point, channel="y", sets=("Set5", "Set14", "BSD100"),
+             crop_mode="whole", degradation="pil", crop=288):
+    """PSNR and SSIM per test set (means over images) as score rows, plus one example per set."""
+    model.eval()
+    rows, examples = [], {}
+    for name in sets:
+        psnrs, ssims = [], []
+        for index, (_, hr, lr) in enumerate(test_images(root, name, scale, crop, crop_mode, degradation)):
+            low = degrade(hr[None].to(device), scale) if lr is None else lr[None].to(device)
+            output = model(low).float().clamp(0, 1).cpu()
+            psnrs.append(psnr(output, hr[None], channel=channel, crop_border=scale)[0])
+            ssims.append(ssim(output, hr[None], channel=channel, crop_border=scale)[0])
+            if index == 0:
+                examples[name] = (low[0].cpu(), output[0], hr)
+        dataset = name.lower()
+        note = (f"{len(psnrs)} images ({'whole' if crop_mode == 'whole' else crop_mode}); "
+                f"{'Y' if channel == 'y' else 'RGB'}, border {scale} px")
+        rows.append(score_row("b2", "psnr", np.mean(psnrs), dataset=dataset, scale=scale, arch=arch, point=point,
+                              note=note))
+        rows.append(score_row("b2", "ssim", np.mean(ssims), dataset=dataset, scale=scale, arch=arch, point=point,
+                              note=note))
+    return rows, examples
+
+
+def plot_examples(examples, title=""):
+    """Low resolution / output / ground truth for one image of each test set."""
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(len(examples), 3, figsize=(9, 3 * len(examples)), squeeze=False)
+    for row, (name, images) in zip(axes, examples.items()):
+        for axis, image, label in zip(row, images, ("low resolution", "output", "ground truth")):
+            axis.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+            axis.set_title(f"{name}: {label}")
+            axis.axis("off")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,409 @@
+"""Benchmark 4: autoencoders trained with a loss network, judged by how well small
+predictors classify from their embeddings (the main paper's I-I-PS), plus the companion
+papers' procedures:
+
+    I-I-PW  image -> image, pixel-wise loss          I-I-PS  image -> image, Eq. 6 (the benchmark)
+    F-I-PW  features -> image, pixel-wise loss       F-I-PS  features -> image, Eq. 6
+    I-F-FP  image -> features, feature prediction    F-F-FP  features -> features, feature prediction
+
+"features" are the loss network's features at the run's point; the companion papers squash
+them by a sigmoid (`feature_sigmoid=True`), the main paper's code did not (the default).
+Every loss is a sum over elements per sample, averaged over the batch; a VAE adds the KL
+divergence. The loss network's features of the training images never change, so they are
+computed once into a float16 memory-mapped file when they fit `cache_limit_gb`: Eq. 6 then
+needs one loss-network pass per step, and the FP procedures none.
+
+Predictors: seven MLPs (or a linear one) on the embeddings, trained as the authors' code
+did by default: mean squared error against one-hot targets, LeakyReLU(0.01) between layers
+(`predictor_loss="cross_entropy"`, `predictor_activation="relu"` for the usual choice);
+or companion paper 003's search (predictor_specs("search"): 36 MLPs, and its 2 linear
+regressors apart). retrain_decoder and reconstruction_l1: 003's Table VIII.
+"""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from ..progress import tqdm
+
+from ..cache import ArrayCache, size_gb
+from ..data.embeddings import SIZE, to_model_input
+from ..models.autoencoder import (AUTOENCODERS, MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
+                                 ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence, mlp,
+                                 search_shapes_003)
+from .record import score_row
+from ..train import adam
+
+PROCEDURES = {  # name: (encoder input, decoder output, loss), in companion paper 004's order
+    "I-I-PW": ("image", "image", "pixel"), "I-I-PS": ("image", "image", "perceptual"),
+    "I-F-FP": ("image", "feature", "prediction"), "F-I-PW": ("feature", "image", "pixel"),
+    "F-I-PS": ("feature", "image", "perceptual"), "F-F-FP": ("feature", "feature", "prediction"),
+}
+
+
+def check_procedure(procedure):
+    if procedure not in PROCEDURES:
+        raise ValueError(f"unknown procedure {procedure!r}; choose one of {', '.join(PROCEDURES)}")
+    return PROCEDURES[procedure]
+
+
+def needs_loss_network(procedure):
+    encoder, decoder, loss = check_procedure(procedure)
+    return "feature" in (encoder, decoder) or loss == "perceptual"
+
+
+def feature_shape(loss_network, dataset):
+    """(C, h, w) of the loss network's features for this dataset's images."""
+    point = loss_network.points[0]
+    with torch.no_grad():
+        probe = torch.zeros(1, 3, SIZE[dataset], SIZE[dataset], device=next(loss_network.buffers()).device)
+        return tuple(loss_network(probe)[point].shape[1:])
+
+
+class FeatureCache:
+    """The loss network's features of every image of `images`, float16, in a memory-mapped
+    file (N, C, h, w), computed once and reused by every epoch (and by reruns)."""
+
+    def __init__(self, loss_network, dataset, images, path, device, batch_size=256, progress=True, padding="reflect"):
+        point = loss_network.points[0]
+
+        @torch.no_grad()
+        def features(start, stop):
+            x = to_model_input(dataset, images[start:stop], padding).to(device)
+            return loss_network(x)[point].half().cpu().numpy()
+
+        shape = (len(images),) + feature_shape(loss_network, dataset)
+        self.cache = ArrayCache(path, shape, np.float16, features, batch=batch_size, description="target features",
+                                progress=progress)
+
+    def __getitem__(self, indices):
+        return torch.from_numpy(self.cache.array[np.asarray(indices)].astype(np.float32))
+
+
+def target_features(loss_network, dataset, images, device, path, cache_limit_gb, progress=True, padding="reflect"):
+    """(FeatureCache or None, feature count): the training images' features cached on disk when
+    they fit `cache_limit_gb`, else None (they are then computed every step)."""
+    shape = feature_shape(loss_network, dataset)
+    if size_gb((len(images),) + shape, np.float16) > cache_limit_gb:
+        return None, math.prod(shape)
+    return (FeatureCache(loss_network, dataset, images, path, device, progress=progress, padding=padding),
+            math.prod(shape))
+
+
+IMAGE_PARTS = {"released": (ReleasedImageEncoder, ReleasedImageDecoder), "simple": (ImageEncoder, ImageDecoder)}
+
+
+def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, variational=False, autoencoder="released",
+                      feature_sigmoid=False):
+    """The procedure's autoencoder; image parts "released" (the authors') or "simple"."""
+    encoder_kind, decoder_kind, _ = check_procedure(procedure)
+    if autoencoder not in AUTOENCODERS:
+        raise ValueError(f"unknown autoencoder {autoencoder!r}; choose one of {', '.join(AUTOENCODERS)}")
+    size = SIZE[dataset]
+    image_encoder, image_decoder = IMAGE_PARTS[autoencoder]
+    encoder = (image_encoder(size, embedding_size, variational) if encoder_kind == "image"
+               else FeatureEncoder(feature_size, embedding_size, variational))
+    decoder = (image_decoder(size, embedding_size) if decoder_kind == "image"
+               else FeatureDecoder(feature_size, embedding_size, sigmoid=feature_sigmoid))
+    return Autoencoder(encoder, decoder)
+
+
+REDUCTIONS = ("sum", "mean")
+
+
+def check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"unknown loss reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+
+
+def check_retrainable(procedure):
+    """003's decoder retraining needs an image encoder: the new decoder reads its embeddings."""
+    if check_procedure(procedure)[0] != "image":
+        raise ValueError(f"retrain_decoder needs an image encoder (I-I-PW, I-I-PS, I-F-FP), not {procedure}")
+
+
+def check_run(procedure, dataset, predictor="mlp", loss_reduction="sum", retrain_decoder=False):
+    """The B4 notebook's choices, checked before any data is read: one line per mistake."""
+    check_procedure(procedure)
+    if dataset not in SIZE:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(SIZE)}")
+    if predictor not in PREDICTORS:
+        raise ValueError(f"unknown predictor {predictor!r}; choose one of {', '.join(PREDICTORS)}")
+    check_reduction(loss_reduction)
+    if retrain_decoder:
+        check_retrainable(procedure)
+
+
+def squared_error(prediction, target, reduction="sum"):
+    """"sum": summed over each sample's elements, averaged over the batch (Eq. 6 of the main
+    paper, Eqs. 1-2 of 003); "mean": averaged over every element (the released MSELoss)."""
+    if reduction == "sum":
+        return (prediction - target).pow(2).flatten(1).sum(dim=1).mean()
+    check_reduction(reduction)
+    return F.mse_loss(prediction, target)
+
+
+def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigmoid=False, reduction="sum",
+              kl_weight=1.0):
+    """loss_fn(model, (images, labels, indices)) for dplib.train.fit. A VAE adds kl_weight x its
+    KL divergence, summed over z ("sum") or averaged over z ("mean"), averaged over the batch."""
+    encoder_kind, decoder_kind, loss_kind = check_procedure(procedure)
+    check_reduction(reduction)
+    point = loss_network.points[0] if loss_network is not None else None
+
+    def squash(f):
+        return torch.sigmoid(f) if feature_sigmoid else f
+
+    def loss_fn(model, batch):
+        images, _, indices = batch
+        images = images.to(device, non_blocking=True)
+        target = None
+        if needs_loss_network(procedure):
+            if cache is not None:
+                target = cache[indices].to(device, non_blocking=True)
+            else:
+                with torch.no_grad():  # images from to_model_input: [0, 1] by construction
+                    target = loss_network(images, check_range=False)[point]
+            target = squash(target)
+        reconstruction, mean, log_variance = model(target if encoder_kind == "feature" else images)
+        if loss_kind == "pixel":
+            loss = squared_error(reconstruction, images, reduction)
+        elif loss_kind == "perceptual":  # Eq. 6
+            predicted = squash(loss_network(reconstruction, check_range=False)[point])
+            loss = squared_error(predicted, target, reduction)
+        else:  # feature prediction
+            loss = squared_error(reconstruction, target.flatten(1), reduction)
+        if log_variance is not None:
+            kl = kl_divergence(mean, log_variance)  # summed over z
+            loss = loss + kl_weight * (kl if reduction == "sum" else kl / mean.shape[1])
+        return loss
+
+    return loss_fn
+
+
+def make_validation(loss_fn, dataset, batch_size=256):
+    """validate(model) -> mean loss over the autoencoder's validation split (lower is better)."""
+    loader = DataLoader(dataset, batch_size=batch_size)
+
+    def validate(model):
+        total, count = 0.0, 0
+        for batch in loader:
+            total += loss_fn(model, batch).item() * len(batch[0])
+            count += len(batch[0])
+        return total / count
+
+    return validate
+
+
+@torch.no_grad()
+def embed(model, procedure, dataset, images, loss_network, device, batch_size=256, feature_sigmoid=False,
+          padding="reflect"):
+    """Embeddings (the encoder's mean) of uint8 images: (N, embedding) on the CPU."""
+    encoder_kind = check_procedure(procedure)[0]
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(dataset, images[start:start + batch_size], padding).to(device)
+        if encoder_kind == "feature":
+            x = loss_network(x)[loss_network.points[0]]
+            x = torch.sigmoid(x) if feature_sigmoid else x
+        out.append(model.embed(x).float().cpu())
+    return torch.cat(out)
+
+
+PREDICTOR_LOSSES = ("mse_onehot", "cross_entropy")
+
+
+def predictor_loss(outputs, labels, kind="mse_onehot"):
+    """The predictors' training loss: MSE against one-hot targets (the authors') or cross-entropy."""
+    if kind == "mse_onehot":
+        return F.mse_loss(outputs, F.one_hot(labels, outputs.shape[1]).to(outputs.dtype))
+    if kind == "cross_entropy":
+        return F.cross_entropy(outputs, labels)
+    raise ValueError(f"unknown predictor loss {kind!r}; choose one of {', '.join(PREDICTOR_LOSSES)}")
+
+
+PREDICTOR_SELECTIONS = ("accuracy", "loss")
+PREDICTORS = ("mlp", "linear", "search")
+
+
+def predictor_specs(family="mlp", activation="leaky_relu"):
+    """[(hidden sizes, activation, output)] of a predictor family:
+    "mlp": the main paper's seven shapes with `activation` between layers, raw outputs;
+    "linear": the no-hidden-layer one of those;
+    "search": 003's MLP search, 1-2 hidden layers of 32/64/128 (none wider than the one
+        before) x ReLU or sigmoid x raw or softmax outputs (36 MLPs);
+    "search_linear": 003's linear regressors, raw or softmax outputs (2)."""
+    if family == "mlp":
+        return [(shape, activation, None) for shape in MLP_SHAPES]
+    if family == "linear":
+        return [((), activation, None)]
+    if family == "search":
+        return [(shape, act, out) for shape in search_shapes_003() for act in ("relu", "sigmoid")
+                for out in (None, "softmax")]
+    if family == "search_linear":
+        return [((), activation, out) for out in (None, "softmax")]
+    raise ValueError(f"unknown predictor family {family!r}; choose mlp, linear, search or search_linear")
+
+
+def train_predictors(train, validation, test, epochs=100, batch_size=256, lr=1e-3, seed=0, device="cpu",
+                     progress=True, loss="mse_onehot", activation="leaky_relu", select="accuracy", specs=None,
+                     patience=0):
+    """Train one predictor per spec of `specs` (predictor_specs; default: the seven MLPs with
+    `activation`) on embeddings; keep each one's best epoch and test the best predictor, best by validation
+    accuracy (select="accuracy": the main paper's text) or by lowest validation loss
+    (select="loss": the companion papers' text). patience: stop a predictor after that many
+    epochs without a new best (0: train all epochs; the companions' released code: max(10, epochs / 20)).
+
+    train / validation / test: (embeddings (N, z), labels (N,)). Returns (test accuracy,
+    per-predictor records [{hidden, activation, output, best_validation_accuracy,
+    best_validation_loss, best_epoch, epochs, curve (validation accuracy per epoch), loss_curve}],
+    chosen index)."""
+    predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
+    if select not in PREDICTOR_SELECTIONS:
+        raise ValueError(f"unknown predictor selection {select!r}; choose one of {', '.join(PREDICTOR_SELECTIONS)}")
+    specs = specs if specs is not None else predictor_specs("mlp", activation)
+    (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
+    mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)  # standardise with the training statistics
+    x, xv, xt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
+    records, states = [], []
+    for hidden, spec_activation, output in tqdm(specs, desc="predictors", leave=False, disable=not progress):
+        torch.manual_seed(seed)
+        model = mlp(x.shape[1], hidden, activation=spec_activation, output=output).to(device)
+        optimizer = adam(model.parameters(), lr=lr)
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        best, best_epoch, best_state, curve, loss_curve = None, -1, None, [], []
+        for epoch in range(epochs):
+            model.train()
+            order = torch.randperm(len(x), generator=generator).to(device)
+            for start in range(0, len(x), batch_size):
+                batch = order[start:start + batch_size]
+                value = predictor_loss(model(x[batch]), y[batch], loss)
+                optimizer.zero_grad(set_to_none=True)
+                value.backward()
+                optimizer.step()
+            model.eval()
+            with torch.no_grad():
+                outputs = model(xv)
+                accuracy = (outputs.argmax(dim=1) == yv).float().mean().item()
+                validation_loss = predictor_loss(outputs, yv, loss).item()
+            curve.append(accuracy)
+            loss_curve.append(validation_loss)
+            # higher accuracy, or lower loss, is better; the first epoch that reaches it is kept
+            key = accuracy if select == "accuracy" else -validation_loss
+            if best is None or key > best[0]:
+                best, best_epoch = (key, accuracy, validation_loss), epoch
+                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+            elif patience and epoch - best_epoch >= patience:
+                break
+        model.load_state_dict(best_state)
+        states.append(model)
+        records.append(dict(hidden=list(hidden), activation=spec_activation, output=output,
+                            best_validation_accuracy=best[1], best_validation_loss=best[2], best_epoch=best_epoch,
+                            epochs=len(curve), curve=curve, loss_curve=loss_curve))
+    keys = [r["best_validation_accuracy"] if select == "accuracy" else -r["best_validation_loss"] for r in records]
+    chosen = int(np.argmax(keys))  # ties: the first (the smaller network)
+    with torch.no_grad():
+        test_accuracy = (states[chosen](xt).argmax(dim=1) == yt).float().mean().item()
+    return test_accuracy, records, chosen
+
+
+class DecoderOnFrozenEncoder(torch.nn.Module):
+    """A new image decoder on a trained encoder that stays as it is (no gradients, batch norm in
+    eval mode, the mean embedding of a VAE): forward -> (reconstruction, None, None)."""
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder, self.decoder = encoder.requires_grad_(False), decoder
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.encoder.eval()
+        return self
+
+    def forward(self, x):
+        with torch.no_grad():
+            z = self.encoder(x)[0]  # (N, z)
+        return self.decoder(z), None, None
+
+
+def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epochs, batch_size, lr, device, seed=0,
+                    reduction="sum", autoencoder="released", patience=0, num_workers=0, checkpoint=None, amp=False,
+                    progress=True):
+    """003's decoder retraining: a freshly initialised (seeded) image decoder trained with the
+    pixel-wise loss on the frozen encoder's embeddings of the autoencoder's images, keeping its
+    best epoch by validation loss. Returns (DecoderOnFrozenEncoder, training record)."""
+    check_retrainable(procedure)
+    from ..train import fit
+
+    torch.manual_seed(seed)
+    decoder = IMAGE_PARTS[autoencoder][1](SIZE[dataset], model.encoder.mean.out_features)
+    retrained = DecoderOnFrozenEncoder(model.encoder, decoder).to(device)
+    loss_fn = make_loss("I-I-PW", dataset, None, device, reduction=reduction)
+    record = fit(retrained, loss_fn, train_set, make_validation(loss_fn, validation_set), epochs=epochs,
+                 batch_size=batch_size, lr=lr, mode="min", device=device, amp=amp, seed=seed, patience=patience,
+                 num_workers=num_workers, checkpoint=checkpoint, optimizer=adam(decoder.parameters(), lr=lr),
+                 description=f"retrain decoder {procedure} {dataset}", progress=progress)
+    return retrained, record
+
+
+@torch.no_grad()
+def reconstruction_l1(model, dataset, images, device, batch_size=256, padding="reflect"):
+    """Mean over images of the L1 norm of (reconstruction - image), summed over the 3 x s x s
+    values in [0, 1] (003's Table VIII measure, the released torch.norm(x - y, 1, dim=1))."""
+    model.eval()
+    total = 0.0
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(dataset, images[start:start + batch_size], padding).to(device)  # (N, 3, s, s)
+        total += (model(x)[0].float() - x).abs().flatten(1).sum(dim=1).sum().item()
+    return total / len(images)
+
+
+def score_rows(test_accuracy, dataset, arch, point, procedure, variational, predictor, chosen_hidden,
+               predictor_loss="mse_onehot", linear_accuracy=None, reconstruction_l1=None):
+    """b4 score rows: "accuracy" (the chosen MLP's, or the linear one's), and with 003's search
+    "linear_accuracy" (the chosen linear regressor's); with a retrained decoder "reconstruction_l1"."""
+    note = (f"{procedure}{' VAE' if variational else ''}, {predictor} predictor ({predictor_loss}), chosen hidden "
+            f"layers {chosen_hidden or 'none'}")
+    rows = [score_row("b4", "accuracy", test_accuracy, dataset=dataset, arch=arch, point=point, note=note)]
+    if linear_accuracy is not None:
+        rows.append(score_row("b4", "linear_accuracy", linear_accuracy, dataset=dataset, arch=arch, point=point,
+                              note=f"{procedure}{' VAE' if variational else ''}, 003's linear regressors"))
+    if reconstruction_l1 is not None:
+        rows.append(score_row("b4", "reconstruction_l1", reconstruction_l1, dataset=dataset, arch=arch, point=point,
+                              note="mean L1 norm per test image after retraining the decoder with the pixel-wise loss"))
+    return rows
+
+
+def plot_summary(model, procedure, dataset, images, training, predictors, device, title="", padding="reflect"):
+    """Reconstructions (image decoders), the autoencoder's validation loss and the
+    predictors' validation accuracy curves."""
+    import matplotlib.pyplot as plt
+
+    image_decoder = check_procedure(procedure)[1] == "image" and check_procedure(procedure)[0] == "image"
+    columns = 3 if image_decoder else 2
+    figure, axes = plt.subplots(1, columns, figsize=(4.5 * columns, 3.5))
+    if image_decoder:
+        with torch.no_grad():
+            x = to_model_input(dataset, images[:6], padding).to(device)
+            reconstruction = model.eval()(x)[0].float().cpu()
+        grid = torch.cat([torch.cat(list(x.cpu()), dim=2), torch.cat(list(reconstruction), dim=2)], dim=1)
+        axes[0].imshow(grid.permute(1, 2, 0).clamp(0, 1).numpy())
+        axes[0].set_title("input (top) / reconstruction")
+        axes[0].axis("off")
+    history = training["history"]
+    axes[-2].plot([h["step"] for h in history], [h["score"] for h in history], marker="o")
+    axes[-2].set_title("autoencoder validation loss")
+    axes[-2].set_xlabel("step")
+    for record in predictors:
+        label = " ".join([str(record["hidden"] or "linear")] + [record[k] for k in ("activation", "output")
+                                                                  if len(predictors) > 7 and record.get(k)])
+        axes[-1].plot(record["curve"], label=label, linewidth=0.8)
+    axes[-1].set_title("predictor validation accuracy")
+    axes[-1].set_xlabel("epoch")
+    axes[-1].legend(fontsize=7 if len(predictors) <= 7 else 4, ncol=1 if len(predictors) <= 7 else 3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,111 @@
+"""Results are data: run records, tidy score tables, and the paper's published scores.
+
+Every score, ours or the paper's, is one row of a tidy table with the columns SCORE_COLUMNS:
+
+    benchmark  b1 | b2 | b3 | b4
+    score      2afc, jnd_map (b1); psnr, ssim (b2); correctness, completeness, quality,
+               and *_slack3 (b3, percent as Table X); accuracy (b4)
+    dataset    BAPPS subset or "all" (b1); set5, set14, bsd100 (b2); mrd (b3); svhn, stl10 (b4)
+    scale      4 or 8 for b2, empty otherwise
+    arch       torchvision's name;  point: early, semi_early, mid, late
+    value      the number;  note: anything a reader must know about it
+
+A run's notebook writes `result.json` (scores + params + timings + versions) with
+`write_result`; `dplib grid collect` gathers them into results/<benchmark>.csv, read back
+by `load_results` in the same columns as `load_paper_scores`.
+"""
+
+import contextlib
+import platform
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from ..atomic import write_json_atomic
+
+SCORE_COLUMNS = ["benchmark", "score", "dataset", "scale", "arch", "point", "value", "note"]
+RESULT = "result.json"  # the record a run leaves behind; dplib.run.folder finds it by this name
+
+
+def git_commit():
+    """The repository's current commit, or None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions():
+    import numpy
+    import torch
+    import torchvision
+
+    from .. import __version__
+
+    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": numpy.__version__, "dplib": __version__, "cuda": torch.version.cuda}
+
+
+def environment():
+    """Where and with what a run ran: host, git commit, package versions."""
+    return {"host": socket.gethostname(), "git_commit": git_commit(), "versions": versions()}
+
+
+class Timer:
+    """Wall time per named phase: `with timer("train"): ...`; `timer.seconds` is the record."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    @contextlib.contextmanager
+    def __call__(self, phase):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+
+def score_row(benchmark, score, value, dataset="", scale="", arch="", point="", note=""):
+    return dict(benchmark=benchmark, score=score, dataset=dataset, scale=scale, arch=arch, point=point,
+                value=float(value), note=note)
+
+
+_NOT_PARAMETERS = {"In", "Out", "exit", "quit", "get_ipython"}
+
+
+def _plain(value):
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def notebook_parameters(namespace):
+    """The parameters a notebook runs with: its global variables holding plain values (strings,
+    numbers, booleans, None, and lists or dicts of them). Call it first thing after the
+    parameters cell, as `parameters = notebook_parameters(globals())`: then those are exactly
+    the defaults of the `parameters` cell with papermill's injected values applied."""
+    return {k: v for k, v in namespace.items() if not k.startswith("_") and k not in _NOT_PARAMETERS and _plain(v)}
+
+
+def write_result(out_dir, benchmark, scores, params, timings=None, extra=None):
+    """Write out_dir/result.json: the run record a notebook's last cell leaves behind.
+
+    scores: rows from `score_row`; params: the notebook's parameters (`notebook_parameters`);
+    timings: seconds per phase.
+    """
+    for row in scores:
+        missing = set(SCORE_COLUMNS) - set(row)
+        if missing:
+            raise ValueError(f"score row {row} lacks {sorted(missing)}; build rows with dplib.benchmarks.record.score_row")
+    record = {"benchmark": benchmark, "scores": list(scores), "params": params, "timings": timings or {},
+              "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(), **(extra or {})}
+    write_json_atomic(Path(out_dir) / RESULT, record)
+    return record

@@ -1,0 +1,344 @@
+"""The grid runner: params/<name>.yaml -> one papermill run per grid cell, locally or on Slurm.
+
+Each run is a folder (dplib.run.folder) whose id is a readable prefix plus a hash of its
+parameters (dplib.run.params), so rerunning the grid skips completed runs and runs held by
+another runner, leaves failed ones alone unless asked (--retry-failed), and reruns the rest,
+including runs killed or interrupted mid-way. How one run is executed and bounded:
+dplib.run.execute. `status_table` and `collect` read the folders back.
+"""
+
+import concurrent.futures
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import atomic_write
+from ..benchmarks.record import SCORE_COLUMNS
+from . import claims, slurm
+from .execute import current_cell, kill_processes
+from .folder import STATES, RunFolder, run_state
+from .plan import _slug, check_parameters, expand, load_spec
+
+BACKSTOP_GRACE_S = 300  # the local worker kills a run's process this long after its own watchdog should have
+
+
+# ----- runs --------------------------------------------------------------------------------
+
+def prepare(run, spec):
+    """Write params.json for a run: parameters, time limits, working directory (idempotent)."""
+    RunFolder(run.directory).write_params(
+        {"benchmark": run.benchmark, "notebook": run.notebook, "run_id": run.run_id, "parameters": run.parameters,
+         "timeouts": spec["timeouts"], "cwd": os.getcwd()})
+
+
+# ----- executors ----------------------------------------------------------------------------
+
+def _worker_environments(workers):
+    """One environment per worker slot: its own GPU when there are GPUs, else a share of the CPU threads."""
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count()
+    except ImportError:
+        gpus = 0
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # the GPUs this process may use, by the names CUDA_VISIBLE_DEVICES gave them (a user who
+    # set "2,3" means those two: worker 0 gets "2", not the machine's GPU 0)
+    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()][:gpus] \
+        or [str(i) for i in range(gpus)]
+    environments = []
+    for slot in range(workers):
+        env = dict(os.environ)
+        if gpus:  # more workers than GPUs: workers share them in turn
+            env["CUDA_VISIBLE_DEVICES"] = visible[slot % gpus]
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        environments.append(env)
+    return environments
+
+
+class _LocalProcesses:
+    """The run processes a local runner has started, so that SIGTERM reaches them."""
+
+    def __init__(self):
+        self.processes, self.lock, self.stopping = set(), threading.Lock(), False
+
+    @contextlib.contextmanager
+    def tracked(self, process):
+        with self.lock:
+            self.processes.add(process)
+        try:
+            yield process
+        finally:
+            with self.lock:
+                self.processes.discard(process)
+
+    def terminate(self):
+        """Pass SIGTERM to every run (each checkpoints and records itself interrupted)."""
+        self.stopping = True
+        with self.lock:
+            for process in self.processes:
+                with contextlib.suppress(ProcessLookupError, OSError):
+                    process.send_signal(signal.SIGTERM)
+
+
+_LOCAL = _LocalProcesses()
+
+
+def _run_local(directories, workers, progress, spec, heartbeats):
+    """Each run in its own process (`dplib grid execute`), `workers` at a time. A run is claimed
+    just before it starts, so two runners on one runs folder share the work."""
+    environments = _worker_environments(workers)
+    free_slots = list(range(workers))
+    lock = threading.Lock()
+    run_s = spec["timeouts"]["run_s"]
+
+    def one(directory):
+        if _LOCAL.stopping:
+            return
+        folder = RunFolder(directory)
+        claim = claims.take(directory, role="runner")
+        if claim is None:  # another runner got there first
+            progress.skipped()
+            return
+        heartbeats.add(claim)
+        with lock:
+            slot = free_slots.pop()
+        progress.started()
+        try:
+            with open(folder.log, "w") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "dplib", "grid", "execute", str(directory), "--claim-token", claim.token],
+                    env=environments[slot], stdout=log, stderr=subprocess.STDOUT)
+                try:
+                    with _LOCAL.tracked(process):
+                        process.wait(timeout=run_s + BACKSTOP_GRACE_S if run_s else None)
+                except subprocess.TimeoutExpired:  # its own watchdog failed to end it: end it here
+                    import psutil
+
+                    with contextlib.suppress(psutil.Error):
+                        tree = psutil.Process(process.pid).children(recursive=True) + [psutil.Process(process.pid)]
+                        kill_processes(tree)
+                    process.wait()
+                    folder.record_end("failed", {"name": "Timeout", "limit": "run_s", "limit_s": run_s,
+                                                 "cell": current_cell(folder.notebook),
+                                                  "message": f"the run exceeded its limit of {run_s} s and did not "
+                                                             "stop itself; its processes were killed"})
+            if process.returncode:
+                folder.record_end("failed", {"name": "ProcessDied", "cell": None,
+                                             "message": f"exit code {process.returncode}: {folder.log_tail()}"})
+        finally:
+            heartbeats.discard(claim)
+            claim.release()
+            with lock:
+                free_slots.append(slot)
+            progress.finished(run_state(directory))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(one, d) for d in directories]:
+            future.result()
+
+
+def _run_slurm(directories, spec, cluster, workers, progress, heartbeats):
+    """All runs claimed now, then submitted as one job array; each task joins its run's claim,
+    so a second runner neither resubmits queued runs nor takes running ones."""
+    resources = dict(spec["slurm"])
+    if cluster == "slurm":
+        slurm.check_request(resources)
+    queue = slurm.queued_jobs() if cluster == "slurm" else None
+    runs = []
+    for directory in directories:
+        claim = claims.take(directory, role="runner", queue=queue)
+        if claim is None:
+            progress.skipped()
+            continue
+        heartbeats.add(claim)
+        runs.append((directory, claim))
+    if not runs:
+        return
+
+    def on_done(directory, claim, note):
+        RunFolder(directory).record_end("interrupted", {
+            "name": "Interrupted", "cell": None, "message": note or "the Slurm job ended without recording the run's end"})
+        heartbeats.discard(claim)
+        claim.release()
+        progress.finished(run_state(directory))
+
+    try:
+        slurm.run_array(runs, spec, cluster, workers, progress, resources, on_done)
+    except BaseException:
+        for _, claim in runs:  # nothing was submitted, or the runner stops: queued jobs keep their claims
+            if claim.heartbeat() and not (claims.read(claim.directory) or {}).get("job_id"):
+                claim.release()
+        raise
+
+
+class _Progress:
+    """tqdm bar over the runs to do, with done / failed / running / elsewhere counts and ETA."""
+
+    def __init__(self, total, description):
+        from ..progress import tqdm
+
+        self.bar = tqdm(total=total, desc=description, unit="run", dynamic_ncols=True)
+        self.counts = {"done": 0, "failed": 0, "interrupted": 0, "running": 0, "elsewhere": 0}
+        self.lock = threading.Lock()
+
+    def _show(self):
+        self.bar.set_postfix({k: v for k, v in self.counts.items() if v or k in ("done", "running")}, refresh=True)
+
+    def started(self):
+        with self.lock:
+            self.counts["running"] += 1
+            self._show()
+
+    def skipped(self):
+        with self.lock:
+            self.counts["elsewhere"] += 1
+            self.bar.update(1)
+            self._show()
+
+    def finished(self, state):
+        with self.lock:
+            self.counts["running"] -= 1
+            self.counts[{"completed": "done", "interrupted": "interrupted"}.get(state, "failed")] += 1
+            self.bar.update(1)
+            self._show()
+
+    def close(self):
+        self.bar.close()
+
+
+def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", retry_failed=False,
+             runs_dir=None, cluster="slurm", timeout_run=None, slurm_overrides=None, grid_file=None):
+    """Run every run of the grid that is neither done nor held by another runner; returns
+    {state: count} over the grid. Failed runs are recorded and the grid goes on."""
+    if executor not in ("local", "slurm"):
+        raise ValueError(f"unknown executor {executor!r}; choose local or slurm")
+    spec = load_spec(params_path, smoke=smoke, timeout_run=timeout_run, slurm_overrides=slurm_overrides,
+                     grid_file=grid_file)
+    check_parameters(spec)
+    if executor == "slurm" and cluster == "slurm":
+        slurm.check_request(spec["slurm"])  # before anything is written
+    runs = expand(spec, only=only, runs_dir=runs_dir)
+    queue = queue_if_needed(runs)
+    todo = []
+    for run in runs:
+        state = run_state(run.directory, queue=queue)
+        if state in ("pending", "interrupted") or (state == "failed" and retry_failed):
+            prepare(run, spec)
+            todo.append(run.directory)
+    label = f"{spec['name']}{' (smoke)' if smoke else ''}"
+    print(f"{label}: {len(runs)} runs, {len(runs) - len(todo)} already done, failed or held by another runner, "
+          f"{len(todo)} to run ({executor}, {workers} worker{'s' if workers > 1 else ''}; limits per run "
+          f"{spec['timeouts']['run_s']} s, per cell {spec['timeouts']['cell_s']} s)", flush=True)
+    if todo:
+        progress = _Progress(len(todo), label)
+        heartbeats = claims.Heartbeats()
+        try:
+            if executor == "local":
+                _run_local(todo, workers, progress, spec, heartbeats)
+            else:
+                _run_slurm(todo, spec, cluster, workers, progress, heartbeats)
+        finally:
+            heartbeats.stop()
+            progress.close()
+    return summary(runs)
+
+
+def queue_if_needed(runs):
+    """The Slurm queue, asked only when some run's claim names a Slurm job: on a machine whose
+    controller is down squeue takes its own 10 s to give up, for every grid command."""
+    if any((claims.read(run.directory) or {}).get("job_id") for run in runs):
+        return slurm.queued_jobs()
+    return None
+
+
+def summary(runs):
+    queue = queue_if_needed(runs)
+    counts = {state: 0 for state in STATES}
+    for run in runs:
+        counts[run_state(run.directory, queue=queue)] += 1
+    return counts
+
+
+def describe_state(directory, queue=None):
+    """The state for people: 'running (node7)' when another host executes the run."""
+    state = run_state(directory, queue=queue)
+    if state in ("running", "queued"):
+        claim = claims.read(directory) or {}
+        hosts = [h for h in claims.holder_hosts(claim) if h != socket.gethostname()]
+        job = f" job {claim['job_id']}" if claim.get("job_id") else ""
+        if hosts or job:
+            return f"{state} ({', '.join(hosts) or 'this host'}{job})"
+    return state
+
+
+def status_table(params_path, smoke=False, runs_dir=None, grid_file=None):
+    """One row per run of the grid: id, axes, state, attempts, seconds, error."""
+    spec = load_spec(params_path, smoke=smoke, grid_file=grid_file)
+    runs = expand(spec, runs_dir=runs_dir)
+    queue = queue_if_needed(runs)
+    rows = []
+    for run in runs:
+        folder = RunFolder(run.directory)
+        status = folder.status()
+        error = status.get("error") or {}
+        row = {"run_id": run.run_id}
+        row.update({axis: _slug(run.parameters[axis]) for axis in spec["axes"]})
+        row.update(state=describe_state(run.directory, queue=queue),
+                   attempts=len(folder.attempts()),
+                   seconds=status.get("seconds"),
+                   error=f"{error.get('name')}: {error.get('message')} (cell {error.get('cell')})" if error else "")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def collect(params_path, smoke=False, runs_dir=None, out=None, grid_file=None):
+    """Gather every run folder of the grid into results/<benchmark>.csv (results/smoke/...
+    for smoke): one row per run x score, failed and unfinished runs included with their state."""
+    spec = load_spec(params_path, smoke=smoke, grid_file=grid_file)
+    rows = []
+    for run in expand(spec, runs_dir=runs_dir):
+        folder = RunFolder(run.directory)
+        state, result = folder.state(), folder.result()
+        if result:
+            extra = {column: _lookup(result, path) for column, path in spec["collect"].items()}
+            for score in result["scores"]:
+                rows.append({**score, **extra, "run_id": run.run_id, "state": state})
+        else:
+            error = folder.status().get("error") or {}
+            rows.append(dict(benchmark=spec["benchmark"], score="", dataset="", scale="",
+                             arch=run.parameters.get("arch", ""), point=_slug(run.parameters.get("point", "")),
+                             value=float("nan"), note=error.get("message", ""), run_id=run.run_id, state=state))
+    table = pd.DataFrame(rows, columns=SCORE_COLUMNS + list(spec["collect"]) + ["run_id", "state"])
+    out = Path(out) if out else Path("results") / ("smoke" if smoke else "") / f"{spec['name']}.csv"
+    with atomic_write(out) as f:
+        table.to_csv(f, index=False)
+    return out, table
+
+
+def _lookup(record, dotted):
+    """record["a"]["b"] for "a.b"; None where the path is absent."""
+    for key in dotted.split("."):
+        if not isinstance(record, dict) or key not in record:
+            return None
+        record = record[key]
+    return record
+
+
+def install_signal_handlers():
+    """SIGTERM to `dplib grid run` (a kill, Slurm ending the job the runner runs in) is passed to
+    the runs it started locally, which checkpoint and record themselves interrupted; then the
+    runner exits. Runs submitted to Slurm keep running and keep their claims."""
+
+    def stop(signum, frame):
+        _LOCAL.terminate()
+        raise SystemExit(143)
+
+    signal.signal(signal.SIGTERM, stop)

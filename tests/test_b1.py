@@ -1,0 +1,127 @@
+"""dplib.benchmarks.b1: Benchmark 1's distances and scores."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import LPIPS_LAYERS, lpips_baseline_and_ours
+from dplib.benchmarks import b1
+from dplib.data.bapps import TwoAFCDataset
+from dplib.lossnets import POINTS, LossNetwork
+from dplib.metrics import two_afc
+
+
+@pytest.mark.parametrize("net_name", ["alex", "squeeze"])
+def test_distances_equal_lpips_baseline_per_layer(bapps_root, net_name):
+    reference, ours = lpips_baseline_and_ours(net_name)
+    dataset = TwoAFCDataset(bapps_root, "traditional")
+    distances = b1.pair_distances(ours, dataset, "p0", "p1", reference="ref", batch_size=4)
+    batch = torch.stack([dataset[i]["ref"] for i in range(len(dataset))])
+    p0 = torch.stack([dataset[i]["p0"] for i in range(len(dataset))])
+    with torch.no_grad():
+        _, per_layer = reference(batch, p0, retPerLayer=True, normalize=True)
+    for index, point in sorted(ours.point_at_layer.items()):
+        expected = per_layer[LPIPS_LAYERS[net_name].index(index)].flatten().double().numpy()
+        np.testing.assert_allclose(distances[point][0], expected, rtol=1e-5, atol=1e-7)
+    # 2AFC from those distances equals 2AFC from lpips' own
+    with torch.no_grad():
+        p1 = torch.stack([dataset[i]["p1"] for i in range(len(dataset))])
+        _, per_layer_1 = reference(batch, p1, retPerLayer=True, normalize=True)
+    index = max(ours.point_at_layer)
+    k = LPIPS_LAYERS[net_name].index(index)
+    assert two_afc(*distances["late"], dataset.judge) == pytest.approx(
+        two_afc(per_layer[k].flatten().numpy(), per_layer_1[k].flatten().numpy(), dataset.judge), abs=1e-12)
+
+
+def test_a_point_alone_scores_the_same_as_with_the_others(bapps_root, tmp_path):
+    together = LossNetwork("resnet18", POINTS, weights=None)
+    rows_together = b1.score_rows("resnet18", POINTS, *b1.evaluate(
+        together, bapps_root, tmp_path / "all", ["cnn", "color"], ["cnn"], batch_size=5))
+    for point in POINTS:
+        alone = LossNetwork("resnet18", point, weights=None)
+        rows_alone = b1.score_rows("resnet18", (point,), *b1.evaluate(
+            alone, bapps_root, tmp_path / point, ["cnn", "color"], ["cnn"], batch_size=3))
+        expected = [r for r in rows_together if r["point"] == point]
+        assert [(r["score"], r["dataset"]) for r in rows_alone] == [(r["score"], r["dataset"]) for r in expected]
+        np.testing.assert_allclose([r["value"] for r in rows_alone], [r["value"] for r in expected], atol=1e-9)
+
+
+def test_score_rows_mean_and_pooled(bapps_root, tmp_path):
+    network = LossNetwork("alexnet", ("early", "late"), weights=None)
+    two_afc_distances, jnd_distances = b1.evaluate(network, bapps_root, tmp_path, ["cnn", "deblur"],
+                                                   ["traditional", "cnn"])
+    rows = {(r["score"], r["dataset"], r["point"]): r["value"] for r in
+            b1.score_rows("alexnet", network.points, two_afc_distances, jnd_distances)}
+    assert rows[("2afc", "all", "late")] == pytest.approx((rows[("2afc", "cnn", "late")] +
+                                                           rows[("2afc", "deblur", "late")]) / 2)
+    assert ("jnd_map", "all", "early") in rows and len(rows) == 2 * (3 + 3)
+
+
+def test_distances_are_cached_and_a_broken_cache_is_recomputed(bapps_root, tmp_path, monkeypatch):
+    network = LossNetwork("squeezenet1_1", "early", weights=None)
+    first = b1.evaluate(network, bapps_root, tmp_path, ["cnn"], ["cnn"])
+    assert sorted(p.name for p in (tmp_path / "distances").iterdir()) == ["2afc_cnn.npz", "jnd_cnn.npz"]
+    (tmp_path / "distances" / "jnd_cnn.npz").write_bytes(b"half a file")
+
+    calls = []
+    original = b1.pair_distances
+    monkeypatch.setattr(b1, "pair_distances", lambda *a, **k: calls.append(a[2:]) or original(*a, **k))
+    second = b1.evaluate(network, bapps_root, tmp_path, ["cnn"], ["cnn"])
+    assert len(calls) == 1  # only the broken JND file was computed again
+    np.testing.assert_array_equal(first[0]["cnn"]["early_d0"], second[0]["cnn"]["early_d0"])
+    np.testing.assert_array_equal(first[1]["cnn"]["early"], second[1]["cnn"]["early"])
+
+
+def test_bad_data_stops_before_any_distance_is_computed(tmp_path, monkeypatch):
+    network = LossNetwork("alexnet", "early", weights=None)
+    monkeypatch.setattr(b1, "pair_distances", lambda *a, **k: pytest.fail("computed before checking the data"))
+    with pytest.raises(FileNotFoundError, match="dplib data download bapps"):
+        b1.evaluate(network, tmp_path / "missing", tmp_path, ["cnn"], ["cnn"])
+
+
+def test_autocast_distances_follow_float32(bapps_root):
+    network = LossNetwork("alexnet", POINTS, weights=None)
+    dataset = TwoAFCDataset(bapps_root, "cnn")
+    exact = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", progress=False)
+    for autocast, tolerance in (("float16", 5e-3), ("bfloat16", 5e-2)):
+        approximate = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", autocast=autocast,
+                                        channels_last=True, progress=False)
+        for point in POINTS:
+            for a, b in zip(exact[point], approximate[point]):
+                assert not np.array_equal(a, b)  # autocast really ran in the lower precision
+                np.testing.assert_allclose(b, a, rtol=tolerance)
+
+
+def test_float16_overflow_is_computed_again_in_float32(bapps_root):
+    network = LossNetwork("alexnet", ["late"], weights=None)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            parameter.mul_(40.0)  # features grow by 40^5 over alexnet's five convolutions: past float16's 65504
+    dataset = TwoAFCDataset(bapps_root, "cnn")
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.float16):
+        assert not torch.isfinite(network(dataset[0]["ref"][None])["late"]).all()
+    exact = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", progress=False)
+    overflowing = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", autocast="float16", progress=False)
+    for a, b in zip(exact["late"], overflowing["late"]):
+        np.testing.assert_array_equal(b, a)
+
+
+@pytest.mark.parametrize("autocast", [True, "fp16", "float64"])
+def test_unknown_autocast_is_refused_before_any_work(autocast, tmp_path):
+    network = LossNetwork("alexnet", ["early"], weights=None)
+    with pytest.raises(ValueError, match="autocast must be False, 'float16' or 'bfloat16'"):
+        b1.evaluate(network, tmp_path / "no-data-here", tmp_path / "out", ["cnn"], [], autocast=autocast)
+    assert not (tmp_path / "out").exists()
+
+
+def test_chunks_change_the_speed_not_the_distances(bapps_root):
+    network = LossNetwork("vgg11", POINTS, weights=None)
+    dataset = TwoAFCDataset(bapps_root, "cnn")
+    assert b1.images_per_chunk(network, 64) == b1.CHUNK_BYTES // (64 * 64 * 64 * 4)  # vgg11's 64-channel 64 px maps
+    whole = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", batch_size=6, progress=False,
+                              device="cpu")
+    network._chunk_images[64] = 1  # one patch at a time
+    single = b1.pair_distances(network, dataset, "p0", "p1", reference="ref", batch_size=6, progress=False)
+    for point in POINTS:
+        for a, b in zip(whole[point], single[point]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

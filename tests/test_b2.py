@@ -1,0 +1,72 @@
+"""dplib.benchmarks.b2: Benchmark 2's loss, validation (collapse) and test scores."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dplib.benchmarks import b2
+from dplib.data import superres
+from dplib.lossnets import LossNetwork
+from dplib.metrics import psnr, ssim
+from dplib.models import TransformerNet
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return superres.write_fixture(tmp_path_factory.mktemp("superres"), train=4, validation=2)
+
+
+class Bicubic(nn.Module):
+    """A fixed upscaler: known outputs for checking the scoring."""
+
+    def __init__(self, scale):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x):
+        return nn.functional.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False).clamp(0, 1)
+
+
+def test_loss_trains_the_model_only():
+    torch.manual_seed(0)
+    network = LossNetwork("squeezenet1_1", "early", weights=None)
+    model = TransformerNet(scale=4)
+    loss_fn = b2.make_loss(network, 4, "cpu")
+    hr = torch.rand(2, 3, 32, 32)
+    assert loss_fn(model, (hr, superres.degrade(hr, 4))).item() == pytest.approx(loss_fn(model, hr).item())
+    loss = loss_fn(model, hr)
+    loss.backward()
+    assert loss.ndim == 0 and loss > 0
+    assert all(p.grad is not None for p in model.parameters())
+    assert all(p.grad is None for p in network.parameters())
+    with_pixel = b2.make_loss(network, 4, "cpu", pixel_weight=1.0)(model, hr)
+    assert with_pixel > loss.detach()
+
+
+def test_evaluate_scores_are_psnr_and_ssim_of_the_test_images(root):
+    rows, examples = b2.evaluate(Bicubic(4), root, 4, "cpu", "vgg16", "early")
+    table = {(r["score"], r["dataset"]): r["value"] for r in rows}
+    assert set(table) == {(s, d) for s in ("psnr", "ssim") for d in ("set5", "set14", "bsd100")}
+    images = superres.test_images(root, "Set14", 4)
+    expected = np.mean([psnr(Bicubic(4)(lr[None]), hr[None], crop_border=4)[0] for _, hr, lr in images])
+    assert table[("psnr", "set14")] == pytest.approx(expected)
+    expected = np.mean([ssim(Bicubic(4)(lr[None]), hr[None], crop_border=4)[0] for _, hr, lr in images])
+    assert table[("ssim", "set14")] == pytest.approx(expected)
+    assert all(r["scale"] == 4 and r["point"] == "early" and "border 4" in r["note"] and "whole" in r["note"]
+               for r in rows)
+    low, output, hr = examples["Set5"]
+    assert output.shape == hr.shape and low.shape[-1] * 4 == hr.shape[-1]
+
+
+def test_validation_detects_a_collapsed_model():
+    images = list(torch.rand(3, 3, 32, 32))  # items of a validation set: hr alone ("torch" degradation)
+
+    class Black(nn.Module):
+        def forward(self, x):
+            return torch.zeros(x.shape[0], 3, x.shape[2] * 4, x.shape[3] * 4)
+
+    collapsed = b2.make_validation(images, 4, "cpu")(Black())
+    healthy = b2.make_validation(images, 4, "cpu")(Bicubic(4))
+    assert collapsed["collapsed"] and not healthy["collapsed"]
+    assert healthy["score"] > collapsed["score"]

@@ -1,0 +1,257 @@
+"""dplib.benchmarks.b4: the six procedures, the feature cache, and the predictors."""
+
+import numpy as np
+import pytest
+import torch
+
+from dplib.benchmarks import b4
+from dplib.cache import size_gb
+from dplib.data import embeddings
+from dplib.lossnets import LossNetwork
+from dplib.models.autoencoder import MLP_SHAPES, Autoencoder, ImageDecoder, ImageEncoder, kl_divergence, mlp
+
+
+@pytest.fixture(scope="module")
+def svhn(tmp_path_factory):
+    root = embeddings.write_fixture(tmp_path_factory.mktemp("emb"), "svhn")
+    images, labels = embeddings.load_split("svhn", root, "extra")
+    return images[:32], labels[:32]
+
+
+@pytest.fixture(scope="module")
+def network():
+    return LossNetwork("alexnet", "semi_early", weights=None)
+
+
+class Counting(torch.nn.Module):
+    """A loss network wrapper that counts its forward passes."""
+
+    def __init__(self, network):
+        super().__init__()
+        self.network, self.points, self.calls = network, network.points, 0
+
+    def forward(self, x, **kwargs):
+        self.calls += 1
+        return self.network(x, **kwargs)
+
+
+def batch_of(images, count=8):
+    data = embeddings.Images("svhn", images, torch.zeros(len(images), dtype=torch.long))
+    loader = torch.utils.data.DataLoader(data, batch_size=count)
+    return next(iter(loader))
+
+
+@pytest.mark.parametrize("procedure", list(b4.PROCEDURES))
+@pytest.mark.parametrize("variational", [False, True])
+def test_every_procedure_trains(procedure, variational, svhn, network, tmp_path):
+    images, _ = svhn
+    shape = b4.feature_shape(network, "svhn")
+    cache = b4.FeatureCache(network, "svhn", images, tmp_path / "f.f16", "cpu", progress=False)
+    model = b4.build_autoencoder(procedure, "svhn", int(np.prod(shape)), 16, variational)
+    loss = b4.make_loss(procedure, "svhn", network, "cpu", cache=cache)(model, batch_of(images))
+    loss.backward()
+    assert loss.ndim == 0 and torch.isfinite(loss) and loss > 0
+    assert all(p.grad is not None for p in model.parameters())
+    assert all(p.grad is None for p in network.parameters())
+    embedding = b4.embed(model, procedure, "svhn", images[:5], network, "cpu")
+    assert embedding.shape == (5, 16)
+    x = embeddings.to_model_input("svhn", images[:5])
+    with torch.no_grad():
+        inputs = x if procedure.startswith("I") else network(x)["semi_early"]
+        mean = model.encoder(inputs)[0]  # a VAE embeds by its mean, not a sample
+    torch.testing.assert_close(embedding, mean)
+
+
+def test_cached_features_cost_one_loss_network_pass_per_step_and_none_for_prediction(svhn, network, tmp_path):
+    images, _ = svhn
+    counting = Counting(network)
+    cache = b4.FeatureCache(counting, "svhn", images, tmp_path / "f.f16", "cpu", batch_size=32, progress=False)
+    counting.calls = 0
+    feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
+    batch = batch_of(images)
+    for procedure, with_cache, without_cache in (("I-I-PS", 1, 2), ("I-F-FP", 0, 1), ("F-F-FP", 0, 1),
+                                                 ("I-I-PW", 0, 0)):
+        model = b4.build_autoencoder(procedure, "svhn", feature_size, 16)
+        for cached, expected in ((cache, with_cache), (None, without_cache)):
+            counting.calls = 0
+            b4.make_loss(procedure, "svhn", counting, "cpu", cache=cached)(model, batch)
+            assert counting.calls == expected, (procedure, cached is not None)
+
+
+def test_feature_cache_holds_the_features_and_is_reused(svhn, network, tmp_path):
+    images, _ = svhn
+    path = tmp_path / "f.f16"
+    cache = b4.FeatureCache(network, "svhn", images, path, "cpu", batch_size=7, progress=False)
+    with torch.no_grad():
+        direct = network(embeddings.to_model_input("svhn", images[[3, 20]]))["semi_early"]
+    torch.testing.assert_close(cache[[3, 20]], direct, rtol=1e-3, atol=1e-3)  # float16
+    stamp = path.stat().st_mtime_ns
+    b4.FeatureCache(network, "svhn", images, path, "cpu", progress=False)
+    assert path.stat().st_mtime_ns == stamp
+    assert size_gb((531_131, 64, 64, 64), np.float16) > 200  # why early points of big datasets are not cached
+
+
+def separable_embeddings():
+    """(train, validation, test) embeddings of 10 Gaussian clusters: 200, 50, 50 points."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 10, (300,), generator=generator)
+    centers = torch.randn(10, 8, generator=generator) * 3
+    points = centers[labels] + torch.randn(300, 8, generator=generator)
+    return [(points[s], labels[s]) for s in (slice(0, 200), slice(200, 250), slice(250, 300))]
+
+
+def test_predictors_pick_the_best_validation_accuracy_and_are_seeded():
+    parts = separable_embeddings()
+    accuracy, records, chosen = b4.train_predictors(*parts, epochs=15, progress=False)
+    assert accuracy > 0.8 and len(records) == 7
+    assert records[chosen]["best_validation_accuracy"] == max(r["best_validation_accuracy"] for r in records)
+    assert [tuple(r["hidden"]) for r in records] == list(MLP_SHAPES)
+    again, _, _ = b4.train_predictors(*parts, epochs=15, progress=False)
+    assert again == accuracy
+
+
+def test_predictors_selected_by_validation_loss_as_the_companion_papers():
+    parts = separable_embeddings()
+    _, records, chosen = b4.train_predictors(*parts, epochs=15, progress=False, select="loss")
+    # each MLP kept at the epoch of its lowest validation loss, the MLP with the lowest one chosen
+    for record in records:
+        assert record["best_epoch"] == int(np.argmin(record["loss_curve"]))
+        assert record["best_validation_loss"] == min(record["loss_curve"])
+    assert records[chosen]["best_validation_loss"] == min(r["best_validation_loss"] for r in records)
+    _, by_accuracy, _ = b4.train_predictors(*parts, epochs=15, progress=False)
+    assert any(a["best_epoch"] != b["best_epoch"] for a, b in zip(records, by_accuracy))  # the rule matters
+    for record in records:
+        assert record["best_validation_accuracy"] == record["curve"][record["best_epoch"]]
+    with pytest.raises(ValueError, match="predictor selection"):
+        b4.train_predictors(*parts, epochs=1, progress=False, select="f1")
+
+
+def test_models_shapes():
+    for size in (64, 96):
+        model = Autoencoder(ImageEncoder(size, 64, variational=True), ImageDecoder(size, 64)).eval()
+        out, mean, log_variance = model(torch.rand(2, 3, size, size))
+        assert out.shape == (2, 3, size, size) and mean.shape == log_variance.shape == (2, 64)
+        assert 0 <= out.min() and out.max() <= 1
+    assert len([m for m in ImageEncoder(64).modules() if isinstance(m, torch.nn.Conv2d)]) == 4
+    assert kl_divergence(torch.zeros(3, 4), torch.zeros(3, 4)).item() == 0
+    assert kl_divergence(torch.ones(1, 2), torch.zeros(1, 2)).item() == pytest.approx(1.0)
+    assert len([m for m in mlp(64, (64, 32)) if isinstance(m, torch.nn.Linear)]) == 3
+    with pytest.raises(ValueError, match="procedure"):
+        b4.check_procedure("I-I-XX")
+
+
+def test_predictor_losses_on_hand_computed_cases():
+    outputs, labels = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 1])
+    # one-hot targets [[1, 0], [0, 1]]: squared errors 0, 0, 0, 1 -> mean 1/4 (the authors' MSELoss)
+    assert b4.predictor_loss(outputs, labels, "mse_onehot").item() == pytest.approx(0.25)
+    expected = (-(1 - np.log(1 + np.e)) + np.log(2)) / 2  # -log softmax of the true class, averaged
+    assert b4.predictor_loss(outputs, labels, "cross_entropy").item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="choose one of mse_onehot, cross_entropy"):
+        b4.predictor_loss(outputs, labels, "hinge")
+
+
+@pytest.mark.parametrize("autoencoder", ["released", "simple"])
+def test_both_autoencoders_reconstruct_both_datasets(autoencoder):
+    for dataset, size in (("svhn", 64), ("stl10", 96)):
+        model = b4.build_autoencoder("I-I-PS", dataset, 0, 16, variational=True, autoencoder=autoencoder).eval()
+        out, mean, _ = model(torch.rand(2, 3, size, size))
+        assert out.shape == (2, 3, size, size) and mean.shape == (2, 16)
+    with pytest.raises(ValueError, match="choose one of released, simple"):
+        b4.build_autoencoder("I-I-PS", "svhn", 0, autoencoder="tiny")
+
+
+def test_target_features_are_cached_only_when_they_fit(svhn, network, tmp_path):
+    images, _ = svhn
+    cache, size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "f.f16", cache_limit_gb=1.0,
+                                     progress=False)
+    assert isinstance(cache, b4.FeatureCache) and size == int(np.prod(b4.feature_shape(network, "svhn")))
+    none, same_size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "g.f16", cache_limit_gb=1e-9)
+    assert none is None and same_size == size and not (tmp_path / "g.f16").exists()
+
+
+# ----- companion paper 003: its loss, its predictor search, its decoder retraining -------------
+
+def test_003s_search_space_is_the_texts():
+    """§VI: 1 or 2 hidden layers of 32, 64 or 128 units, the second no larger than the first,
+    ReLU or sigmoid, softmax output or none; listed by hand here."""
+    shapes = {(32,), (64,), (128,), (32, 32), (64, 32), (64, 64), (128, 32), (128, 64), (128, 128)}
+    specs = b4.predictor_specs("search")
+    assert len(specs) == 36 and len(set(specs)) == 36
+    assert {s[0] for s in specs} == shapes
+    assert {(s[1], s[2]) for s in specs} == {("relu", None), ("relu", "softmax"), ("sigmoid", None),
+                                            ("sigmoid", "softmax")}
+    assert b4.predictor_specs("search_linear") == [((), "leaky_relu", None), ((), "leaky_relu", "softmax")]
+    assert b4.predictor_specs("mlp") == [(s, "leaky_relu", None) for s in MLP_SHAPES]
+    net = mlp(8, (4, 4), activation="sigmoid", output="softmax")
+    assert [type(m).__name__ for m in net] == ["Linear", "Sigmoid", "Linear", "Sigmoid", "Linear", "Softmax"]
+    assert torch.allclose(net(torch.randn(5, 8)).sum(dim=1), torch.ones(5))
+    with pytest.raises(ValueError, match="predictor family"):
+        b4.predictor_specs("svm")
+
+
+def test_the_released_mean_loss_and_kl_weight(svhn):
+    """reduction="mean", kl_weight=0.02 is the released FourLayerCVAE.loss with gamma 0.01:
+    F.mse_loss(x', x) + 0.01 * -mean(1 + logvar - mu^2 - exp(logvar)) (twice the KL per element)."""
+    images, _ = svhn
+    torch.manual_seed(0)
+    model = b4.build_autoencoder("I-I-PW", "svhn", 0, 16, variational=True).eval()  # eval: z = mean, no sampling
+    batch = batch_of(images)
+    x = batch[0]
+    reconstruction, mu, logvar = model(x)
+    released = (torch.nn.MSELoss()(reconstruction, x)
+                + 0.01 * -torch.mean(1 + logvar - mu.pow(2) - logvar.exp()))
+    ours = b4.make_loss("I-I-PW", "svhn", None, "cpu", reduction="mean", kl_weight=0.02)(model, batch)
+    assert ours.item() == pytest.approx(released.item(), rel=1e-5)
+    # the default: squared error summed per image, KL summed over z, both averaged over the batch
+    by_hand = ((reconstruction - x) ** 2).sum(dim=(1, 2, 3)).mean() + kl_divergence(mu, logvar)
+    assert b4.make_loss("I-I-PW", "svhn", None, "cpu")(model, batch).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="loss reduction"):
+        b4.make_loss("I-I-PW", "svhn", None, "cpu", reduction="median")
+
+
+def test_predictor_patience_stops_each_predictor_that_many_epochs_after_its_best():
+    (x, y), validation, test = separable_embeddings()
+    y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]  # noise labels: it overfits soon
+    _, records, _ = b4.train_predictors((x, y), validation, test, epochs=60, progress=False, select="loss", patience=3,
+                                        specs=b4.predictor_specs("search")[:4])
+    for record in records:
+        assert record["epochs"] == len(record["loss_curve"])
+        best = record["best_epoch"]
+        assert record["best_validation_loss"] == min(record["loss_curve"])
+        # stopped 3 epochs after the best, none of which was better; or ran all 60
+        assert record["epochs"] == 60 or record["epochs"] == best + 4
+    assert any(r["epochs"] < 60 for r in records)
+
+
+def test_retrained_decoder_leaves_the_encoder_as_it_was(svhn, tmp_path):
+    images, labels = svhn
+    torch.manual_seed(0)
+    model = b4.build_autoencoder("I-I-PS", "svhn", 0, 16, variational=True)
+    encoder_state = {k: v.clone() for k, v in model.encoder.state_dict().items()}  # incl. batch-norm statistics
+    data = embeddings.Images("svhn", images, labels)
+    retrained, record = b4.retrain_decoder(model, "I-I-PS", "svhn", torch.utils.data.Subset(data, range(24)),
+                                           torch.utils.data.Subset(data, range(24, 32)), epochs=2, batch_size=8,
+                                           lr=1e-3, device="cpu", progress=False)
+    assert record["step"] == 6 and record["best_score"] > 0
+    assert all(torch.equal(v, encoder_state[k]) for k, v in retrained.encoder.state_dict().items())
+    assert retrained.decoder is not model.decoder
+    # the L1 measure by hand: mean over images of the summed absolute differences
+    x = embeddings.to_model_input("svhn", images[:5])
+    with torch.no_grad():
+        expected = (retrained.eval()(x)[0] - x).abs().sum(dim=(1, 2, 3)).mean().item()
+    assert b4.reconstruction_l1(retrained, "svhn", images[:5], "cpu", batch_size=2) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="image encoder"):
+        b4.retrain_decoder(model, "F-F-FP", "svhn", data, data, epochs=1, batch_size=8, lr=1e-3, device="cpu")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (dict(procedure="I-I-XX", dataset="svhn"), "unknown procedure"),
+    (dict(procedure="I-I-PS", dataset="cifar10"), "unknown dataset 'cifar10'"),
+    (dict(procedure="I-I-PS", dataset="svhn", predictor="svm"), "unknown predictor 'svm'"),
+    (dict(procedure="I-I-PS", dataset="svhn", loss_reduction="median"), "unknown loss reduction 'median'"),
+    (dict(procedure="F-F-FP", dataset="svhn", retrain_decoder=True), "needs an image encoder"),
+])
+def test_a_b4_run_with_a_bad_choice_is_refused_in_one_line(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        b4.check_run(**arguments)
+    b4.check_run("I-F-FP", "stl10", "search", "mean", retrain_decoder=True)  # 003's choices pass

@@ -1,0 +1,81 @@
+"""dplib.analysis.figures: every plotted point is the score it comes from."""
+
+import matplotlib
+import numpy as np
+import pytest
+
+from dplib.analysis import figures, tables
+from dplib.analysis.scores import load_paper_scores
+
+matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return load_paper_scores()
+
+
+def points_of(axis):
+    """Every (x, y) an axis plots as markers, sorted, rounded."""
+    offsets = [c.get_offsets() for c in axis.collections if len(c.get_offsets())]
+    return sorted(map(tuple, np.round(np.concatenate(offsets), 6))) if offsets else []
+
+
+def table_of(paper, key):
+    keys = paper[tables.KEY].apply(lambda r: tables.score_key(tuple(r)), axis=1)
+    return paper[keys == key]
+
+
+@pytest.fixture(scope="module")
+def attributes():
+    from dplib.attributes import attributes_table
+
+    return attributes_table()
+
+
+def test_figure_4_plots_each_loss_network_at_its_flops_and_2afc(paper, attributes):
+    table = table_of(paper, "b1 2afc all").merge(attributes, on=["arch", "point"])
+    expected = sorted(zip(np.round(np.log10(table.point_mflops * 1e6), 6), np.round(table.value, 6)))
+    assert points_of(figures.fig_4(paper, attributes).axes[0]) == expected and len(expected) == 56
+
+
+def test_figure_5_plots_each_architectures_best_quality_at_its_top1(paper, attributes):
+    table = table_of(paper, "b3 quality mrd")
+    best = table.groupby("arch").value.max()
+    top1 = attributes.drop_duplicates("arch").set_index("arch").imagenet_top1
+    expected = sorted((round(top1[a], 6), round(v, 6)) for a, v in best.items())
+    assert points_of(figures.fig_5(paper, attributes).axes[0]) == expected and len(expected) == 14
+
+
+def test_figure_2_draws_every_architectures_scores_in_point_order(paper):
+    figure = figures.fig_2(paper)
+    assert len(figure.axes) == 4
+    for axis, key in zip(figure.axes, figures.FIG_2_KEYS):
+        table = table_of(paper, key)
+        lines = [line for line in axis.lines if len(line.get_xdata()) > 1]
+        drawn = sorted((round(x, 6), round(y, 6)) for line in lines for x, y in zip(line.get_xdata(), line.get_ydata()))
+        expected = sorted((float(figures.POINTS.index(p)), round(v, 6)) for p, v in zip(table.point, table.value))
+        assert drawn == expected and len(lines) == table.arch.nunique(), key
+
+
+def test_figure_3_swarms_the_accuracies_by_point_with_their_means(paper):
+    figure = figures.fig_3(paper)
+    for axis, key in zip(figure.axes, ("b4 accuracy svhn", "b4 accuracy stl10")):
+        table = table_of(paper, key)
+        assert sorted(y for _, y in points_of(axis)) == sorted(np.round(table.value, 6))
+        means = [line for line in axis.lines if len(line.get_ydata()) == 4][0].get_ydata()
+        expected = table.groupby("point").value.mean().reindex(figures.POINTS)
+        np.testing.assert_allclose(means, expected, rtol=1e-9)
+    assert figures.fig_3(paper[paper.benchmark == "b1"]) is None  # nothing to draw
+
+
+def test_the_explorers_scatter_and_the_correlation_heat_map(paper, attributes):
+    figure = figures.scatter(paper, attributes, "depth", "b1 2afc all")
+    table = table_of(paper, "b1 2afc all").merge(attributes, on=["arch", "point"])
+    assert points_of(figure.axes[0]) == sorted(zip(np.round(table.depth.astype(float), 6), np.round(table.value, 6)))
+    assert "Pearson" in figure.axes[0].get_title()
+    correlations = tables.attribute_correlations(paper, attributes)
+    heat = figures.fig_correlations(correlations)
+    shown = correlations[correlations.scope == "all points"]
+    cells = [t for t in heat.axes[0].texts]
+    assert len(cells) == len(shown) and {round(r, 2) for r in shown.spearman_rho} == {float(t.get_text()) for t in cells}
