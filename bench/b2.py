@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, precision_changes, print_compiled_steps  # noqa: E402
+from common import interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
 
 from dplib.benchmarks import b2  # noqa: E402
 from dplib.data import superres  # noqa: E402
@@ -28,6 +28,7 @@ from dplib.models import TransformerNet  # noqa: E402
 
 warnings.filterwarnings("ignore")
 CONFIGS = [("vgg16", "early"), ("vgg16", "late"), ("squeezenet1_1", "early"), ("squeezenet1_1", "late")]
+B2 = notebook_defaults("b2_super_resolution")  # the protocol the bench times
 PAPER_STEPS, GRID_RUNS = 200_000, 14 * 4 * 2
 
 
@@ -92,7 +93,8 @@ def main():
 
     with tempfile.TemporaryDirectory() as scratch:
         root = superres.write_fixture(Path(scratch) / "data", train=64, size=(480, 640))
-        decoded = superres.CocoPairs(root, "train", count=64, crop=crop)
+        decoded = superres.CocoPairs(root, "train", count=64, scale=4, crop=crop, crop_mode=B2["train_crop"],
+                                     degradation=B2["degradation"], seed=B2["seed"])
         cached = superres.CachedPairs(decoded, Path(scratch) / "cache")
         t = interleaved({"decode": lambda: [decoded[i] for i in range(len(decoded))],
                          "cache": lambda: [cached[i] for i in range(len(cached))]}, repeat=3)
@@ -145,13 +147,14 @@ def trained_scores(root, arch, point, amp, steps, device):
     """Test scores of a transformation network trained for `steps` steps (seed 42) in `amp`."""
     random.seed(42)
     torch.manual_seed(42)
-    train = superres.CocoPairs(root, "train", count=12, scale=4, crop=96, seed=42)
-    validation = superres.validation_pairs(root, 4, 4, 96, seed=42)
+    train = superres.CocoPairs(root, "train", count=12, scale=4, crop=96, crop_mode=B2["train_crop"],
+                               degradation=B2["degradation"], seed=42)
+    validation = superres.validation_pairs(root, 4, 4, 96, B2["train_crop"], B2["degradation"], seed=42)
     model = TransformerNet(4).to(device)
     network = LossNetwork(arch, point, weights=None, normalize_input=False).to(device)
     fit(model, b2.make_loss(network, 4, device), train, b2.make_validation(validation, 4, device), iterations=steps,
         batch_size=4, device=device, amp=amp, seed=42, progress=False)
-    rows, _ = b2.evaluate(model, root, 4, device, arch, point)
+    rows, _ = b2.evaluate(model, root, 4, device, arch, point, B2["channel"], B2["test_crop"], B2["degradation"], 96)
     return {f"{r['score']} {r['dataset']}": r["value"] for r in rows}
 
 

@@ -83,3 +83,13 @@ def print_compiled_steps(what, configs, build_model, make_loss, batch, device, r
                    else "never paid back")
         print(f"{arch + ' ' + point:22s} eager {eager * 1e3:8.1f} ms/step, compiled {compiled * 1e3:8.1f} ms/step: "
               f"{eager / compiled:.2f}x; compiling took {compile_seconds:.0f} s once ({payback})")
+
+
+def notebook_defaults(stem):
+    """The defaults of notebooks/<stem>.ipynb's parameters cell: the protocol a bench script
+    times is the notebook's, never a copy of it."""
+    from pathlib import Path
+
+    from dplib.run.plan import notebook_defaults as read
+
+    return read(Path(__file__).parents[1] / "notebooks" / f"{stem}.ipynb")

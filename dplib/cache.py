@@ -31,10 +31,16 @@ class ArrayCache:
             array.flush()
             del array
             temporary.replace(path)
+        self.path = path
         self.array = np.memmap(path, dtype=self.dtype, mode="r", shape=self.shape)
 
     def __len__(self):
         return self.shape[0]
+
+    def remove(self):
+        """Delete the file (a run that is complete needs it no more); the array is closed first."""
+        self.array = None
+        self.path.unlink(missing_ok=True)
 
 
 def size_gb(shape, dtype):

@@ -45,10 +45,10 @@ def test_loss_trains_the_model_only():
 
 
 def test_evaluate_scores_are_psnr_and_ssim_of_the_test_images(root):
-    rows, examples = b2.evaluate(Bicubic(4), root, 4, "cpu", "vgg16", "early")
+    rows, examples = b2.evaluate(Bicubic(4), root, 4, "cpu", "vgg16", "early", "y", "whole", "pil", 288)
     table = {(r["score"], r["dataset"]): r["value"] for r in rows}
     assert set(table) == {(s, d) for s in ("psnr", "ssim") for d in ("set5", "set14", "bsd100")}
-    images = superres.test_images(root, "Set14", 4)
+    images = superres.test_images(root, "Set14", 4, 288, "whole", "pil")
     expected = np.mean([psnr(Bicubic(4)(lr[None]), hr[None], crop_border=4)[0] for _, hr, lr in images])
     assert table[("psnr", "set14")] == pytest.approx(expected)
     expected = np.mean([ssim(Bicubic(4)(lr[None]), hr[None], crop_border=4)[0] for _, hr, lr in images])

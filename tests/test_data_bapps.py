@@ -1,15 +1,15 @@
-"""dplib.data.bapps and dplib.data.download: the real layout, bad files, downloads over HTTP."""
+"""dplib.data.bapps: the real layout, bad files, verify, and the download from a replica of its host."""
 
-import io
 import shutil
-import tarfile
 
 import numpy as np
 import pytest
 import torch
 
-from dplib.data import bapps
-from dplib.data.download import DownloadError, extract, fetch, sha256sum
+from dplib.data import bapps, manifest
+from dplib.data.download import DownloadError
+
+from replicas import Replica, host
 
 
 def test_fixture_loads_in_the_real_layout(bapps_root):
@@ -87,84 +87,55 @@ def test_judge_of_the_wrong_shape_is_named(broken):
         bapps.TwoAFCDataset(broken, "deblur")
 
 
-@pytest.fixture
-def archives(tmp_path, bapps_root):
-    folder = bapps.write_fixture_archives(bapps_root, tmp_path / "archives")
-    return {p.name: p.read_bytes() for p in folder.iterdir()}
+VAL = bapps.needs(two_afc_val=bapps.TWO_AFC_SUBSETS, jnd_val=bapps.JND_SUBSETS)
 
 
-def test_download_from_a_local_server(tmp_path, http_server, archives):
-    http_server.files.update(archives)
-    root = bapps.download(tmp_path / "data", base_url=http_server.url,
-                          sha256={k: __import__("hashlib").sha256(v).hexdigest() for k, v in archives.items()})
-    assert len(bapps.TwoAFCDataset(root, "traditional")) == 6 and len(bapps.JNDDataset(root, "cnn")) == 6
-    assert not list(root.glob(".downloads/*.tar.gz")) and not list(root.rglob(".extracting-*"))
+def test_download_from_a_replica_of_the_host_fetches_what_is_needed_and_verifies(tmp_path, http_server, monkeypatch):
+    host(monkeypatch, Replica(http_server).bapps(per_subset=3))
+    http_server.drop_after["dataset/jnd.tar.gz"] = 1000
+    root = bapps.download(tmp_path / "data", VAL, progress=False)
+    assert len(bapps.TwoAFCDataset(root, "frameinterp")) == 3 and len(bapps.JNDDataset(root, "cnn")) == 3
+    assert not (root / "2afc" / "train").exists() and not (root / ".downloads").exists()  # not needed: not fetched
+    assert [r for name, r in http_server.requests if name == "dataset/jnd.tar.gz"] == [None, "bytes=1000-"]
+    recorded = manifest.read(root)
+    assert "2afc/val/color/ref/000002.png" in recorded["files"] and set(recorded["archives"]) == {
+        "twoafc_val.tar.gz", "jnd.tar.gz"}  # jnd's sha256, published nowhere, is recorded here
     requests = len(http_server.requests)
-    bapps.download(root, base_url=http_server.url)  # already in place: nothing fetched
+    bapps.download(root, VAL, progress=False)  # complete: nothing fetched again
     assert len(http_server.requests) == requests
+    bapps.download(root, bapps.needs(two_afc_train=("mix",)), progress=False)
+    assert len(bapps.TwoAFCDataset(root, "mix", split="train")) == 3
 
 
-def test_dropped_connection_resumes(tmp_path, http_server, archives):
-    http_server.files.update(archives)
-    http_server.drop_after["jnd.tar.gz"] = 1000
-    root = bapps.download(tmp_path / "data", base_url=http_server.url)
-    assert len(bapps.JNDDataset(root, "traditional")) == 6
-    jnd_requests = [r for name, r in http_server.requests if name == "jnd.tar.gz"]
-    assert jnd_requests == [None, "bytes=1000-"]
+def test_verify_names_a_short_subset_and_a_changed_file(tmp_path, http_server, monkeypatch):
+    host(monkeypatch, Replica(http_server).bapps(per_subset=3))
+    root = bapps.download(tmp_path / "data", VAL, progress=False)
+    assert bapps.verify(root, VAL, full=True) == []
+    for folder in ("ref", "p0", "p1"):
+        (root / "2afc" / "val" / "cnn" / folder / "000001.png").unlink()
+    (root / "2afc" / "val" / "cnn" / "judge" / "000001.npy").unlink()
+    (root / "jnd" / "val" / "cnn" / "p0" / "000000.png").write_bytes(b"\x89PNG broken")
+    np.save(root / "2afc" / "val" / "color" / "judge" / "000002.npy", np.array([0.123], dtype=np.float32))
+    problems = bapps.verify(root, VAL, full=True)
+    assert "2afc/val/cnn: 2 items, published 3" in problems
+    assert any(p.startswith("jnd/val/cnn: 1 unreadable files") for p in problems)
+    assert problems[-1].endswith("are missing or changed (e.g. 2afc/val/color/judge/000002.npy differs from the "
+                                 "manifest (sha256))")  # the same size, other bytes: only the manifest sees it
+    assert len(problems) == 3 and len(bapps.verify(root, VAL)) == 2  # sizes only without full
 
 
-def test_corrupt_archive_leaves_nothing_half_extracted(tmp_path, http_server, archives):
-    data = bytearray(archives["twoafc_val.tar.gz"])
+def test_the_published_counts_allow_the_rounding_of_the_readme_and_no_more():
+    assert bapps.COUNTS["2afc/val"]["superres"] == (10_900, 50) and bapps.COUNTS["jnd/val"]["cnn"] == (4_800, 50)
+    assert bapps.SHA256["twoafc_val.tar.gz"].startswith("41486671")  # sileod/tasksource's pin
+
+
+def test_a_corrupt_archive_stops_the_download_and_leaves_nothing_half_extracted(tmp_path, http_server, monkeypatch):
+    host(monkeypatch, Replica(http_server).bapps(per_subset=2))
+    data = bytearray(http_server.files["dataset/twoafc_val.tar.gz"])
     data[len(data) // 2:] = bytes(len(data) - len(data) // 2)  # right size, garbage inside
-    http_server.files.update(archives, **{"twoafc_val.tar.gz": bytes(data)})
+    http_server.files["dataset/twoafc_val.tar.gz"] = bytes(data)
     with pytest.raises(DownloadError, match="corrupt or truncated"):
-        bapps.download(tmp_path / "data", base_url=http_server.url)
+        bapps.download(tmp_path / "data", VAL, sha256={}, progress=False)
     assert not (tmp_path / "data" / "2afc" / "val").exists()
     assert not list((tmp_path / "data").rglob(".extracting-*"))
 
-
-def test_checksum_mismatch_removes_the_file(tmp_path, http_server, archives):
-    http_server.files.update(archives)
-    with pytest.raises(DownloadError, match="checksum mismatch"):
-        fetch(http_server.url + "jnd.tar.gz", tmp_path / "jnd.tar.gz", sha256="0" * 64, progress=False)
-    assert not (tmp_path / "jnd.tar.gz").exists() and not (tmp_path / "jnd.tar.gz.part").exists()
-
-
-def test_failed_download_names_the_file_and_keeps_the_part(tmp_path, http_server):
-    with pytest.raises(DownloadError, match="does not exist"):
-        fetch(http_server.url + "missing.tar.gz", tmp_path / "missing.tar.gz", progress=False)
-    http_server.close()
-    with pytest.raises(DownloadError, match="put the file at"):
-        fetch(http_server.url + "x.tar.gz", tmp_path / "x.tar.gz", retries=1, timeout=2, progress=False)
-
-
-def test_fetch_verifies_and_skips_complete_files(tmp_path, http_server):
-    http_server.files["a.bin"] = b"x" * 5000
-    path = fetch(http_server.url + "a.bin", tmp_path / "a.bin", sha256=__import__("hashlib").sha256(b"x" * 5000).hexdigest(),
-                 progress=False)
-    assert path.read_bytes() == b"x" * 5000 and sha256sum(path) == __import__("hashlib").sha256(b"x" * 5000).hexdigest()
-    count = len(http_server.requests)
-    fetch(http_server.url + "a.bin", path, progress=False)
-    assert len(http_server.requests) == count
-
-
-def _tar_with(member_name, tmp_path, link=None):
-    path = tmp_path / "evil.tar"
-    with tarfile.open(path, "w") as t:
-        info = tarfile.TarInfo(member_name)
-        if link:
-            info.type, info.linkname = tarfile.SYMTYPE, link
-            t.addfile(info)
-        else:
-            info.size = 4
-            t.addfile(info, io.BytesIO(b"evil"))
-    return path
-
-
-@pytest.mark.parametrize("name, link", [("../escaped.txt", None), ("/tmp/absolute-escape.txt", None),
-                                        ("inside/link", "../../outside")])
-def test_extraction_refuses_paths_escaping_the_root(tmp_path, name, link):
-    archive = _tar_with(name, tmp_path, link)
-    with pytest.raises(DownloadError, match="outside"):
-        extract(archive, tmp_path / "root")
-    assert not (tmp_path / "escaped.txt").exists() and not list((tmp_path / "root").iterdir())

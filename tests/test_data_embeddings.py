@@ -1,12 +1,13 @@
 """dplib.data.embeddings: SVHN and STL-10 through torchvision's classes, fixtures, download."""
 
-import hashlib
 
 import numpy as np
 import pytest
 import torch
 
-from dplib.data import embeddings
+from dplib.data import embeddings, manifest
+
+from replicas import Replica, host
 
 
 @pytest.fixture
@@ -57,14 +58,14 @@ def test_svhn_tile_padding_is_the_2x2_tiling_centred_on_the_digit():
         embeddings.to_model_input("svhn", images, padding="zeros")
 
 
-def test_real_data_is_md5_checked_and_missing_data_names_the_download(root, tmp_path):
+def test_files_without_a_manifest_get_torchvisions_md5_and_missing_data_names_the_download(root, tmp_path):
     import shutil
 
-    unmarked = tmp_path / "unmarked"
-    shutil.copytree(root / "svhn", unmarked / "svhn")
-    (unmarked / "svhn" / embeddings.FIXTURE_MARKER).unlink()  # now it claims to be the real thing
+    unvouched = tmp_path / "unvouched"
+    shutil.copytree(root / "svhn", unvouched / "svhn")
+    (unvouched / "svhn" / manifest.NAME).unlink()  # put in place by hand: torchvision checks the md5s
     with pytest.raises(FileNotFoundError, match="dplib data download svhn"):
-        embeddings.load_split("svhn", unmarked, "train")
+        embeddings.load_split("svhn", unvouched, "train")
     with pytest.raises(FileNotFoundError, match="dplib data download stl10"):
         embeddings.load_split("stl10", tmp_path / "nothing", "train")
 
@@ -77,12 +78,42 @@ def test_split_is_seeded_80_20_and_disjoint():
     assert torch.equal(a, again) and not torch.equal(a, other)
 
 
-def test_svhn_download_through_torchvision_from_a_local_server(tmp_path, http_server, root):
-    files = {f"{split}_32x32.mat": (root / "svhn" / f"{split}_32x32.mat").read_bytes()
-             for split in ("extra", "train", "test")}
-    http_server.files.update(files)
-    md5 = {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
-    folder = embeddings.download("svhn", tmp_path / "data", mirror=http_server.url, md5=md5)
-    assert sorted(p.name for p in folder.iterdir()) == sorted(files)
-    with pytest.raises(RuntimeError, match="could not download svhn"):
-        embeddings.download("svhn", tmp_path / "bad", mirror=http_server.url, md5={n: "0" * 32 for n in files})
+MINI_SVHN, MINI_STL10 = {"train": 20, "test": 10, "extra": 30}, {"train": 20, "test": 10, "unlabeled": 12}
+
+
+def test_svhn_download_from_a_replica_md5_checked_and_read_without_a_second_md5_pass(tmp_path, http_server,
+                                                                                    monkeypatch):
+    host(monkeypatch, Replica(http_server).svhn(MINI_SVHN))
+    needs = embeddings.needs({"extra", "train", "test"})
+    folder = embeddings.download(tmp_path / "data", needs, name="svhn", progress=False)
+    assert sorted(p.name for p in folder.glob("*.mat")) == ["extra_32x32.mat", "test_32x32.mat", "train_32x32.mat"]
+    assert embeddings.verify(tmp_path / "data", needs, full=True, name="svhn") == []
+    images, labels = embeddings.load_split("svhn", tmp_path / "data", "train")
+    assert images.shape == (20, 3, 32, 32) and labels.max() <= 9  # the 10s of the file are 0s
+    with open(folder / "test_32x32.mat", "ab") as f:
+        f.write(b"x")  # changed after the download: the manifest no longer vouches, torchvision's md5 fails
+    with pytest.raises(FileNotFoundError, match="svhn test not found or corrupted"):
+        embeddings.load_split("svhn", tmp_path / "data", "test")
+    assert any("test_32x32.mat" in p for p in embeddings.verify(tmp_path / "data", needs, full=True,
+                                                                             name="svhn"))
+
+
+def test_stl10_download_never_loads_the_data_and_leaves_no_archive(tmp_path, http_server, monkeypatch):
+    host(monkeypatch, Replica(http_server).stl10(MINI_STL10))
+    monkeypatch.setattr(embeddings.datasets.STL10, "__init__", lambda *a, **k: pytest.fail("the download loaded it"))
+    needs = embeddings.needs({"unlabeled", "train", "test"})
+    folder = embeddings.download(tmp_path / "data", needs, name="stl10", progress=False)
+    assert sorted(p.name for p in folder.rglob("*") if p.is_file()) == [
+        "class_names.txt", "dplib-manifest.json", "fold_indices.txt", "test_X.bin", "test_y.bin", "train_X.bin",
+        "train_y.bin", "unlabeled_X.bin"]  # the archive and its staging folder are gone
+    assert embeddings.verify(tmp_path / "data", needs, name="stl10") == []
+    (folder / "stl10_binary" / "test_y.bin").write_bytes(b"\x01" * 9)
+    assert "stl10 test: 10 images but 9 labels" in embeddings.verify(tmp_path / "data", needs, name="stl10")
+
+
+def test_the_published_counts_are_checked_against_the_files_headers(tmp_path, http_server, monkeypatch):
+    host(monkeypatch, Replica(http_server).svhn(MINI_SVHN))
+    embeddings.download(tmp_path / "data", embeddings.needs({"train"}), name="svhn", progress=False)
+    monkeypatch.setattr(embeddings, "COUNTS", dict(embeddings.COUNTS, svhn={"train": 73_257}))
+    assert embeddings.verify(tmp_path / "data", embeddings.needs({"train"}), name="svhn") == [
+        "svhn train: 20 images, published 73257"]

@@ -5,7 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from dplib.data import roads
+from dplib.data import manifest, roads
+from dplib.data.download import DownloadError
+
+from replicas import Replica, host
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +66,49 @@ def test_unpaired_and_corrupt_files_are_named(tmp_path, root):
         roads.RoadTiles(copy, "test")
 
 
-def test_download_reads_the_index_pages_and_fetches_in_parallel(tmp_path, http_server, root):
-    for split in ("train", "valid", "test"):
-        for kind in ("sat", "map"):
-            files = sorted((root / split / kind).iterdir())
-            links = "".join(f'<a href="{p.name}">{p.name}</a>' for p in files)
-            http_server.files[f"{split}/{kind}/index.html"] = f"<html>{links}</html>".encode()
-            for p in files:
-                http_server.files[f"{split}/{kind}/{p.name}"] = p.read_bytes()
-    http_server.drop_after["test/sat/10000001_15.tiff"] = 500
-    target = roads.download(tmp_path / "data", base_url=http_server.url, workers=4)
-    for split, count in (("train", 8), ("valid", 2), ("test", 3)):
+def test_the_index_pages_hrefs_in_every_form_the_host_uses():
+    page = ('<a href="http://www.cs.toronto.edu/~vmnih/data/mass_roads/train/sat/10078660_15.tiff">10078660_15.tiff</a><br />\n'
+            '<a href="https://www.cs.toronto.edu/~vmnih/data/mass_roads/train/sat//10078677_15.tiff">10078677_15.tiff</a> </br>\n'
+            '<a href="10078694_15.tiff">10078694_15.tiff</a>\n<a href="../index.html">up</a>\n')
+    assert roads._listing(page) == ["10078660_15.tiff", "10078677_15.tiff", "10078694_15.tiff"]
+    assert roads._listing("<html>no tiles here</html>") == []
+
+
+ALL = {"splits": {"train", "valid", "test"}}
+
+
+def test_download_from_a_replica_of_the_host_and_verify(tmp_path, http_server, monkeypatch):
+    host(monkeypatch, Replica(http_server).mass_roads({"train": 3, "valid": 1, "test": 2}))
+    http_server.drop_after["~vmnih/data/mass_roads/test/sat/10080677_15.tiff"] = 500
+    target = roads.download(tmp_path / "data", ALL, workers=4, progress=False)
+    for split, count in (("train", 3), ("valid", 1), ("test", 2)):
         assert len(roads.RoadTiles(target, split, size=32)) == count
+    assert len(manifest.read(target)["files"]) == 12
     count = len(http_server.requests)
-    roads.download(tmp_path / "data", base_url=http_server.url)
+    roads.download(target, ALL, progress=False)
     assert len(http_server.requests) - count == 6  # only the six index pages again
+    (target / "test" / "map" / "10080660_15.tif").unlink()
+    changed = target / "valid" / "map" / "10079660_15.tif"
+    size = changed.stat().st_size
+    with open(changed, "ab") as f:
+        f.write(b"\0")  # one byte more: its size no longer the manifest's
+    assert roads.verify(target, ALL) == ["test/map: 1 of the 2 .tif files",  # the test split's whole problem
+                                         f"1 of the 8 files in {target / 'dplib-manifest.json'} are missing or changed "
+                                         f"(e.g. valid/map/10079660_15.tif has {size + 1} bytes, the manifest {size})"]
+
+
+def test_a_page_that_lists_no_tiles_stops_the_download(tmp_path, http_server, monkeypatch):
+    host(monkeypatch, Replica(http_server).mass_roads({"train": 1, "valid": 1, "test": 1}))
+    http_server.files["~vmnih/data/mass_roads/valid/map/index.html"] = b"<html>moved</html>"
+    with pytest.raises(DownloadError, match="valid/map/index.html lists no tiles"):
+        roads.download(tmp_path / "data", ALL, progress=False)
+
+
+def test_a_tile_of_the_wrong_size_is_named_by_verify(tmp_path, http_server, monkeypatch):
+    host(monkeypatch, Replica(http_server).mass_roads({"train": 1, "valid": 1, "test": 1}))
+    target = roads.download(tmp_path / "data", ALL, progress=False)
+    path = next((target / "valid" / "sat").iterdir())
+    Image.new("RGB", (750, 750)).save(path)
+    problems = roads.verify(target, {"splits": {"valid"}}, full=True)
+    assert f"valid: {path.name} is 750 x 750 px, expected 1500 x 1500" in problems
+

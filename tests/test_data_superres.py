@@ -1,9 +1,5 @@
 """dplib.data.superres: degradation, the real layout, and downloads from a local server."""
 
-import io
-import tarfile
-import zipfile
-
 import numpy as np
 import pytest
 import torch
@@ -11,6 +7,14 @@ import torch.nn.functional as F
 import torchvision.transforms.functional as TF
 
 from dplib.data import superres
+
+from replicas import Replica, host
+
+
+def pairs(root, split="train", count=12, crop=96, crop_mode="resize_center", degradation="pil", seed=0, scale=4):
+    """CocoPairs with every argument given (the loaders keep no defaults of the notebook's)."""
+    return superres.CocoPairs(root, split, count=count, scale=scale, crop=crop, crop_mode=crop_mode,
+                              degradation=degradation, seed=seed)
 
 
 @pytest.fixture(scope="module")
@@ -53,36 +57,36 @@ def test_resize_center_pairs_on_a_hand_built_image():
 
     array = np.zeros((300, 400, 3), dtype=np.uint8)
     array[:, 200:] = 255
-    hr, lr = superres.make_pair(Image.fromarray(array), scale=4, crop=288, crop_mode="resize_center")
+    hr, lr = superres.make_pair(Image.fromarray(array), 4, 288, "resize_center", "pil")
     assert hr.shape == (3, 288, 288) and lr.shape == (3, 72, 72)
     assert hr[:, :, :142].max() < 0.01 and hr[:, :, 146:].min() > 0.99
     assert hr[:, :, 143].mean() < 0.5 < hr[:, :, 144].mean()  # the edge between columns 143 and 144
     assert lr[:, :, :33].max() < 0.02 and lr[:, :, 39:].min() > 0.98
     assert lr[:, :, 35].mean() < 0.5 < lr[:, :, 36].mean()    # and between 35 and 36
-    _, no_lr = superres.make_pair(Image.fromarray(array), 4, crop=288, crop_mode="resize_center", degradation="torch")
+    _, no_lr = superres.make_pair(Image.fromarray(array), 4, 288, "resize_center", "torch")
     assert no_lr is None  # "torch": degraded on the training device
-    whole, whole_lr = superres.make_pair(Image.fromarray(array[:299, :398]), 8, crop_mode="whole")
+    whole, whole_lr = superres.make_pair(Image.fromarray(array[:299, :398]), 8, 288, "whole", "pil")
     assert whole.shape == (3, 296, 392) and whole_lr.shape == (3, 37, 49)
 
 
 def test_coco_sample_is_seeded_and_random_crops_skip_small_images(root):
-    a = superres.CocoPairs(root, "train", count=6, crop=96, seed=1, crop_mode="random")
-    b = superres.CocoPairs(root, "train", count=6, crop=96, seed=1, crop_mode="random")
-    c = superres.CocoPairs(root, "train", count=6, crop=96, seed=2, crop_mode="random")
+    a = pairs(root, count=6, seed=1, crop_mode="random")
+    b = pairs(root, count=6, seed=1, crop_mode="random")
+    c = pairs(root, count=6, seed=2, crop_mode="random")
     assert a.names == b.names and a.names != c.names  # the seed decides the sample
     assert sorted(a.names) != a.names  # drawn at random, not the first names in order
     assert a.skipped_small == 3 and len(a) == 6  # 3 of the 12 fixture images are 80x88
     hr, lr = a[0]
     assert hr.shape == (3, 96, 96) and lr.shape == (3, 24, 24) and 0 <= hr.min() and hr.max() <= 1
-    assert len(superres.CocoPairs(root, "train", count=100, crop=96, crop_mode="random")) == 9
+    assert len(pairs(root, count=100, crop_mode="random")) == 9
     # the authors' resize_center resizes small images up rather than skipping them
-    every = superres.CocoPairs(root, "train", count=100, crop=96)
+    every = pairs(root, count=100)
     assert len(every) == 12 and every.skipped_small == 0 and every[0][0].shape == (3, 96, 96)
-    assert superres.CocoPairs(root, "train", count=2, crop=96, degradation="torch")[0].shape == (3, 96, 96)
+    assert pairs(root, count=2, degradation="torch")[0].shape == (3, 96, 96)
 
 
 def test_cached_pairs_hold_the_decoded_pairs(root, tmp_path):
-    source = superres.CocoPairs(root, "val", count=3, scale=4, crop=64, seed=0)
+    source = pairs(root, "val", count=3, crop=64)
     cached = superres.CachedPairs(source, tmp_path / "cache")
     assert len(cached) == 3
     for got, want in zip(cached[1], source[1]):
@@ -90,28 +94,28 @@ def test_cached_pairs_hold_the_decoded_pairs(root, tmp_path):
     again = superres.CachedPairs(source, tmp_path / "cache")  # reused, not rebuilt
     assert all(torch.equal(x, y) for x, y in zip(again[2], cached[2]))
     with pytest.raises(ValueError, match="cannot be cached"):
-        superres.CachedPairs(superres.CocoPairs(root, "val", count=3, crop=64, crop_mode="random"), tmp_path)
+        superres.CachedPairs(pairs(root, "val", count=3, crop=64, crop_mode="random"), tmp_path)
 
 
 def test_test_images_are_whole_and_cropped_to_a_multiple_of_the_scale(root):
     for scale in (4, 8):
-        images = superres.test_images(root, "Set14", scale)
+        images = superres.test_images(root, "Set14", scale, 288, "whole", "pil")
         assert len(images) == 3
         for _, hr, lr in images:
             assert hr.shape[1] % scale == 0 and hr.shape[2] % scale == 0 and lr.shape[1] * scale == hr.shape[1]
-    released = superres.test_images(root, "Set14", 4, crop=64, crop_mode="resize_center")
+    released = superres.test_images(root, "Set14", 4, 64, "resize_center", "pil")
     assert all(hr.shape == (3, 64, 64) and lr.shape == (3, 16, 16) for _, hr, lr in released)
 
 
 def test_missing_data_names_the_download_command(tmp_path, root):
     with pytest.raises(FileNotFoundError, match="dplib data download superres"):
-        superres.CocoPairs(tmp_path, "train")
+        pairs(tmp_path)
     with pytest.raises(FileNotFoundError, match="dplib data download superres"):
-        superres.test_images(tmp_path, "Set5", 4)
+        superres.test_images(tmp_path, "Set5", 4, 288, "whole", "pil")
     (root / "coco" / "train2014").rename(root / "coco" / "moved")
     try:
         with pytest.raises(FileNotFoundError, match="sampled COCO train images"):
-            superres.CocoPairs(root, "train", count=4, crop=96)
+            pairs(root, count=4)
     finally:
         (root / "coco" / "moved").rename(root / "coco" / "train2014")
 
@@ -123,32 +127,40 @@ def test_corrupt_image_is_named(tmp_path):
         superres.read_image(path)
 
 
-def test_download_only_what_is_needed_from_a_local_server(tmp_path, http_server, root):
-    annotations = io.BytesIO()
-    with zipfile.ZipFile(annotations, "w") as z:
-        for split in ("train", "val"):
-            z.write(root / "coco" / "annotations" / f"captions_{split}2014.json", f"annotations/captions_{split}2014.json")
-    http_server.files["annotations_trainval2014.zip"] = annotations.getvalue()
-    for split in ("train", "val"):
-        for image in (root / "coco" / f"{split}2014").iterdir():
-            http_server.files[f"{split}2014/{image.name}"] = image.read_bytes()
-    benchmark = io.BytesIO()
-    with tarfile.open(fileobj=benchmark, mode="w") as t:
-        for ours, theirs in (("Set5", "Set5"), ("Set14", "Set14"), ("BSD100", "B100")):
-            t.add(root / ours, arcname=f"benchmark/{theirs}/HR")
-    http_server.files["benchmark.tar"] = benchmark.getvalue()
-    http_server.drop_after["train2014/COCO_train2014_000000000002.jpg"] = 100
-
-    target = superres.download(tmp_path / "data", count=5, validation=2, min_size=288, base_url=http_server.url,
-                               annotations_url=http_server.url + "annotations_trainval2014.zip",
-                               benchmark_url=http_server.url + "benchmark.tar", workers=2)
-    assert len(list((target / "coco" / "train2014").iterdir())) == 5  # the sample only, not the 12
-    assert len(superres.CocoPairs(target, "train", count=5, crop=288, crop_mode="random")) == 5
-    assert len(superres.CocoPairs(target, "val", count=2, crop=288, crop_mode="random")) == 2
-    for name in superres.TEST_SETS:
-        assert len(superres.test_images(target, name, 4)) == 3
+def test_download_from_replicas_of_the_hosts_fetches_the_runs_sample(tmp_path, http_server, monkeypatch):
+    replica = Replica(http_server)
+    host(monkeypatch, replica.coco(train=20, val=6), replica.edsr_benchmark())
+    http_server.drop_after["annotations/annotations_trainval2014.zip"] = 300
+    needs = superres.needs(seed=42, train_images=5, val_images=2, crop=288, train_crop="resize_center")
+    target = superres.download(tmp_path / "data", needs, workers=2, progress=False)
+    expected, _ = superres.sample_coco(target, "train", 5, 42, 0)
+    assert sorted(p.name for p in (target / "coco" / "train2014").iterdir()) == sorted(expected)  # the sample only
+    assert sorted(p.name for p in (target / "coco" / "annotations").iterdir()) == [
+        "captions_train2014.json", "captions_val2014.json"]  # only the captions of the zip's six members
+    assert len(pairs(target, count=5, crop=288, seed=42)) == 5
+    for name, count in superres.TEST_SET_SIZES.items():  # 5, 14, 100, from benchmark/<set>/HR only
+        assert len(superres.test_images(target, name, 4, 288, "whole", "pil")) == count
+    assert not (target / ".downloads").exists()  # no archive or staging folder left
     requests = len(http_server.requests)
-    superres.download(tmp_path / "data", count=5, validation=2, min_size=288, base_url=http_server.url,
-                      annotations_url=http_server.url + "annotations_trainval2014.zip",
-                      benchmark_url=http_server.url + "benchmark.tar")
+    superres.download(target, needs, progress=False)
     assert len(http_server.requests) == requests  # everything in place: nothing fetched again
+    # another grid's sample (random crops: images of at least 288 px) adds what it lacks
+    random = superres.needs(seed=42, train_images=5, val_images=2, crop=288, train_crop="random")
+    superres.download(target, random, progress=False)
+    assert superres.verify(target, random, full=True) == [] and superres.verify(target, needs) == []
+
+
+def test_verify_names_missing_sampled_images_and_a_short_test_set(tmp_path, http_server, monkeypatch):
+    replica = Replica(http_server)
+    host(monkeypatch, replica.coco(train=20, val=6), replica.edsr_benchmark())
+    needs = superres.needs(seed=0, train_images=5, val_images=2, crop=96, train_crop="resize_center")
+    target = superres.download(tmp_path / "data", needs, progress=False)
+    name = superres.sample_coco(target, "train", 5, 0, 0)[0][0]
+    (target / "coco" / "train2014" / name).unlink()
+    next((target / "Set14").iterdir()).unlink()
+    other = superres.needs(seed=1, train_images=5, val_images=2, crop=96, train_crop="resize_center")
+    problems = superres.verify(target, needs)
+    assert f"COCO train2014: 1 of the 5 sampled images (e.g. {name})" in problems
+    assert "Set14: 13 of its 14 images" in problems
+    assert any(p.startswith("COCO train2014:") for p in superres.verify(target, other))  # another seed: not there
+

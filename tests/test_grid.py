@@ -56,12 +56,13 @@ def test_run_skip_collect_and_failures(tmp_path, b1_params):
     assert set(table.arch) == {"alexnet", "squeezenet1_1"} and set(table.point) == {"early", "semi_early", "mid", "late"}
     assert table.value.between(0, 1).all() and len(table) == 2 * 4 * (7 + 3)
 
-    # a failing notebook: a data root that does not exist
+    # a failing notebook: a data root that does not exist (past the pre-flight, which would stop it)
     failing = b1_params(archs=("alexnet", "vgg11"))
     spec = yaml.safe_load(failing.read_text())
     spec["smoke"]["parameters"]["data_root"] = str(tmp_path / "nowhere")
     failing.write_text(yaml.safe_dump(spec))
-    result = dplib_cli("grid", "run", str(failing), "--smoke", "--runs-dir", str(tmp_path / "failing"), cwd=tmp_path)
+    result = dplib_cli("grid", "run", str(failing), "--smoke", "--runs-dir", str(tmp_path / "failing"), "--skip-check",
+                       cwd=tmp_path)
     assert result.returncode == 1 and "2 failed" in result.stdout
     status = grid.status_table(failing, smoke=True, runs_dir=tmp_path / "failing")
     assert list(status.state) == ["failed", "failed"]
@@ -72,9 +73,9 @@ def test_run_skip_collect_and_failures(tmp_path, b1_params):
     assert list(table.state) == ["failed", "failed"] and table.value.isna().all()
     # failed runs are left alone on a plain rerun, and retried on request
     assert "0 to run" in dplib_cli("grid", "run", str(failing), "--smoke", "--runs-dir", str(tmp_path / "failing"),
-                                   cwd=tmp_path).stdout
+                                   "--skip-check", cwd=tmp_path).stdout
     retry = dplib_cli("grid", "run", str(failing), "--smoke", "--runs-dir", str(tmp_path / "failing"),
-                      "--retry-failed", cwd=tmp_path)
+                      "--retry-failed", "--skip-check", cwd=tmp_path)
     assert "2 to run" in retry.stdout and retry.returncode == 1
 
 

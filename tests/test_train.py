@@ -157,7 +157,8 @@ def test_compiled_steps_equal_eager_steps(tmp_path):
     from dplib.models import TransformerNet
 
     root = superres.write_fixture(tmp_path / "sr")
-    pairs = superres.CocoPairs(root, "train", count=8, scale=4, crop=32, seed=0)
+    pairs = superres.CocoPairs(root, "train", count=8, scale=4, crop=32, crop_mode="resize_center", degradation="pil",
+                               seed=0)
     loss_network = LossNetwork("squeezenet1_1", "early", weights=None, normalize_input=False)
     models = {}
     torch._dynamo.reset()

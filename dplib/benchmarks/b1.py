@@ -9,6 +9,7 @@ chunks whose largest activation fits CHUNK_BYTES: VGG-16's early maps take 1 MB 
 patch, and 150 of them at once spill out of the caches (bench/b1.py measures it).
 """
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from ..progress import tqdm
 
 from ..atomic import atomic_write
 from ..device import autocast, autocast_dtype
+from ..data import bapps
 from ..data.bapps import JNDDataset, TwoAFCDataset
 from ..losses import perceptual_distance, unit_normalize
 from ..metrics import jnd_map, two_afc
@@ -169,3 +171,27 @@ def plot_scores(rows, title=""):
     axes.set_ylabel("2AFC")
     axes.figure.tight_layout()
     return axes.figure
+
+
+def data_needs(parameters):
+    """What a run reads: the BAPPS subsets of its `subsets` and `jnd_subsets`."""
+    return {"bapps": bapps.needs(two_afc_val=parameters["subsets"], jnd_val=parameters["jnd_subsets"])}
+
+
+def steps(parameters):
+    """Forward batches of one run over the BAPPS validation subsets it scores (their published
+    sizes, or the smoke limit): what a device report's B1 step measures."""
+    per_subset = [bapps.COUNTS["2afc/val"][s][0] for s in parameters["subsets"]]
+    per_subset += [bapps.COUNTS["jnd/val"][s][0] for s in parameters["jnd_subsets"]]
+    limit = parameters.get("patches_per_subset") or float("inf")
+    return sum(math.ceil(min(n, limit) / parameters["batch_size"]) for n in per_subset)
+
+
+def step_key(parameters):
+    return "b1"
+
+
+def disk_bytes(parameters):
+    """(kept, while running) bytes on disk of one run: its distance files (float64 d0, d1 per
+    point and item, and the labels)."""
+    return steps(parameters) * parameters["batch_size"] * (2 * len(parameters["points"]) + 1) * 8, 0

@@ -11,7 +11,8 @@ on the training device (degradation "torch"): see dplib.data.superres.
 import numpy as np
 import torch
 
-from ..data.superres import degrade, test_images
+from ..data import superres
+from ..data.superres import TEST_SETS, degrade, test_images
 from ..losses import feature_loss
 from ..metrics import psnr, ssim
 from .record import score_row
@@ -73,8 +74,7 @@ def make_validation(dataset, scale, device, batch_size=8):
 
 
 @torch.no_grad()
-def evaluate(model, root, scale, device, arch, point, channel="y", sets=("Set5", "Set14", "BSD100"),
-             crop_mode="whole", degradation="pil", crop=288):
+def evaluate(model, root, scale, device, arch, point, channel, crop_mode, degradation, crop, sets=TEST_SETS):
     """PSNR and SSIM per test set (means over images) as score rows, plus one example per set."""
     model.eval()
     rows, examples = [], {}
@@ -110,3 +110,29 @@ def plot_examples(examples, title=""):
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def data_needs(parameters):
+    """What a run reads: its seeded COCO samples and the test sets (superres.needs)."""
+    p = parameters
+    return {"superres": superres.needs(p["seed"], p["train_images"], p["val_images"], p["crop"], p["train_crop"])}
+
+
+def steps(parameters):
+    return parameters["iterations"]
+
+
+def step_key(parameters):
+    return "b2"
+
+
+def disk_bytes(parameters):
+    """(kept, while running) bytes on disk of one run: the checkpoint (model and Adam's two
+    moments, float32) and, with cache_crops, the decoded pairs (uint8)."""
+    from ..models import TransformerNet
+
+    with torch.device("meta"):
+        model = TransformerNet(parameters["scale"], residual_blocks=parameters["residual_blocks"])
+        count = sum(p.numel() for p in model.parameters())
+    cache = parameters["train_images"] * 3 * parameters["crop"] ** 2 * (1 + 1 / parameters["scale"] ** 2)
+    return int(12 * count + (cache if parameters["cache_crops"] else 0)), 0

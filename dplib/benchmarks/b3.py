@@ -9,9 +9,12 @@ network (which sees probabilities in [0, 1], as images). Scores are per image, a
 with nanmean (an image with no predicted road has no correctness), in percent as Table X.
 """
 
+import math
+
 import numpy as np
 import torch
 
+from ..data import roads
 from ..losses import feature_loss, pixel_bce
 from ..metrics import delineation_scores
 from .record import score_row
@@ -144,3 +147,28 @@ def plot_iterations(images, masks, probabilities, count=2, title=""):
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def data_needs(parameters):
+    """What a run reads: the training and validation splits and its test split."""
+    return {"roads": {"splits": {"train", "valid", parameters["test_split"]}}}
+
+
+def steps(parameters):
+    """Optimizer steps of one run: epochs of the published training tiles (or the smoke limit)."""
+    tiles = min(parameters["tiles_limit"] or roads.SPLITS["train"], roads.SPLITS["train"])
+    return parameters["epochs"] * math.ceil(tiles / parameters["batch_size"])
+
+
+def step_key(parameters):
+    return "b3"
+
+
+def disk_bytes(parameters):
+    """(kept, while running) bytes on disk of one run: the checkpoint (model and Adam's two
+    moments, float32)."""
+    from ..models import IterativeUNet
+
+    with torch.device("meta"):
+        model = IterativeUNet(unet=parameters["unet"], base_channels=parameters["base_channels"])
+    return 12 * sum(p.numel() for p in model.parameters()), 0

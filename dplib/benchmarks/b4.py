@@ -29,7 +29,8 @@ from torch.utils.data import DataLoader
 from ..progress import tqdm
 
 from ..cache import ArrayCache, size_gb
-from ..data.embeddings import SIZE, to_model_input
+from ..data import embeddings
+from ..data.embeddings import AUTOENCODER_SPLIT, SIZE, to_model_input
 from ..models.autoencoder import (AUTOENCODERS, MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
                                  ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence, mlp,
                                  search_shapes_003)
@@ -62,6 +63,9 @@ def feature_shape(loss_network, dataset):
         return tuple(loss_network(probe)[point].shape[1:])
 
 
+CACHE_DTYPE = np.float16
+
+
 class FeatureCache:
     """The loss network's features of every image of `images`, float16, in a memory-mapped
     file (N, C, h, w), computed once and reused by every epoch (and by reruns)."""
@@ -75,18 +79,22 @@ class FeatureCache:
             return loss_network(x)[point].half().cpu().numpy()
 
         shape = (len(images),) + feature_shape(loss_network, dataset)
-        self.cache = ArrayCache(path, shape, np.float16, features, batch=batch_size, description="target features",
+        self.cache = ArrayCache(path, shape, CACHE_DTYPE, features, batch=batch_size, description="target features",
                                 progress=progress)
 
     def __getitem__(self, indices):
         return torch.from_numpy(self.cache.array[np.asarray(indices)].astype(np.float32))
+
+    def remove(self):
+        """Delete the cache file: once the run is complete nothing reads it again."""
+        self.cache.remove()
 
 
 def target_features(loss_network, dataset, images, device, path, cache_limit_gb, progress=True, padding="reflect"):
     """(FeatureCache or None, feature count): the training images' features cached on disk when
     they fit `cache_limit_gb`, else None (they are then computed every step)."""
     shape = feature_shape(loss_network, dataset)
-    if size_gb((len(images),) + shape, np.float16) > cache_limit_gb:
+    if size_gb((len(images),) + shape, CACHE_DTYPE) > cache_limit_gb:
         return None, math.prod(shape)
     return (FeatureCache(loss_network, dataset, images, path, device, progress=progress, padding=padding),
             math.prod(shape))
@@ -407,3 +415,50 @@ def plot_summary(model, procedure, dataset, images, training, predictors, device
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def data_needs(parameters):
+    """What a run reads: its dataset's autoencoder split, train and test."""
+    dataset = parameters["dataset"]
+    return {dataset: embeddings.needs({AUTOENCODER_SPLIT[dataset], "train", "test"})}
+
+
+def uses_loss_network(parameters):
+    return needs_loss_network(parameters["procedure"])
+
+
+def _autoencoder_images(parameters):
+    dataset = parameters["dataset"]
+    published = embeddings.COUNTS[dataset][AUTOENCODER_SPLIT[dataset]]
+    return min(parameters["ae_images_limit"] or published, published)
+
+
+def steps(parameters):
+    """Autoencoder steps of one run: epochs over its training part (80%) of the published
+    autoencoder split (or the smoke limit); the predictors are not counted."""
+    training = math.ceil(0.8 * _autoencoder_images(parameters))
+    return parameters["ae_epochs"] * math.ceil(training / parameters["batch_size"])
+
+
+def step_key(parameters):
+    return f"b4_{parameters['dataset']}"
+
+
+def disk_bytes(parameters):
+    """(kept, while running) bytes on disk of one run: the checkpoint (model and Adam's two
+    moments, float32), and the target-feature cache when it fits cache_limit_gb (removed when
+    the run completes), measured on the meta device (shapes only)."""
+    from ..lossnets import LossNetwork
+
+    p, features = parameters, 0
+    if needs_loss_network(p["procedure"]):
+        with torch.device("meta"):
+            network = LossNetwork(p["arch"], p["point"], weights=None)
+            probe = torch.zeros(1, 3, SIZE[p["dataset"]], SIZE[p["dataset"]])
+            features = math.prod(network(probe, check_range=False)[p["point"]].shape[1:])
+    with torch.device("meta"):
+        model = build_autoencoder(p["procedure"], p["dataset"], features, p["embedding_size"], p["variational"],
+                                  p["autoencoder"], p["feature_sigmoid"])
+    cache = (_autoencoder_images(p), features)
+    fits = size_gb(cache, CACHE_DTYPE) <= p["cache_limit_gb"]
+    return 12 * sum(t.numel() for t in model.parameters()), math.prod(cache) * np.dtype(CACHE_DTYPE).itemsize * fits

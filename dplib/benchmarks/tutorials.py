@@ -65,7 +65,8 @@ def super_resolution_with_two_losses(root, arch="vgg16", point="early", steps=30
     from ..models import TransformerNet
     from ..train import fit
 
-    pairs = superres.CocoPairs(root, "train", count=12, scale=scale, crop=crop, seed=seed)
+    pairs = superres.CocoPairs(root, "train", count=12, scale=scale, crop=crop, crop_mode="resize_center",
+                               degradation="pil", seed=seed)  # the Benchmark 2 notebook's pairs
     network = LossNetwork(arch, point, weights=None, normalize_input=False, seed=seed).to(device)
     losses = {"pixel": lambda model, batch: F.mse_loss(model(batch[1].to(device)), batch[0].to(device)),
               "perceptual": b2.make_loss(network, scale, device)}
@@ -77,7 +78,7 @@ def super_resolution_with_two_losses(root, arch="vgg16", point="early", steps=30
         fit(model, loss_fn, pairs, lambda m: 0.0, iterations=steps, batch_size=4, device=device, seed=seed,
             validate_every=steps, progress=False)
         models[name] = model.eval()
-    _, hr, lr = superres.test_images(root, "Set5", scale)[0]
+    _, hr, lr = superres.test_images(root, "Set5", scale, crop, "whole", "pil")[0]
     return models, (hr, lr)
 
 

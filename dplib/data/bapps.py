@@ -7,7 +7,6 @@ Files are paired by sorted name (the names must agree across folders); patches a
 resized to 64x64 (they are 64x64 already in the released validation sets).
 """
 
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +15,32 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
 
-from . import download as downloads
-from .files import missing, read_image, resize
+from . import download as downloads, manifest
+from .files import image_problem, missing, read_image, resize
 from .distortions import distort
 
 TWO_AFC_SUBSETS = ("traditional", "cnn", "superres", "deblur", "color", "frameinterp")
 JND_SUBSETS = ("traditional", "cnn")
+TRAIN_SUBSETS = ("traditional", "cnn", "mix")  # 2AFC train (calibrating a metric, not Benchmark 1)
+# The BAPPS authors' host and layout (richzhang/PerceptualSimilarity, scripts/download_dataset.sh:
+# `tar -xf twoafc_val.tar.gz -C ./dataset/2afc`, so that archive holds val/<subset>/...; the
+# JND archive holds jnd/val/<subset>/...): archive -> (folder it is extracted into, part it gives)
 URL = "https://perceptual-similarity.s3.us-west-2.amazonaws.com/dataset/"
-# (archive, extracted into, folder it provides, optional)
-ARCHIVES = (
-    ("twoafc_val.tar.gz", "2afc", "2afc/val", False),
-    ("jnd.tar.gz", ".", "jnd/val", False),
-    ("twoafc_train.tar.gz", "2afc", "2afc/train", True),
-)
-# The upstream archives publish no checksums: sizes are checked against the server's
-# Content-Length. A sha256 value put here (archive name: hex digest) is checked too.
-SHA256 = {}
+ARCHIVES = {"twoafc_val.tar.gz": ("2afc", "2afc/val"), "jnd.tar.gz": (".", "jnd/val"),
+            "twoafc_train.tar.gz": ("2afc", "2afc/train")}
+# sha256 of the archives, pinned by a third party, not by the BAPPS authors (who publish none):
+# sileod/tasksource, scripts/repackage_dataset/regions.py. jnd.tar.gz has none anywhere: its
+# sha256 goes into the manifest a download writes.
+SHA256 = {"twoafc_val.tar.gz": "41486671b06de923e7ba277c4797d4d9d86d609863ba35ecdb576133f8b9d859",
+          "twoafc_train.tar.gz": "b4f5c772c7cd88ac44bcb4ff0741745d434c05f0094f2bfb262ddcd0055bf393"}
+# Items per subset as the BAPPS README publishes them, in thousands rounded to 0.1k (the exact
+# counts are published nowhere): {part: {subset: (items, tolerance)}}; verify checks that a
+# subset's count lies within the tolerance of its number (50: what the rounding allows).
+COUNTS = {part: {subset: (round(k * 1000), 50) for subset, k in subsets.items()} for part, subsets in {
+    "2afc/val": {"traditional": 4.7, "cnn": 4.7, "superres": 10.9, "deblur": 9.4, "color": 4.7, "frameinterp": 1.9},
+    "jnd/val": {"traditional": 4.8, "cnn": 4.8},
+    "2afc/train": {"traditional": 56.6, "cnn": 38.1, "mix": 56.6}}.items()}
+FOLDERS = {"2afc": (("ref", "p0", "p1"), "judge"), "jnd": (("p0", "p1"), "same")}  # image folders, label folder
 
 
 def _missing(root, what):
@@ -117,27 +126,87 @@ class JNDDataset(Dataset):
         return item
 
 
-def download(root, include_train=False, base_url=URL, sha256=None):
-    """Download and extract BAPPS into `root` (2AFC val and JND; train with include_train).
+def needs(two_afc_val=(), jnd_val=(), two_afc_train=()):
+    """What a run reads of BAPPS: {part: subsets}."""
+    parts = {"2afc/val": two_afc_val, "jnd/val": jnd_val, "2afc/train": two_afc_train}
+    return {part: set(subsets) for part, subsets in parts.items() if subsets}
 
-    Resumes partial downloads, verifies sizes (and sha256 where pinned), extracts safely,
-    and skips parts already in place. Returns root.
-    """
-    root = Path(root)
+
+def download(root, needs, base_url=None, sha256=None, progress=True):
+    """Download and extract the archives holding the parts `needs` lists (twoafc_val.tar.gz for
+    2afc/val, jnd.tar.gz for jnd/val, twoafc_train.tar.gz for 2afc/train), each checked against
+    its pinned sha256 where there is one, extracted safely, removed, and its files recorded in
+    the manifest; then verify. Parts already in place are skipped. Returns root."""
+    root, base_url = Path(root), base_url or URL
     sha256 = SHA256 if sha256 is None else sha256
-    for archive, into, provides, optional in ARCHIVES:
-        if optional and not include_train:
-            continue
-        marker = root / ".downloads" / f"{archive}.complete"
-        if marker.is_file() and (root / provides).is_dir():
-            continue
+    for archive, (into, part) in ARCHIVES.items():
+        if part not in needs or not verify(root, {part: needs[part]}):
+            continue  # not needed, or already complete
         path = downloads.fetch(base_url + archive, root / ".downloads" / archive, sha256=sha256.get(archive))
+        record = {"size": path.stat().st_size, "sha256": sha256.get(archive) or downloads.sha256sum(path)}
         downloads.extract(path, root / into)
-        if not (root / provides).is_dir():
-            raise downloads.DownloadError(f"{archive} did not contain {provides}; is {base_url} the BAPPS mirror?")
-        marker.write_text("ok\n")
+        if not (root / part).is_dir():
+            raise downloads.DownloadError(f"{archive} did not contain {part}; is {base_url} the BAPPS mirror?")
         path.unlink()
+        manifest.record(root, "bapps", [f for f in (root / part).rglob("*") if f.is_file()], {archive: record},
+                        progress=progress)
+    _remove_empty(root / ".downloads")
+    downloads.raise_for(verify(root, needs, full=True), "bapps", root)
     return root
+
+
+def _remove_empty(folder):
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def verify(root, needs, full=False):
+    """Problems, one line each, of the subsets `needs` lists: a subset missing, a count that
+    does not round to the published one (a fixture's own counts for a fixture), folders that
+    do not pair up by name, and with full=True every patch decoded (64 x 64 in the val sets),
+    every judgement read, and every file checked against the manifest. [] when all is well."""
+    root = Path(root)
+    fixture = manifest.read(root) if manifest.is_fixture(root) else None
+    problems, whole = [], []
+    for part, subsets in needs.items():
+        for subset in sorted(subsets):
+            expected = (fixture["counts"][f"{part}/{subset}"], 0, "the fixture has") if fixture else \
+                (*COUNTS[part][subset], "published")
+            found = _subset_problems(root / part / subset, FOLDERS[part.split("/")[0]], expected, full,
+                                     (64, 64) if part.endswith("val") else None)
+            problems += [f"{part}/{subset}: {problem}" for problem in found]
+            whole += [] if found else [f"{part}/{subset}/"]
+    return problems + manifest.check(root, lambda path: path.startswith(tuple(whole)), checksums=full)
+
+
+def _subset_problems(folder, folders, expected, full, size):
+    """What is wrong with one subset's folder: missing, folders that do not pair up, a count
+    off the expected (items, tolerance, whose number), and with full=True unreadable files."""
+    if not folder.is_dir():
+        return ["missing"]
+    images, label = folders
+    try:
+        columns = _paired(folder, images, label, None)
+    except ValueError as error:
+        return [str(error).split(";")[0]]
+    count, (items, tolerance, source) = len(columns[label]), expected
+    problems = []
+    if abs(count - items) > tolerance:
+        problems.append(f"{count} items, {source} {items}" + (f" (+- {tolerance}: rounded to 0.1k)" if tolerance else ""))
+    if full:
+        bad = [problem for name in images for path in columns[name] if (problem := image_problem(path, size))]
+        bad += [f"{p.name}: {e}" for p in columns[label] if (e := _label_problem(p))]
+        if bad:
+            problems.append(f"{len(bad)} unreadable files (e.g. {bad[0]})")
+    return problems
+
+
+def _label_problem(path):
+    try:
+        _label(path)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 # ----- fixture ------------------------------------------------------------------------------
@@ -211,16 +280,8 @@ def write_fixture(root, patches_per_subset=12, seed=0):
             _save_png(ref, folder / "p0" / f"{name}.png")
             _save_png(p1, folder / "p1" / f"{name}.png")
             _save_label(same, folder / "same" / f"{name}.npy")
+    counts = {f"2afc/val/{s}": patches_per_subset for s in TWO_AFC_SUBSETS}
+    counts.update({f"jnd/val/{s}": patches_per_subset for s in JND_SUBSETS})
+    manifest.record(root, "bapps", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
+                    extra={"counts": counts})
     return root
-
-
-def write_fixture_archives(fixture_root, out_dir):
-    """The fixture packed like the upstream archives (twoafc_val.tar.gz holds val/,
-    jnd.tar.gz holds jnd/), for testing `download` against a local server."""
-    fixture_root, out_dir = Path(fixture_root), Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(out_dir / "twoafc_val.tar.gz", "w:gz") as t:
-        t.add(fixture_root / "2afc" / "val", arcname="val")
-    with tarfile.open(out_dir / "jnd.tar.gz", "w:gz") as t:
-        t.add(fixture_root / "jnd", arcname="jnd")
-    return out_dir

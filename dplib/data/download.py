@@ -1,6 +1,6 @@
 """Downloads that survive the real world: resume, size and checksum checks, safe extraction.
 
-    fetch(url, path, sha256=...)       -> path      (resumes path.part; verifies; renames)
+    fetch(url, path, sha256=..., md5=...)  -> path  (resumes path.part; verifies; renames)
     extract(archive, into)                        (tar or zip; refuses paths escaping `into`;
                                                    extracts to a temporary folder, then moves)
 
@@ -34,22 +34,47 @@ class DownloadError(RuntimeError):
     """A download that could not be completed or verified; the message says what to do."""
 
 
-def sha256sum(path):
-    digest = hashlib.sha256()
+def raise_for(problems, name, root):
+    """After a download: stop with what is missing or wrong, never report success over it."""
+    if problems:
+        listing = "\n  ".join(problems[:20]) + (f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else "")
+        raise DownloadError(f"{name} in {root} is incomplete after the download ({len(problems)} problem"
+                            f"{'s' if len(problems) > 1 else ''}):\n  {listing}\nrun the download again; a "
+                            "file that keeps failing may have moved on the host")
+
+
+def checksum(path, algorithm="sha256"):
+    """The hex digest of a file ("sha256" or "md5"), read in 1 MB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(CHUNK), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
-def fetch(url, path, sha256=None, size=None, retries=3, timeout=60, progress=True):
-    """Download `url` to `path`, resuming a partial `path.part`; verify size and sha256.
+def sha256sum(path):
+    return checksum(path, "sha256")
+
+
+def _mismatch(path, sha256, md5):
+    """The first published checksum `path` does not have, as (algorithm, actual, expected), or None."""
+    for algorithm, expected in (("sha256", sha256), ("md5", md5)):
+        if expected is not None:
+            actual = checksum(path, algorithm)
+            if actual != expected:
+                return algorithm, actual, expected
+    return None
+
+
+def fetch(url, path, sha256=None, md5=None, size=None, retries=3, timeout=60, progress=True):
+    """Download `url` to `path`, resuming a partial `path.part`; verify size, sha256 and md5
+    (whichever are given: the published ones).
 
     Returns the path. A complete, verified `path` is not downloaded again.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.is_file() and (sha256 is None or sha256sum(path) == sha256) and (size is None or path.stat().st_size == size):
+    if path.is_file() and (size is None or path.stat().st_size == size) and _mismatch(path, sha256, md5) is None:
         return path
     part = path.with_name(path.name + ".part")
     last_error = None
@@ -73,12 +98,12 @@ def fetch(url, path, sha256=None, size=None, retries=3, timeout=60, progress=Tru
         part.unlink()
         raise DownloadError(f"{url}: got {actual_size} bytes, expected {expected_size}; the partial file was "
                             "removed, try again")
-    if sha256 is not None:
-        actual = sha256sum(part)
-        if actual != sha256:
-            part.unlink()
-            raise DownloadError(f"{url}: checksum mismatch (sha256 {actual}, expected {sha256}); the corrupt "
-                                "file was removed, try again")
+    mismatch = _mismatch(part, sha256, md5)
+    if mismatch is not None:
+        part.unlink()
+        algorithm, actual, expected = mismatch
+        raise DownloadError(f"{url}: checksum mismatch ({algorithm} {actual}, expected {expected}); the corrupt "
+                            "file was removed, try again")
     os.replace(part, path)
     return path
 
@@ -136,12 +161,13 @@ def _verify_compressed_stream(archive):
         raise DownloadError(f"{archive} is corrupt or truncated ({error}); delete it and download again") from error
 
 
-def extract(archive, into):
+def extract(archive, into, members=None):
     """Extract a tar(.gz) or zip archive into `into` safely; returns the top-level entries.
 
     Every entry is checked to stay inside `into` (no absolute paths, '..', or links out).
     Extraction goes to a temporary folder inside `into`; only a complete extraction is
-    moved into place, replacing entries of the same name.
+    moved into place, replacing entries of the same name. members(name) -> bool, when
+    given, picks the entries to extract (the others are never written).
     """
     archive, into = Path(archive), Path(into)
     into.mkdir(parents=True, exist_ok=True)
@@ -150,19 +176,20 @@ def extract(archive, into):
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
-                for name in z.namelist():
+                names = [n for n in z.namelist() if members is None or members(n)]
+                for name in names:
                     _check_member(name, staging.resolve())
-                z.extractall(staging)
+                z.extractall(staging, members=names)
         else:
             _verify_compressed_stream(archive)
             try:
                 with tarfile.open(archive) as t:
-                    members = t.getmembers()
-                    for m in members:
+                    chosen = [m for m in t.getmembers() if members is None or members(m.name)]
+                    for m in chosen:
                         if not (m.isfile() or m.isdir() or m.issym() or m.islnk()):
                             raise DownloadError(f"archive entry {m.name!r} is a device or fifo; refusing to extract it")
                         _check_member(m.name, staging.resolve(), m.linkname if (m.issym() or m.islnk()) else None)
-                    t.extractall(staging, members=members, filter="data")
+                    t.extractall(staging, members=chosen, filter="data")
             except (tarfile.TarError, EOFError, OSError) as error:
                 raise DownloadError(f"{archive} is corrupt or truncated ({error}); delete it and download again") from error
         entries = []

@@ -4,10 +4,13 @@
     ROOT/stl10/stl10_binary/{unlabeled,train,test}_X.bin, {train,test}_y.bin, ...
 
 SVHN images are padded from 32x32 to 64x64 by reflection (the paper); STL-10 stays 96x96.
-torchvision checks every file's md5. The fixtures are tiny files in the same formats whose
-checksums cannot match the real ones: a fixture folder holds a FIXTURE_MARKER file, and
-`_torchvision_class` (the one place this happens) then skips the md5 check. Real data is
-always checked.
+Files are checked once, not at every load: `download` checks every file's md5 (torchvision's
+list) and records the files in the folder's manifest (dplib.data.manifest); a folder whose
+manifest lists its files at their sizes is then read without torchvision's md5 pass over them
+(1.3 GB for SVHN extra, 2.7 GB for STL-10 unlabeled, at every run), and `dplib data verify`
+checks the md5s again on request. Files put in place by hand, without a manifest, get
+torchvision's check at every load. A fixture's manifest marks it (`"fixture": true`): its tiny
+files cannot have the real checksums. `_torchvision_class` is the one place this is decided.
 """
 
 from pathlib import Path
@@ -19,8 +22,8 @@ from torch.utils.data import Dataset
 from torchvision import datasets
 
 from ..errors import MissingData
+from . import download as downloads, manifest
 
-FIXTURE_MARKER = "DPLIB_FIXTURE"
 AUTOENCODER_SPLIT = {"svhn": "extra", "stl10": "unlabeled"}
 SIZE = {"svhn": 64, "stl10": 96}
 CLASSES = 10
@@ -32,13 +35,15 @@ def _folder(root, name):
 
 
 def _torchvision_class(name, folder):
-    """torchvision's class for `name`; for a marked fixture folder, the same class without
-    its md5 check (fixture files cannot have the real files' checksums)."""
+    """torchvision's class for `name`; for a folder whose manifest vouches for its files (a
+    dplib download that checked their md5s, or a fixture), the same class without its md5
+    pass at every load (module docstring)."""
     if name not in _CLASSES:
         raise ValueError(f"unknown dataset {name!r}; choose svhn or stl10")
     cls = _CLASSES[name]
-    if (Path(folder) / FIXTURE_MARKER).is_file():
-        return type(f"Fixture{cls.__name__}", (cls,), {"_check_integrity": lambda self: True})
+    recorded = manifest.read(folder)
+    if recorded and recorded["files"] and not manifest.check(folder):
+        return type(f"Checked{cls.__name__}", (cls,), {"_check_integrity": lambda self: True})
     return cls
 
 
@@ -94,38 +99,104 @@ def split_indices(count, seed=0, validation=0.2):
     return order[:cut].sort().values, order[cut:].sort().values
 
 
-# ----- download -----------------------------------------------------------------------------
+# ----- download and verify ------------------------------------------------------------------
+# Hosts, file names and md5s are torchvision's (datasets.SVHN.split_list; datasets.STL10's url,
+# tgz_md5, train_list and test_list): SVHN is three .mat files (X: (32, 32, 3, N) uint8, y:
+# (N, 1) with the digit 0 stored as 10), STL-10 one gzipped tar of stl10_binary/ (column-major
+# uint8 images of 3 x 96 x 96, labels 1-10). Counts as the datasets' pages publish them.
+COUNTS = {"svhn": {"train": 73_257, "test": 26_032, "extra": 531_131},
+          "stl10": {"train": 5_000, "test": 8_000, "unlabeled": 100_000}}
+STL10_FILES = {"train": ("train_X.bin", "train_y.bin"), "test": ("test_X.bin", "test_y.bin"),
+               "unlabeled": ("unlabeled_X.bin",)}
 
-def download(name, root, mirror=None, md5=None):
-    """Download with torchvision (md5-checked) into ROOT/<name>. `mirror` replaces the
-    download host (tests use a local server); `md5` overrides torchvision's checksums."""
+
+def needs(splits):
+    """What a run reads of SVHN or STL-10: {"splits": ...}."""
+    return {"splits": set(splits)}
+
+
+def _svhn_files():
+    """{split: (url, file name, md5)} as torchvision lists them."""
+    return {split: tuple(entry) for split, entry in datasets.SVHN.split_list.items()}
+
+
+def _stl10_md5s():
+    return dict(datasets.STL10.train_list + datasets.STL10.test_list)
+
+
+def download(root, needs, *, name, progress=True):
+    """Download the splits `needs` lists into ROOT/<name>, md5-checked, without loading them:
+    SVHN's .mat files one by one; STL-10's one archive, extracted safely and removed (its
+    unlabeled split alone is 2.7 GB). Then verify. Returns the dataset's folder."""
     folder = _folder(root, name)
     folder.mkdir(parents=True, exist_ok=True)
-    cls = _CLASSES[name]
-    attributes = {}
     if name == "svhn":
-        split_list = {}
-        for split, (url, filename, checksum) in cls.split_list.items():
-            url = f"{mirror}{filename}" if mirror else url
-            split_list[split] = [url, filename, (md5 or {}).get(filename, checksum)]
-        attributes["split_list"] = split_list
-        splits = ("extra", "train", "test")
+        for split in sorted(needs["splits"]):
+            url, filename, md5 = _svhn_files()[split]
+            downloads.fetch(url, folder / filename, md5=md5, progress=progress)
+    elif name == "stl10":
+        if verify(root, needs, name=name):  # something missing: the archive holds every split
+            cls = datasets.STL10
+            archive = downloads.fetch(cls.url, folder / ".downloads" / cls.filename, md5=cls.tgz_md5, progress=progress)
+            downloads.extract(archive, folder)
+            archive.unlink()
+            (folder / ".downloads").rmdir()
     else:
-        if mirror:
-            attributes["url"] = f"{mirror}{cls.filename}"
-        if md5:
-            attributes["tgz_md5"] = md5.get(cls.filename, cls.tgz_md5)
-            attributes["train_list"] = [[f, md5.get(f, c)] for f, c in cls.train_list]
-            attributes["test_list"] = [[f, md5.get(f, c)] for f, c in cls.test_list]
-        splits = ("unlabeled",)  # one archive holds every split
-    downloader = type(f"Mirrored{cls.__name__}", (cls,), attributes)
-    for split in splits:
-        try:
-            downloader(str(folder), split=split, download=True)
-        except (RuntimeError, OSError) as error:
-            raise RuntimeError(f"could not download {name} {split} into {folder}: {error}. Offline, put the "
-                               "files there by hand (their names are in dplib/data/embeddings.py)") from error
+        raise ValueError(f"unknown dataset {name!r}; choose svhn or stl10")
+    downloads.raise_for(verify(root, needs, full=True, name=name), name, root)
+    manifest.record(folder, name, [p for p in folder.rglob("*") if p.is_file()], progress=progress)
     return folder
+
+
+def verify(root, needs, full=False, *, name):
+    """Problems, one line each, of the splits `needs` lists: files missing, image counts other
+    than the published ones (read from the files' headers; a fixture's own counts for a
+    fixture), and with full=True every file's md5 as torchvision lists it. [] when all is well."""
+    folder = _folder(root, name)
+    fixture = manifest.read(folder) if manifest.is_fixture(folder) else None
+    problems = []
+    for split in sorted(needs["splits"]):
+        expected = fixture["counts"][split] if fixture else COUNTS[name][split]
+        if name == "svhn":
+            _, filename, md5 = _svhn_files()[split]
+            path = folder / filename
+            if not path.is_file():
+                problems.append(f"svhn {split}: {filename} missing")
+                continue
+            try:
+                shapes = {key: shape for key, shape, _ in loadmat_headers(path)}
+            except ValueError as error:
+                problems.append(f"svhn {split}: {error}")
+                continue
+            count = shapes.get("X", (0, 0, 0, 0))[-1]
+            checks = [(path, md5)]
+        else:
+            paths = [folder / "stl10_binary" / f for f in STL10_FILES[split]]
+            absent = [p.name for p in paths if not p.is_file()]
+            if absent:
+                problems.append(f"stl10 {split}: {', '.join(absent)} missing")
+                continue
+            count = paths[0].stat().st_size // (3 * 96 * 96)
+            if len(paths) > 1 and paths[1].stat().st_size != count:
+                problems.append(f"stl10 {split}: {count} images but {paths[1].stat().st_size} labels")
+            checks = [(p, _stl10_md5s()[p.name]) for p in paths]
+        if expected is not None and count != expected:
+            problems.append(f"{name} {split}: {count} images, published {expected}")
+        if full and fixture is None:
+            changed = [p.name for p, md5 in checks if downloads.checksum(p, "md5") != md5]
+            if changed:
+                problems.append(f"{name} {split}: {', '.join(changed)} differ from torchvision's md5")
+    return problems
+
+
+def loadmat_headers(path):
+    """[(variable, shape, class)] of a MATLAB file, read from its headers (nothing loaded)."""
+    from scipy.io import whosmat
+
+    try:
+        return whosmat(str(path))
+    except (ValueError, OSError, TypeError) as error:
+        raise ValueError(f"{path} is not a readable MATLAB file ({error}); delete it and download again") from error
 
 
 # ----- fixture ------------------------------------------------------------------------------
@@ -153,8 +224,10 @@ def write_fixture(root, name, counts=None, seed=0):
     folder = _folder(root, name)
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    counts = counts or ({"extra": 96, "train": 80, "test": 40} if name == "svhn"
+                        else {"unlabeled": 64, "train": 80, "test": 40})
     if name == "svhn":
-        for split, count in (counts or {"extra": 96, "train": 80, "test": 40}).items():
+        for split, count in counts.items():
             labels = rng.integers(0, CLASSES, count)
             images = _patches(count, 32, rng, labels)                    # (N, 32, 32, 3)
             # SVHN's .mat layout: X (32, 32, 3, N) uint8, y (N, 1) with the digit 0 stored as 10
@@ -163,7 +236,7 @@ def write_fixture(root, name, counts=None, seed=0):
     elif name == "stl10":
         binary = folder / "stl10_binary"
         binary.mkdir(exist_ok=True)
-        for split, count in (counts or {"unlabeled": 64, "train": 80, "test": 40}).items():
+        for split, count in counts.items():
             labels = rng.integers(0, CLASSES, count)  # unlabeled images get classes too: their patterns vary alike
             images = _patches(count, 96, rng, labels)                    # (N, 96, 96, 3)
             # STL-10's binary layout: column-major (N, 3, 96, 96) uint8; labels 1..10 as uint8
@@ -174,5 +247,6 @@ def write_fixture(root, name, counts=None, seed=0):
         (binary / "fold_indices.txt").write_text("\n".join(" ".join(map(str, range(i, 80, 10))) for i in range(10)))
     else:
         raise ValueError(f"unknown dataset {name!r}; choose svhn or stl10")
-    (folder / FIXTURE_MARKER).write_text("tiny stand-in written by dplib; md5 checks are skipped for it\n")
+    manifest.record(folder, name, [f for f in folder.rglob("*") if f.is_file()], fixture=True, progress=False,
+                    extra={"counts": counts})
     return Path(root)

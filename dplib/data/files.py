@@ -1,6 +1,8 @@
 """Reading a dataset's files: one image decoder and one error for data that is not there,
 shared by the data modules (bapps, superres, roads)."""
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
@@ -35,6 +37,20 @@ def resize(image, size):
     """(C, H, W) in [0, 1] resized to size = (h, w), bilinear with antialiasing."""
     return torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", antialias=True,
                                            align_corners=False)[0].clamp(0, 1)
+
+
+def image_problem(path, size=None):
+    """Why `path` is not a whole image of `size` (width, height), or None when it is: the file
+    is decoded to its last pixel, so a truncated file is found too."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            found = image.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        return f"{Path(path).name} cannot be decoded ({error})"
+    if size is not None and tuple(found) != tuple(size):
+        return f"{Path(path).name} is {found[0]} x {found[1]} px, expected {size[0]} x {size[1]}"
+    return None
 
 
 def read_image(path, mode="RGB"):

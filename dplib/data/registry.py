@@ -1,32 +1,59 @@
-"""Dataset names for `dplib data download|fixtures NAME --root DIR`."""
+"""The datasets by name, for `dplib data download|verify|fixtures NAME`: each one's download,
+verification and fixture, and the benchmark whose notebook reads it.
+
+What a download fetches is what a benchmark's runs read (`needs`, from the benchmark's
+`data_needs(parameters)`), never defaults of its own; "embeddings" names SVHN and STL-10
+together, as Benchmark 4's grid reads them.
+"""
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
 
 from . import bapps, embeddings, roads, superres
 
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    benchmark: str           # the benchmark whose notebook reads it (its defaults give the default needs)
+    download: Callable       # download(root, needs, progress=True) -> path
+    verify: Callable         # verify(root, needs, full=False) -> [problem, ...]
+    fixture: Callable        # fixture(root) -> root
+    extra: dict = None       # needs added by `--all` (parts no benchmark run reads by default)
+
+
 DATASETS = {
-    "bapps": dict(download=lambda root, include_optional: bapps.download(root, include_train=include_optional),
-                  fixtures=bapps.write_fixture),
-    "superres": dict(download=lambda root, include_optional: superres.download(root),
-                     fixtures=superres.write_fixture),
-    "roads": dict(download=lambda root, include_optional: roads.download(root), fixtures=roads.write_fixture),
-    "svhn": dict(download=lambda root, include_optional: embeddings.download("svhn", root),
-                 fixtures=lambda root: embeddings.write_fixture(root, "svhn")),
-    "stl10": dict(download=lambda root, include_optional: embeddings.download("stl10", root),
-                  fixtures=lambda root: embeddings.write_fixture(root, "stl10")),
-    # both Benchmark 4 datasets at once (what params/b4.yaml's smoke block needs)
-    "embeddings": dict(download=lambda root, include_optional: [embeddings.download(n, root) for n in ("svhn", "stl10")],
-                       fixtures=lambda root: [embeddings.write_fixture(root, n) for n in ("svhn", "stl10")][0]),
+    "bapps": Dataset("bapps", "b1", bapps.download, bapps.verify, bapps.write_fixture,
+                     extra=bapps.needs(two_afc_train=bapps.TRAIN_SUBSETS)),
+    "superres": Dataset("superres", "b2", superres.download, superres.verify, superres.write_fixture),
+    "roads": Dataset("roads", "b3", roads.download, roads.verify, roads.write_fixture),
+    **{name: Dataset(name, "b4", functools.partial(embeddings.download, name=name),
+                     functools.partial(embeddings.verify, name=name), functools.partial(embeddings.write_fixture, name=name))
+       for name in ("svhn", "stl10")},
 }
+ALIASES = {"embeddings": ("svhn", "stl10")}  # what Benchmark 4's grid reads, in one folder
 
 
-def _entry(name):
+def names(name):
+    """The datasets a name stands for (an alias stands for several), or an error listing them."""
+    if name in ALIASES:
+        return ALIASES[name]
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return DATASETS[name]
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join([*DATASETS, *ALIASES])}")
+    return (name,)
 
 
-def download(name, root, include_optional=False):
-    return _entry(name)["download"](root, include_optional)
+def union(needs_list):
+    """Needs of many runs as one: {key: set} merged key by key."""
+    merged = {}
+    for needs in needs_list:
+        for key, values in needs.items():
+            merged.setdefault(key, set()).update(values)
+    return merged
 
 
 def fixtures(name, root):
-    return _entry(name)["fixtures"](root)
+    for dataset in names(name):
+        DATASETS[dataset].fixture(root)
+    return root

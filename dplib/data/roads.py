@@ -14,6 +14,7 @@ train_transform="crop_flip").
 
 import random
 import re
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,11 +24,16 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from . import download as downloads
+from . import download as downloads, files, manifest
 from .files import missing, read_image, resize
 
 URL = "https://www.cs.toronto.edu/~vmnih/data/mass_roads/"
+# Published facts: 1171 tiles of 1500 x 1500 px split 1108 / 14 / 49 (Mnih 2013; the three
+# split lists of Lasagne/Recipes' MRD example have 1108, 14 and 49 lines); aerial images as
+# .tiff, road masks (0 / 255) as .tif (the scrapers' filters and Lasagne/Recipes' loader).
 SPLITS = {"train": 1108, "valid": 14, "test": 49}
+TILE = (1500, 1500)
+KINDS = {"sat": ".tiff", "map": ".tif"}
 
 
 def _missing(root, what):
@@ -109,32 +115,91 @@ def training_set(root, size=224, limit=None, transform="resize"):
     raise ValueError(f"unknown train transform {transform!r}; choose one of {', '.join(TRAIN_TRANSFORMS)}")
 
 
-# ----- download -----------------------------------------------------------------------------
+# ----- download and verify ------------------------------------------------------------------
+# The host's index pages list every tile as one line `<a href="URL">NAME</a>` followed by a
+# line break; the hrefs are absolute URLs in the forms the public scrapers of these pages
+# record (http or https, and on the sibling buildings dataset a doubled slash,
+# `.../sat//NAME.tiff`): the authors' `mrd_collector` (src/dataset_collector.py of their
+# released code) slices exactly `link[9:-10]` of each line. Any href whose last path segment
+# is a .tif/.tiff file is a tile; it is fetched from its folder under `base_url`, whichever
+# form the page gives.
 
-def _listing(url):
+def _listing(page):
+    """Tile file names linked from an index page, whatever the form of their hrefs."""
+    names = set()
+    for href in re.findall(r"""href\s*=\s*["']([^"']+)["']""", page, flags=re.IGNORECASE):
+        name = urllib.parse.urlsplit(href).path.rstrip("/").rsplit("/", 1)[-1]
+        if name.lower().endswith((".tif", ".tiff")):
+            names.add(name)
+    return sorted(names)
+
+
+def _read_index(url):
     with urllib.request.urlopen(url, timeout=60) as response:
-        page = response.read().decode("utf-8", errors="replace")
-    return sorted(set(re.findall(r'href="([^"/?]+\.tiff?)"', page)))
+        return response.read().decode("utf-8", errors="replace")
 
 
-def download(root, base_url=URL, workers=8, splits=tuple(SPLITS)):
-    """Download the tiles listed on the dataset's index pages, in parallel; files already
-    complete are skipped, partial ones resumed. Returns root."""
-    root = Path(root)
+def download(root, needs, base_url=None, workers=8, progress=True):
+    """Download the tiles of the splits `needs["splits"]` lists from the dataset's index pages,
+    in parallel (complete files skipped, partial ones resumed), record them in the manifest,
+    then verify the splits: an index page that lists no tile, or a download that fetched too
+    little, stops with a DownloadError naming what is missing. Returns root."""
+    root, base_url = Path(root), base_url or URL
     jobs = []
-    for split in splits:
-        for kind in ("sat", "map"):
+    for split in _ordered(needs["splits"]):
+        for kind in KINDS:
             index = f"{base_url}{split}/{kind}/index.html"
             try:
-                names = _listing(index)
+                names = _listing(_read_index(index))
             except OSError as error:
                 raise downloads.DownloadError(f"cannot read the file list {index} ({error}); offline, put the "
                                               f"tiles into {root / split / kind} by hand") from error
+            if not names:
+                raise downloads.DownloadError(f"{index} lists no tiles (no href to a .tif or .tiff file): the page "
+                                              "may have changed; nothing was downloaded")
             jobs += [(f"{base_url}{split}/{kind}/{name}", root / split / kind / name) for name in names]
     todo = [(url, path) for url, path in jobs if not path.is_file()]
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda job: downloads.fetch(job[0], job[1], progress=False), todo))
+        list(downloads.tqdm(pool.map(lambda job: downloads.fetch(job[0], job[1], progress=False), todo),
+                            total=len(todo), desc="roads tiles", unit="tile", disable=not progress))
+    manifest.record(root, "roads", [path for _, path in jobs], progress=progress)
+    downloads.raise_for(verify(root, needs, full=True), "roads", root)
     return root
+
+
+def _ordered(splits):
+    return [s for s in SPLITS if s in set(splits)]
+
+
+def verify(root, needs, full=False):
+    """Problems, one line each, of the splits `needs["splits"]`: tiles missing against the
+    published counts (a fixture's own counts for a fixture), images and masks that do not
+    pair up, and with full=True every tile decoded to its published size and every file
+    checked against the manifest's sha256. [] when all is well."""
+    root = Path(root)
+    fixture = manifest.read(root) if manifest.is_fixture(root) else None
+    problems, whole = [], []
+    for split in _ordered(needs["splits"]):
+        before = len(problems)
+        expected = fixture["counts"][split] if fixture else SPLITS[split]
+        found = {}
+        for kind, suffix in KINDS.items():
+            folder = root / split / kind
+            found[kind] = {p.stem: p for p in folder.glob(f"*{suffix}")} if folder.is_dir() else {}
+            if len(found[kind]) != expected:
+                problems.append(f"{split}/{kind}: {len(found[kind])} of the {expected} {suffix} files")
+        unpaired = sorted(found["sat"].keys() ^ found["map"].keys())
+        if unpaired and len(found["sat"]) == len(found["map"]):
+            problems.append(f"{split}: images and masks do not pair up by name (e.g. {unpaired[0]})")
+        if full:
+            size = fixture["size"] if fixture else TILE
+            for path in sorted(found["sat"].values()) + sorted(found["map"].values()):
+                problem = files.image_problem(path, size)
+                if problem:
+                    problems.append(f"{split}: {problem}")
+        if len(problems) == before:
+            whole.append(f"{split}/")
+    return problems + manifest.check(root, lambda path: path.startswith(tuple(whole)), checksums=full)
 
 
 # ----- fixture ------------------------------------------------------------------------------
@@ -167,4 +232,7 @@ def write_fixture(root, counts=(("train", 8), ("valid", 2), ("test", 3)), size=2
             name = f"{10000000 + i}_15"
             image.save(root / split / "sat" / f"{name}.tiff")
             mask.save(root / split / "map" / f"{name}.tif")
+    written = [p for split, _ in counts for kind in KINDS for p in (root / split / kind).iterdir()]
+    manifest.record(root, "roads", written, fixture=True, progress=False,
+                    extra={"counts": dict(counts), "size": [size, size]})
     return root

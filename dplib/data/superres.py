@@ -24,6 +24,7 @@ factor with bicubic interpolation"):
 
 import json
 import random
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -34,19 +35,30 @@ import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 from torch.utils.data import Dataset
 
-from . import download as downloads
+from . import download as downloads, manifest
 from ..cache import ArrayCache
 from ..models.transformer_net import check_scale
-from .files import missing, open_image, read_image, to_tensor  # noqa: F401  (read_image: this module's API)
+from .files import image_problem, missing, open_image, read_image, to_tensor  # noqa: F401  (read_image: this module's API)
 
-COCO_IMAGES = "http://images.cocodataset.org/"
+COCO_IMAGES = "http://images.cocodataset.org/"   # + {train,val}2014/COCO_{split}2014_<id:012d>.jpg
 COCO_ANNOTATIONS = "http://images.cocodataset.org/annotations/annotations_trainval2014.zip"
-# Set5, Set14 and B100 (BSD100) high-resolution images, as bundled by the EDSR authors.
+# The annotations zip as TensorFlow Datasets' checksum list records it
+# (tensorflow_datasets/url_checksums/coco2014.txt): size and sha256. Its six members lie under
+# annotations/ (captions_, instances_, person_keypoints_{train,val}2014.json); only the two
+# caption files are extracted: their `images` lists give every image's name and size.
+COCO_ANNOTATIONS_SIZE = 252_872_794
+COCO_ANNOTATIONS_SHA256 = "031296bbc80c45a1d1f76bf9a90ead27e94e99ec629208449507a4917a3bf009"
+# Set5, Set14 and B100 (BSD100) as bundled by the EDSR authors (sanghyun-son/EDSR-PyTorch's
+# README): benchmark/<set>/HR/*.png beside LR_bicubic/X{2,3,4}/ and Urban100; only the HR
+# images of the three sets are kept. md5 as published with this URL by Coloquinte/torchSR
+# (torchsr/datasets/benchmarks.py).
 BENCHMARK_URL = "https://cv.snu.ac.kr/research/EDSR/benchmark.tar"
+BENCHMARK_MD5 = "4ace41d33c2384b97e6b320cd0afd6ba"
 TEST_SETS = ("Set5", "Set14", "BSD100")
+TEST_SET_FOLDERS = {"Set5": "Set5", "Set14": "Set14", "BSD100": "B100"}  # ours -> the EDSR tar's
+TEST_SET_SIZES = {"Set5": 5, "Set14": 14, "BSD100": 100}  # images per test set (their papers)
 CROPS = ("resize_center", "random", "center", "whole")
 DEGRADATIONS = ("pil", "torch")
-SHA256 = {}  # no published checksums: sizes are checked; a sha256 put here ("benchmark": hex digest) is checked too
 
 
 def degrade(hr, scale):
@@ -82,7 +94,7 @@ def _center(image, side):
     return image.crop((left, top, left + side, top + side))
 
 
-def make_pair(image, scale, crop=288, crop_mode="resize_center", degradation="pil", rng=None):
+def make_pair(image, scale, crop, crop_mode, degradation, rng=None):
     """(hr (3, h, w), lr (3, h/scale, w/scale) or None) from an RGB PIL image (module docstring).
     lr is None for degradation "torch": `degrade` makes it on the training device."""
     if crop_mode == "resize_center":
@@ -122,7 +134,13 @@ def coco_list(root, split):
     return [(image["file_name"], image["width"], image["height"]) for image in images]
 
 
-def sample_coco(root, split, count, seed=0, min_size=288):
+def min_size(crop_mode, crop):
+    """The smallest image side a crop mode can use: "resize_center" resizes any image, the
+    window crops ("random", "center") need `crop` px on both sides."""
+    return 0 if crop_mode == "resize_center" else crop
+
+
+def sample_coco(root, split, count, seed, min_size):
     """`count` file names of a COCO split drawn with a fixed seed among images at least
     `min_size` on both sides; returns (names, number of smaller images skipped)."""
     images = coco_list(root, split)
@@ -137,8 +155,7 @@ class CocoPairs(Dataset):
     degradation "torch", hr alone (the loss degrades it on the training device). Images smaller
     than the crop are skipped for crop "random" and "center", which cannot resize them."""
 
-    def __init__(self, root, split="train", count=10_000, scale=4, crop=288, crop_mode="resize_center",
-                 degradation="pil", seed=0):
+    def __init__(self, root, split, count, scale, crop, crop_mode, degradation, seed):
         if crop_mode not in ("resize_center", "random", "center"):
             raise ValueError(f"unknown training crop {crop_mode!r}; choose resize_center, random or center")
         if degradation not in DEGRADATIONS:
@@ -146,8 +163,7 @@ class CocoPairs(Dataset):
         if crop % scale:
             raise ValueError(f"the crop ({crop} px) must be a multiple of the scale ({scale})")
         self.folder = Path(root) / "coco" / f"{split}2014"
-        min_size = 0 if crop_mode == "resize_center" else crop
-        self.names, self.skipped_small = sample_coco(root, split, count, seed=seed, min_size=min_size)
+        self.names, self.skipped_small = sample_coco(root, split, count, seed, min_size(crop_mode, crop))
         missing = [n for n in self.names if not (self.folder / n).is_file()]
         if missing:
             raise _missing(root, f"{len(missing)} of the {len(self.names)} sampled COCO {split} images "
@@ -192,11 +208,16 @@ class CachedPairs(Dataset):
         return (hr, torch.from_numpy(np.array(self.lr.array[i])).float() / 255) if self.pairs else hr
 
 
-def validation_pairs(root, count, scale, crop, train_crop="resize_center", degradation="pil", seed=0):
-    """The validation pairs: made as the training pairs are, with the centre window in place of
+def validation_crop(train_crop):
+    """The validation pairs' crop: as the training pairs', with the centre window in place of
     random ones (train_crop "random"), so that every validation sees the same images."""
+    return "center" if train_crop == "random" else train_crop
+
+
+def validation_pairs(root, count, scale, crop, train_crop, degradation, seed):
+    """The validation pairs (validation_crop)."""
     return CocoPairs(root, "val", count=count, scale=scale, crop=crop, degradation=degradation, seed=seed,
-                     crop_mode="center" if train_crop == "random" else train_crop)
+                     crop_mode=validation_crop(train_crop))
 
 
 def check_test_sets(root):
@@ -206,7 +227,7 @@ def check_test_sets(root):
             raise _missing(root, f"the {name} test set")
 
 
-def test_images(root, name, scale, crop=288, crop_mode="whole", degradation="pil"):
+def test_images(root, name, scale, crop, crop_mode, degradation):
     """A test set's (name, hr, lr or None) triples; by default each image whole, cropped to a
     multiple of `scale` (the paper); crop_mode "resize_center" as the authors' test code."""
     files = sorted(p for p in (Path(root) / name).glob("*") if p.suffix.lower() in (".png", ".bmp", ".jpg", ".jpeg"))
@@ -215,39 +236,108 @@ def test_images(root, name, scale, crop=288, crop_mode="whole", degradation="pil
     return [(path.stem, *make_pair(open_image(path), scale, crop, crop_mode, degradation)) for path in files]
 
 
-# ----- download -----------------------------------------------------------------------------
+# ----- download and verify ------------------------------------------------------------------
 
-def download(root, count=10_000, validation=100, seed=0, min_size=288, base_url=COCO_IMAGES,
-             annotations_url=COCO_ANNOTATIONS, benchmark_url=BENCHMARK_URL, workers=8):
-    """Download what Benchmark 2 needs: COCO-2014 annotations, then only the seeded sample of
-    train and validation images (in parallel), and the three test sets. Resumable."""
+def needs(seed, train_images, val_images, crop, train_crop, test_sets=TEST_SETS):
+    """What a Benchmark 2 run reads: its seeded COCO samples {(split, seed, count, min_size)}
+    (drawn exactly as CocoPairs and validation_pairs draw them) and the test sets."""
+    return {"coco": {("train", seed, train_images, min_size(train_crop, crop)),
+                     ("val", seed, val_images, min_size(validation_crop(train_crop), crop))},
+            "test_sets": set(test_sets)}
+
+
+def _sampled(root, needs):
+    """{split: set of sampled file names} of every sample `needs` lists (the annotations must exist)."""
+    names = {}
+    for split, seed, count, smallest in sorted(needs["coco"]):
+        names.setdefault(split, set()).update(sample_coco(root, split, count, seed, smallest)[0])
+    return names
+
+
+def download(root, needs, workers=8, progress=True):
+    """Download what Benchmark 2's runs read (`needs`): the COCO-2014 caption annotations (size
+    and sha256 checked), then only the sampled train and validation images (in parallel), and
+    the test sets (md5 checked); every file is recorded in the manifest, archives and staging
+    folders are removed, and the result verified. Resumable. Returns root."""
     root = Path(root)
+    base_url, annotations_url, benchmark_url = COCO_IMAGES, COCO_ANNOTATIONS, BENCHMARK_URL  # read now: a mirror may replace them
     annotations = root / "coco" / "annotations"
-    if not (annotations / "captions_train2014.json").is_file():
-        archive = downloads.fetch(annotations_url, root / ".downloads" / Path(annotations_url).name)
-        downloads.extract(archive, root / "coco")
+    written, archives = [], {}
+    if not all((annotations / f"captions_{s}2014.json").is_file() for s in ("train", "val")):
+        archive = downloads.fetch(annotations_url, root / ".downloads" / Path(annotations_url).name,
+                                  sha256=COCO_ANNOTATIONS_SHA256, size=COCO_ANNOTATIONS_SIZE)
+        downloads.extract(archive, root / "coco", members=lambda name: Path(name).name.startswith("captions_"))
+        archives[archive.name] = {"size": archive.stat().st_size, "sha256": COCO_ANNOTATIONS_SHA256}
         archive.unlink()
-    for split, n in (("train", count), ("val", validation)):
-        names, _ = sample_coco(root, split, n, seed=seed, min_size=min_size)
+    written += [annotations / f"captions_{s}2014.json" for s in ("train", "val")]
+    for split, names in _sampled(root, needs).items():
         folder = root / "coco" / f"{split}2014"
-        todo = [name for name in names if not (folder / name).is_file()]
+        todo = [name for name in sorted(names) if not (folder / name).is_file()]
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda name: downloads.fetch(f"{base_url}{split}2014/{name}", folder / name,
-                                                       progress=False), todo))
-    if not all((root / name).is_dir() for name in TEST_SETS):
-        archive = downloads.fetch(benchmark_url, root / ".downloads" / "benchmark.tar", sha256=SHA256.get("benchmark"))
+            list(downloads.tqdm(pool.map(lambda name: downloads.fetch(f"{base_url}{split}2014/{name}", folder / name,
+                                                                      progress=False), todo),
+                                total=len(todo), desc=f"COCO {split}2014", unit="image", disable=not progress))
+        written += [folder / name for name in names]
+    wanted = sorted(needs["test_sets"])
+    if not all(any((root / name).glob("*.png")) for name in wanted):
+        archive = downloads.fetch(benchmark_url, root / ".downloads" / "benchmark.tar", md5=BENCHMARK_MD5)
         staging = root / ".downloads" / "benchmark"
         downloads.extract(archive, staging)
-        for name, source in (("Set5", "Set5"), ("Set14", "Set14"), ("BSD100", "B100")):
-            found = next(staging.glob(f"**/{source}/HR"), None)
+        for name in wanted:
+            found = next(staging.glob(f"**/{TEST_SET_FOLDERS[name]}/HR"), None)
             if found is None:
-                raise downloads.DownloadError(f"{benchmark_url} did not contain {source}/HR")
+                raise downloads.DownloadError(f"{benchmark_url} did not contain {TEST_SET_FOLDERS[name]}/HR")
             target = root / name
             target.mkdir(parents=True, exist_ok=True)
             for image in found.iterdir():
                 image.replace(target / image.name)
+        archives[archive.name] = {"size": archive.stat().st_size, "md5": BENCHMARK_MD5}
+        shutil.rmtree(staging)
         archive.unlink()
+    written += [p for name in wanted for p in (root / name).glob("*.png")]
+    if (root / ".downloads").is_dir() and not any((root / ".downloads").iterdir()):
+        (root / ".downloads").rmdir()
+    manifest.record(root, "superres", written, archives, progress=progress)
+    downloads.raise_for(verify(root, needs, full=True), "superres", root)
     return root
+
+
+def verify(root, needs, full=False):
+    """Problems, one line each: the caption annotations missing, sampled COCO images missing
+    (with full=True: each decoded at the size its annotation gives), test sets not of their
+    published size (a fixture's own), and the files they read changed against the manifest.
+    [] when all is well."""
+    root = Path(root)
+    fixture = manifest.read(root) if manifest.is_fixture(root) else None
+    problems, whole = [], set()
+    annotations = [f"coco/annotations/captions_{s}2014.json" for s in ("train", "val")]
+    absent = [Path(a).name for a in annotations if not (root / a).is_file()]
+    if absent:
+        problems.append(f"COCO-2014 annotations missing ({', '.join(absent)})")
+    else:
+        whole.update(annotations)
+        sizes = {split: {name: (width, height) for name, width, height in coco_list(root, split)}
+                 for split in ("train", "val")}
+        for split, names in _sampled(root, needs).items():
+            folder = root / "coco" / f"{split}2014"
+            lost = sorted(n for n in names if not (folder / n).is_file())
+            if lost:
+                problems.append(f"COCO {split}2014: {len(lost)} of the {len(names)} sampled images (e.g. {lost[0]})")
+            bad = [problem for n in sorted(set(names) - set(lost))
+                   if (problem := image_problem(folder / n, sizes[split][n]))] if full else []
+            if bad:
+                problems.append(f"COCO {split}2014: {len(bad)} images do not decode at their size (e.g. {bad[0]})")
+            if not lost and not bad:
+                whole.update(f"coco/{split}2014/{n}" for n in names)
+    for name in sorted(needs["test_sets"]):
+        expected = fixture["counts"][name] if fixture else TEST_SET_SIZES[name]
+        images = sorted((root / name).glob("*.png"))
+        found = [] if len(images) == expected else [f"{name}: {len(images)} of its {expected} images"]
+        bad = [problem for path in images if (problem := image_problem(path))] if full else []
+        found += [f"{name}: {len(bad)} unreadable images (e.g. {bad[0]})"] if bad else []
+        problems += found
+        whole.update([] if found else [f"{name}/{path.name}" for path in images])
+    return problems + manifest.check(root, whole.__contains__, checksums=full)
 
 
 # ----- fixture ------------------------------------------------------------------------------
@@ -289,4 +379,6 @@ def write_fixture(root, train=12, validation=4, test=(3, 3, 3), size=(320, 352),
         for i in range(count):
             height, width = int(rng.integers(90, 140)), int(rng.integers(90, 140))  # not multiples of 8
             cut(height, width).save(folder / f"img_{i:03d}.png")
+    manifest.record(root, "superres", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
+                    extra={"counts": dict(zip(TEST_SETS, test))})
     return root

@@ -1,24 +1,44 @@
-"""Command line: `dplib grid run|status|collect PARAMS` and `dplib data download|fixtures NAME`."""
+"""The `dplib` command (also `python -m dplib`):
+
+    dplib grid run|check|status|collect PARAMS     a benchmark's grid (dplib.run.grid, .check)
+    dplib data download|verify|fixtures NAME       a dataset (dplib.data), for what a grid reads
+    dplib weights download --for PARAMS           the ImageNet weights a grid's runs load
+"""
 
 import argparse
 import sys
+from pathlib import Path
 
 from tabulate import tabulate
 
 
 def _grid(args):
-    from . import grid, plan
+    from . import check, grid, plan
 
     if args.command == "execute":  # internal: one run, in its own process
         from .execute import execute_run
 
         return 0 if execute_run(args.target, token=args.claim_token) == "completed" else 1
+    if args.command == "check":
+        spec = plan.load_spec(args.target, smoke=args.smoke, timeout_run=args.timeout_run,
+                              slurm_overrides=plan.parse_assignments(args.slurm), grid_file=args.grid)
+        plan.check_parameters(spec)
+        runs = plan.expand(spec, only=plan.parse_only(args.only), runs_dir=args.runs_dir)
+        problems, notes = check.check(spec, runs, args.executor, plan.runs_root(spec, args.runs_dir), args.grid,
+                                      args.workers)
+        print(check.report(problems, notes), file=sys.stderr if problems else sys.stdout)
+        return 1 if problems else 0
     if args.command == "run":
         grid.install_signal_handlers()
-        counts = grid.run_grid(args.target, smoke=args.smoke, only=plan.parse_only(args.only), workers=args.workers,
-                               executor=args.executor, retry_failed=args.retry_failed, runs_dir=args.runs_dir,
-                               cluster=args.cluster, timeout_run=args.timeout_run,
-                               slurm_overrides=plan.parse_assignments(args.slurm), grid_file=args.grid)
+        try:
+            counts = grid.run_grid(args.target, smoke=args.smoke, only=plan.parse_only(args.only), workers=args.workers,
+                                   executor=args.executor, retry_failed=args.retry_failed, runs_dir=args.runs_dir,
+                                   cluster=args.cluster, timeout_run=args.timeout_run,
+                                   slurm_overrides=plan.parse_assignments(args.slurm), grid_file=args.grid,
+                                   preflight=not args.skip_check)
+        except grid.PreflightError as error:
+            print(error, file=sys.stderr)
+            return 1
         print("summary: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
         if counts["running"] or counts["queued"]:
             print(f"{counts['running'] + counts['queued']} run(s) are held by another runner or a queued Slurm job; "
@@ -40,24 +60,93 @@ def _grid(args):
     raise AssertionError(args.command)
 
 
+def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include_optional=False):
+    """{dataset: (root, needs)} that `dplib data download|verify NAME` works on: what the runs of
+    the grid `params` read (without it, a run of the benchmark notebook's defaults), for the
+    datasets NAME stands for. The root is `root`, else the runs' data_root."""
+    from ..benchmarks import BENCHMARKS
+    from ..data import registry
+    from ..notebook import resolve
+    from . import plan
+
+    datasets = registry.names(name)
+    if params:
+        spec = plan.load_spec(params, smoke=smoke, grid_file=grid_file)
+        runs = [(run.benchmark, run.parameters) for run in plan.expand(spec)]
+    else:
+        bench = BENCHMARKS[registry.DATASETS[datasets[0]].benchmark]
+        notebook = Path(resolve(bench.notebook))
+        if not notebook.is_file():
+            raise FileNotFoundError(f"{notebook} not found: run this in the repository, or give --for PARAMS")
+        runs = [(bench.name, plan.notebook_defaults(notebook))]
+    found = {}
+    for benchmark_name, parameters in runs:
+        bench = BENCHMARKS.get(benchmark_name)
+        if bench is None:
+            continue
+        for dataset, needs in bench.data_needs(parameters).items():
+            if dataset in datasets:
+                folder = resolve(root or parameters["data_root"])
+                found.setdefault(dataset, {}).setdefault(folder, []).append(needs)
+    if not found:
+        raise ValueError(f"no run of {params or 'the notebook defaults'} reads {name}")
+    result = {}
+    for dataset, roots in found.items():
+        if len(roots) > 1:
+            raise ValueError(f"the runs read {dataset} from several folders ({', '.join(sorted(roots))}); give --root")
+        [(folder, needs)] = roots.items()
+        extra = registry.DATASETS[dataset].extra if include_optional else None
+        result[dataset] = (folder, registry.union(needs + ([extra] if extra else [])))
+    return result
+
+
+def _weights(args):
+    """`dplib weights download`: the ImageNet weights a grid's runs load, into the torch cache."""
+    from ..lossnets import _imagenet_state_dict
+    from . import check, plan
+
+    spec = plan.load_spec(args.params, smoke=args.smoke, grid_file=args.grid)
+    for arch, (url, path) in check.imagenet_files(plan.expand(spec)).items():
+        if not path.is_file():
+            _imagenet_state_dict(arch)  # torchvision's download, hash checked, into the cache
+        print(f"{arch}: {path}")
+    return 0
+
+
 def _data(args):
     from ..data import registry
 
-    if args.command == "download":
-        path = registry.download(args.name, args.root, include_optional=args.all)
-        print(f"{args.name} is ready in {path}")
-    else:
-        path = registry.fixtures(args.name, args.root)
-        print(f"{args.name} fixture written to {path}")
-    return 0
+    if args.command == "fixtures":
+        if not args.root:
+            raise ValueError("fixtures needs --root DIR")
+        print(f"{args.name} fixture written to {registry.fixtures(args.name, args.root)}")
+        return 0
+    datasets = data_plan(args.name, args.params, args.smoke, args.grid, args.root, include_optional=args.all)
+    status = 0
+    for dataset, (root, needs) in datasets.items():
+        entry = registry.DATASETS[dataset]
+        if args.command == "download":
+            entry.download(root, needs)
+            print(f"{dataset} is complete in {root}")
+        else:
+            problems = entry.verify(root, needs, full=not args.quick)
+            if problems:
+                status = 1
+                print(f"{dataset} in {root}: {len(problems)} problem{'s' if len(problems) > 1 else ''}:\n  "
+                      + "\n  ".join(problems) + f"\n  fix: dplib data download {args.name}"
+                      + (f" --for {args.params}{' --smoke' if args.smoke else ''}" if args.params else "")
+                      + f" --root {root}", file=sys.stderr)
+            else:
+                print(f"{dataset} in {root}: complete ({'counts and sizes' if args.quick else 'every file read'})")
+    return status
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="dplib", description="Deep perceptual loss networks: benchmarks and grids")
     groups = parser.add_subparsers(dest="group", required=True)
 
-    grid_parser = groups.add_parser("grid", help="run, inspect and collect a benchmark grid")
-    grid_parser.add_argument("command", choices=["run", "status", "collect", "execute"])
+    grid_parser = groups.add_parser("grid", help="check, run, inspect and collect a benchmark grid")
+    grid_parser.add_argument("command", choices=["run", "check", "status", "collect", "execute"])
     grid_parser.add_argument("target", help="params/bN.yaml (a run folder for `execute`)")
     grid_parser.add_argument("--smoke", action="store_true", help="the params file's smoke settings (CPU-sized)")
     grid_parser.add_argument("--only", help="filter runs, e.g. arch=vgg16|alexnet,point=late")
@@ -66,6 +155,8 @@ def main(argv=None):
     grid_parser.add_argument("--cluster", default="slurm",
                              help="submitit cluster for --executor slurm: slurm, or local to try the path here")
     grid_parser.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
+    grid_parser.add_argument("--skip-check", action="store_true",
+                             help="run: start without the pre-flight check of data, weights, disk and device")
     grid_parser.add_argument("--runs-dir", help="where run folders go (default runs/, runs/smoke/ with --smoke)")
     grid_parser.add_argument("--out", help="collect: the CSV to write (default results/<name>.csv, name: the benchmark unless the params file names one)")
     grid_parser.add_argument("--timeout-run", type=float, metavar="SECONDS",
@@ -77,15 +168,27 @@ def main(argv=None):
                                   "params/grid_extended.yaml: the networks beyond the paper's 14)")
     grid_parser.add_argument("--claim-token", help=argparse.SUPPRESS)  # execute: the runner's claim to join
 
-    data_parser = groups.add_parser("data", help="download a dataset or write its tiny fixture")
-    data_parser.add_argument("command", choices=["download", "fixtures"])
-    data_parser.add_argument("name", help="bapps, superres, roads, svhn, stl10")
-    data_parser.add_argument("--root", required=True, help="folder the dataset goes into")
-    data_parser.add_argument("--all", action="store_true", help="download: optional parts too (e.g. BAPPS train)")
+    data_parser = groups.add_parser("data", help="download or verify what a grid reads, or write a tiny fixture")
+    data_parser.add_argument("command", choices=["download", "verify", "fixtures"])
+    data_parser.add_argument("name", help="bapps, superres, roads, svhn, stl10, or embeddings (svhn and stl10)")
+    data_parser.add_argument("--root", help="the dataset's folder (default: the data_root of the runs)")
+    data_parser.add_argument("--for", dest="params", metavar="PARAMS",
+                             help="what every run of this grid reads (default: a run of the notebook's defaults)")
+    data_parser.add_argument("--smoke", action="store_true", help="with --for: the params file's smoke grid")
+    data_parser.add_argument("--grid", metavar="AXIS_FILE", help="with --for: the file of its `grid` axes")
+    data_parser.add_argument("--all", action="store_true", help="download: optional parts too (BAPPS 2AFC train)")
+    data_parser.add_argument("--quick", action="store_true",
+                             help="verify: counts and sizes only (what `dplib grid check` does), no file read")
+
+    weights_parser = groups.add_parser("weights", help="download the ImageNet weights a grid's runs load")
+    weights_parser.add_argument("command", choices=["download"])
+    weights_parser.add_argument("--for", dest="params", metavar="PARAMS", required=True, help="the grid's params file")
+    weights_parser.add_argument("--smoke", action="store_true", help="its smoke grid")
+    weights_parser.add_argument("--grid", metavar="AXIS_FILE", help="the file of its `grid` axes")
 
     args = parser.parse_args(argv)
     try:
-        return _grid(args) if args.group == "grid" else _data(args)
+        return {"grid": _grid, "data": _data, "weights": _weights}[args.group](args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
         print(f"dplib: error: {error}", file=sys.stderr)
         return 2

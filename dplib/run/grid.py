@@ -21,10 +21,10 @@ import pandas as pd
 
 from ..atomic import atomic_write
 from ..benchmarks.record import SCORE_COLUMNS
-from . import claims, slurm
+from . import check, claims, slurm
 from .execute import current_cell, kill_processes
 from .folder import STATES, RunFolder, run_state
-from .plan import _slug, check_parameters, expand, load_spec
+from .plan import _slug, check_parameters, expand, load_spec, runs_root
 
 BACKSTOP_GRACE_S = 300  # the local worker kills a run's process this long after its own watchdog should have
 
@@ -214,10 +214,16 @@ class _Progress:
         self.bar.close()
 
 
+class PreflightError(RuntimeError):
+    """The pre-flight check found what a run would miss; nothing was started."""
+
+
 def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", retry_failed=False,
-             runs_dir=None, cluster="slurm", timeout_run=None, slurm_overrides=None, grid_file=None):
+             runs_dir=None, cluster="slurm", timeout_run=None, slurm_overrides=None, grid_file=None, preflight=True):
     """Run every run of the grid that is neither done nor held by another runner; returns
-    {state: count} over the grid. Failed runs are recorded and the grid goes on."""
+    {state: count} over the grid. Failed runs are recorded and the grid goes on. First the
+    pre-flight check (dplib.run.check; preflight=False skips it): a grid whose runs would miss
+    data, weights, disk or device raises PreflightError before anything starts."""
     if executor not in ("local", "slurm"):
         raise ValueError(f"unknown executor {executor!r}; choose local or slurm")
     spec = load_spec(params_path, smoke=smoke, timeout_run=timeout_run, slurm_overrides=slurm_overrides,
@@ -226,6 +232,12 @@ def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", r
     if executor == "slurm" and cluster == "slurm":
         slurm.check_request(spec["slurm"])  # before anything is written
     runs = expand(spec, only=only, runs_dir=runs_dir)
+    if preflight:
+        problems, notes = check.check(spec, runs, executor, runs_root(spec, runs_dir), grid_file, workers)
+        if problems:
+            raise PreflightError(check.report(problems, notes) + "\nnothing was started; fix the lines above "
+                                 "(or --skip-check to run anyway)")
+        print("\n".join(notes), flush=True)
     queue = queue_if_needed(runs)
     todo = []
     for run in runs:
