@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
+from common import grid_lengths, interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
 
 from dplib.benchmarks import b2  # noqa: E402
 from dplib.data import superres  # noqa: E402
@@ -29,7 +29,7 @@ from dplib.models import TransformerNet  # noqa: E402
 warnings.filterwarnings("ignore")
 CONFIGS = [("vgg16", "early"), ("vgg16", "late"), ("squeezenet1_1", "early"), ("squeezenet1_1", "late")]
 B2 = notebook_defaults("b2_super_resolution")  # the protocol the bench times
-PAPER_STEPS, GRID_RUNS = 200_000, 14 * 4 * 2
+(PAPER_STEPS,), (GRID_RUNS,) = (values.values() for values in grid_lengths("b2"))  # 200K steps, 112 runs
 
 
 def main():
@@ -152,9 +152,11 @@ def trained_scores(root, arch, point, amp, steps, device):
     validation = superres.validation_pairs(root, 4, 4, 96, B2["train_crop"], B2["degradation"], seed=42)
     model = TransformerNet(4).to(device)
     network = LossNetwork(arch, point, weights=None, normalize_input=False).to(device)
-    fit(model, b2.make_loss(network, 4, device), train, b2.make_validation(validation, 4, device), iterations=steps,
+    fit(model, b2.make_loss(network, 4, device), train,
+        b2.make_validation(validation, 4, device, B2["metric_convention"], B2["batch_size"]), iterations=steps,
         batch_size=4, device=device, amp=amp, seed=42, progress=False)
-    rows, _ = b2.evaluate(model, root, 4, device, arch, point, B2["channel"], B2["test_crop"], B2["degradation"], 96)
+    rows, _ = b2.evaluate(model, root, 4, device, arch, point, B2["metric_convention"], B2["channel"], B2["test_crop"],
+                          B2["degradation"], 96)
     return {f"{r['score']} {r['dataset']}": r["value"] for r in rows}
 
 

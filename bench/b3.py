@@ -7,7 +7,6 @@ the scores of a small training run.
 """
 
 import argparse
-import math
 import random
 import sys
 import tempfile
@@ -17,7 +16,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, precision_changes, print_compiled_steps  # noqa: E402
+from common import grid_lengths, interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
 
 from dplib.benchmarks import b3  # noqa: E402
 from dplib.data import roads  # noqa: E402
@@ -27,7 +26,9 @@ from dplib.models import IterativeUNet  # noqa: E402
 
 warnings.filterwarnings("ignore")
 CONFIGS = [("vgg19", "early"), ("vgg19", "late"), ("squeezenet1_1", "early"), ("squeezenet1_1", "late")]
-BATCH, EPOCHS, TILES, RUNS = 8, 100, roads.SPLITS["train"], 56
+B3 = notebook_defaults("b3_delineation")  # the protocol the bench times
+BATCH = B3["batch_size"]
+(STEPS,), (RUNS,) = (values.values() for values in grid_lengths("b3"))  # 100 epochs of 139 steps, 56 runs
 
 
 def main():
@@ -58,7 +59,7 @@ def main():
         times.append(t["with"])
         print(f"{arch:14s} {point:6s} step with the perceptual term {t['with'] * 1e3:7.0f} ms, BCE only "
               f"{t['without'] * 1e3:7.0f} ms: overhead {t['with'] / t['without']:.2f}x")
-    steps = EPOCHS * math.ceil(TILES / BATCH)
+    steps = STEPS
     hours = sum(times) / len(times) * steps * RUNS / 3600 * (224 / size) ** 2
     print(f"\nfull Benchmark 3 grid ({RUNS} runs x {steps:,} steps): about {hours:,.0f} {device}-hours "
           f"(mean step time above, scaled by area to 224 px; rerun with --device cuda for GPU-hours)")
@@ -83,13 +84,14 @@ def trained_scores(root, arch, point, amp, epochs, device):
     """Test scores of an iterative (standard) U-Net trained for `epochs` epochs (seed 0) in `amp`."""
     random.seed(0)
     torch.manual_seed(0)
-    train, validation, test = (roads.RoadTiles(root, split, size=64) for split in ("train", "valid", "test"))
+    train, validation, test = (roads.RoadTiles(root, split, 64, B3["resize_antialias"]) for split in ("train", "valid", "test"))
     model = IterativeUNet(unet="standard", base_channels=8).to(device)
     network = LossNetwork(arch, point, weights=None).to(device)
-    loss_fn = b3.make_loss(network, 0.01, device)
-    fit(model, loss_fn, train, b3.make_validation(loss_fn, validation, device), epochs=epochs, batch_size=4,
-        mode="min", device=device, amp=amp, progress=False)
-    rows, _ = b3.evaluate(model, test, device, arch, point)
+    loss_fn = b3.make_loss(network, B3["mu"], device, weights=B3["iteration_weights"])
+    validate = b3.make_validation(loss_fn, validation, device, B3["validation_score"], B3["train_iterations_k"], 4)
+    fit(model, loss_fn, train, validate, epochs=epochs, batch_size=4, mode="min", device=device, amp=amp, progress=False)
+    rows, _ = b3.evaluate(model, test, device, arch, point, B3["threshold"], B3["slacks"], B3["iteration_scores"], "test",
+                          B3["test_batch_statistics"])
     return {r["score"]: r["value"] for r in rows}
 
 

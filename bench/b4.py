@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, precision_changes, print_compiled_steps  # noqa: E402
+from common import interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
 
 from dplib.benchmarks import b4  # noqa: E402
 from dplib.data import embeddings  # noqa: E402
@@ -25,6 +25,25 @@ from dplib.train import adam, fit  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
 
 warnings.filterwarnings("ignore")
+B4 = notebook_defaults("b4_autoencoding")  # the protocol the bench times
+PADDING = B4["svhn_padding"]
+
+
+def autoencoder(procedure, dataset, feature_size):
+    return b4.build_autoencoder(procedure, dataset, feature_size, B4["embedding_size"], B4["variational"],
+                                B4["autoencoder"], B4["feature_decoder_sigmoid"])
+
+
+def loss_for(procedure, dataset, network, device, cache=None):
+    return b4.make_loss(procedure, dataset, network, device, B4["loss_reduction"], B4["kl_weight"], B4["feature_sigmoid"],
+                        cache)
+
+
+def predictors(train, validation, test, epochs, device):
+    return b4.train_predictors(train, validation, test, epochs=epochs, batch_size=B4["batch_size"], lr=B4["lr"], seed=0,
+                               device=device, loss=B4["predictor_loss"], select=B4["predictor_selection"],
+                               patience=b4.patience(B4["mlp_patience"], epochs), standardize=B4["standardize_embeddings"],
+                               specs=b4.predictor_specs(B4["predictor"], B4["predictor_activation"]), progress=False)
 
 
 def step_flops(model, loss_fn, batch):
@@ -60,23 +79,23 @@ def main():
     images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8)  # SVHN-sized
     labels = torch.randint(0, 10, (args.images,))
     print(f"torch {torch.__version__}, device {device}, {args.images} SVHN-sized images (64 px), batch 128")
-    loader = torch.utils.data.DataLoader(embeddings.Images("svhn", images, labels), batch_size=128, shuffle=True)
+    loader = torch.utils.data.DataLoader(embeddings.Images("svhn", images, labels, PADDING), batch_size=128, shuffle=True)
     configs = [tuple(c.split(":")) for c in args.networks.split(",")]
     for arch, point in configs:
         network = LossNetwork(arch, point, weights=None).to(device)
         feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
         with tempfile.TemporaryDirectory() as scratch:
             start = time.perf_counter()
-            cache = b4.FeatureCache(network, "svhn", images, Path(scratch) / "f.f16", device, progress=False)
+            cache = b4.FeatureCache(network, "svhn", images, Path(scratch) / "f.f32", device, PADDING, progress=False)
             build = time.perf_counter() - start
             runs, flops = {}, {}
             contenders = (("cached", "I-I-PS", cache, adam), ("recomputed", "I-I-PS", None, adam),
                           ("I-F-FP", "I-F-FP", cache, adam),
                           ("I-F-FP, unfused Adam", "I-F-FP", cache, lambda p, lr: torch.optim.Adam(p, lr=lr)))
             for name, procedure, cached, optimizer_for in contenders:
-                model = b4.build_autoencoder(procedure, "svhn", feature_size).to(device)
+                model = autoencoder(procedure, "svhn", feature_size).to(device)
                 optimizer = optimizer_for(model.parameters(), lr=1e-3)
-                loss_fn = b4.make_loss(procedure, "svhn", network, device, cache=cached)
+                loss_fn = loss_for(procedure, "svhn", network, device, cached)
                 flops[name] = step_flops(model, loss_fn, next(iter(loader)))
                 runs[name] = (lambda m=model, f=loss_fn, o=optimizer: epoch(m, f, loader, o))
             t = interleaved(runs, repeat=args.repeat)
@@ -92,16 +111,16 @@ def main():
     arch, point = configs[0]
     network = LossNetwork(arch, point, weights=None).to(device)
     feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
-    model = b4.build_autoencoder("I-I-PS", "svhn", feature_size).to(device)
+    model = autoencoder("I-I-PS", "svhn", feature_size).to(device)
     start = time.perf_counter()
-    embedded = b4.embed(model, "I-I-PS", "svhn", images, network, device)
+    embedded = b4.embed(model, "I-I-PS", "svhn", images, network, device, B4["feature_sigmoid"], PADDING)
     embedding_seconds = time.perf_counter() - start
     half = len(images) // 2
     start = time.perf_counter()
-    b4.train_predictors((embedded[:half], labels[:half]), (embedded[half:], labels[half:]),
-                        (embedded[half:], labels[half:]), epochs=10, device=device, progress=False)
+    predictors((embedded[:half], labels[:half]), (embedded[half:], labels[half:]), (embedded[half:], labels[half:]), 10,
+               device)
     predictor_seconds = (time.perf_counter() - start) * 10  # the paper: 100 epochs
-    loss_fn = b4.make_loss("I-I-PS", "svhn", network, device)
+    loss_fn = loss_for("I-I-PS", "svhn", network, device)
     optimizer = adam(model.parameters(), lr=1e-3)
     start = time.perf_counter()
     epoch(model, loss_fn, loader, optimizer)
@@ -115,8 +134,8 @@ def main():
     if args.compile:
         print_compiled_steps(
             "I-I-PS autoencoder + loss network, batch 128", configs[:2],
-            lambda network: b4.build_autoencoder("I-I-PS", "svhn", int(np.prod(b4.feature_shape(network, "svhn")))),
-            lambda network: b4.make_loss("I-I-PS", "svhn", network, device), next(iter(loader)), device,
+            lambda network: autoencoder("I-I-PS", "svhn", int(np.prod(b4.feature_shape(network, "svhn")))),
+            lambda network: loss_for("I-I-PS", "svhn", network, device), next(iter(loader)), device,
             args.repeat + 1)
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -133,21 +152,22 @@ def trained_accuracy(root, arch, point, amp, epochs, device):
     scores = {}
     for dataset in ("svhn", "stl10"):
         torch.manual_seed(0)
-        ae_images, _ = embeddings.load_split(dataset, root, embeddings.AUTOENCODER_SPLIT[dataset])
-        train_images, train_labels = embeddings.load_split(dataset, root, "train")
-        test_images, test_labels = embeddings.load_split(dataset, root, "test")
+        read = dict(orientation=B4["stl10_orientation"])
+        ae_images, _ = embeddings.load_split(dataset, root, embeddings.AUTOENCODER_SPLIT[dataset], **read)
+        train_images, train_labels = embeddings.load_split(dataset, root, "train", **read)
+        test_images, test_labels = embeddings.load_split(dataset, root, "test", **read)
         network = LossNetwork(arch, point, weights=None, normalize_input=False).to(device)
-        model = b4.build_autoencoder("I-I-PS", dataset, 0).to(device)
-        data = embeddings.Images(dataset, ae_images, torch.full((len(ae_images),), -1))
-        loss_fn = b4.make_loss("I-I-PS", dataset, network, device)
-        fit(model, loss_fn, data, b4.make_validation(loss_fn, data), epochs=epochs, batch_size=16, mode="min",
+        model = autoencoder("I-I-PS", dataset, 0).to(device)
+        data = embeddings.Images(dataset, ae_images, torch.full((len(ae_images),), -1), PADDING)
+        loss_fn = loss_for("I-I-PS", dataset, network, device)
+        fit(model, loss_fn, data, b4.make_validation(loss_fn, data, 0), epochs=epochs, batch_size=16, mode="min",
             device=device, amp=amp, progress=False)
-        train = b4.embed(model, "I-I-PS", dataset, train_images, network, device)
-        test = b4.embed(model, "I-I-PS", dataset, test_images, network, device)
-        fit_part, validation_part = embeddings.split_indices(len(train_images), 0)
-        scores[f"accuracy {dataset}"], _, _ = b4.train_predictors(
+        train = b4.embed(model, "I-I-PS", dataset, train_images, network, device, B4["feature_sigmoid"], PADDING)
+        test = b4.embed(model, "I-I-PS", dataset, test_images, network, device, B4["feature_sigmoid"], PADDING)
+        fit_part, validation_part = embeddings.split_indices(len(train_images), 0, B4["split"])
+        scores[f"accuracy {dataset}"], _, _ = predictors(
             (train[fit_part], train_labels[fit_part]), (train[validation_part], train_labels[validation_part]),
-            (test, test_labels), epochs=30, device=device, progress=False)
+            (test, test_labels), 30, device)
     return scores
 
 

@@ -93,3 +93,25 @@ def notebook_defaults(stem):
     from dplib.run.plan import notebook_defaults as read
 
     return read(Path(__file__).parents[1] / "notebooks" / f"{stem}.ipynb")
+
+
+def grid_lengths(*names):
+    """({step key: optimizer steps (B1: batches) per run}, {step key: runs}) of the benchmarks'
+    full grids: each run's steps are its benchmark's `steps(parameters)` (the notebooks' defaults
+    and the params files' values); B4's keys are per dataset (b4_svhn, b4_stl10)."""
+    from pathlib import Path
+
+    from dplib.benchmarks import BENCHMARKS
+    from dplib.run import plan
+
+    root = Path(__file__).parents[1]
+    steps, runs = {}, {}
+    for name in names:
+        spec = plan.load_spec(root / BENCHMARKS[name].params)
+        spec["notebook"] = str(root / spec["notebook"])
+        code = BENCHMARKS[name].code()
+        for run in plan.expand(spec):
+            key = code.step_key(run.parameters)
+            steps[key] = code.steps(run.parameters)
+            runs[key] = runs.get(key, 0) + 1
+    return steps, runs

@@ -14,7 +14,6 @@ device: results/gpu/<device name>.json.
 import argparse
 import datetime
 import json
-import math
 import platform
 import re
 import subprocess
@@ -25,48 +24,24 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved  # noqa: E402
+from common import grid_lengths, interleaved, notebook_defaults  # noqa: E402
 
-from dplib.benchmarks import b2, b3, b4  # noqa
-from dplib.run import plan  # noqa: E402
-from dplib.data import roads  # noqa: E402
+from dplib.benchmarks import BENCHMARKS, b2, b3, b4  # noqa: E402
+from dplib.data import bapps, embeddings  # noqa: E402
 from dplib.attributes import attributes_table  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
 from dplib.models import IterativeUNet, TransformerNet  # noqa: E402
 from dplib.train import adam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-# Set sizes no dplib module holds: BAPPS's validation sets as the LPIPS paper gives them
-# (Table 1: 2AFC 4.7k + 4.7k + 10.8k + 1.9k + 9.4k + 4.7k triplets, JND 4.8k + 4.8k pairs,
-# rounded there to hundreds), SVHN extra and STL-10 unlabeled (the autoencoder sets).
-BAPPS_VALIDATION, AUTOENCODER_IMAGES = 36_200 + 9_600, {"svhn": 531_131, "stl10": 100_000}
+DEFAULTS = {name: notebook_defaults(Path(BENCHMARKS[name].notebook).stem) for name in ("b1", "b2", "b3", "b4")}
 
 
-def paper_lengths():
-    """({benchmark: optimizer steps (B1: batches) per run}, {benchmark: runs}) of the full
-    grids: lengths and batch sizes are the notebooks' defaults, the runs the params files'
-    grids (B4 per dataset); the predictors are not counted."""
-    steps, runs = {}, {}
-    for name in ("b1", "b2", "b3", "b4"):
-        spec = plan.load_spec(ROOT / "params" / f"{name}.yaml")
-        spec["notebook"] = str(ROOT / spec["notebook"])
-        defaults = {**plan.notebook_defaults(spec["notebook"]), **spec["parameters"]}
-        grid_runs = plan.expand(spec)
-        if name == "b1":  # one run measures all 4 points in one pass
-            steps[name], runs[name] = BAPPS_VALIDATION / defaults["batch_size"], len(grid_runs)
-        elif name == "b2":
-            steps[name], runs[name] = defaults["iterations"], len(grid_runs)
-        elif name == "b3":
-            steps[name] = defaults["epochs"] * math.ceil(roads.SPLITS["train"] / defaults["batch_size"])
-            runs[name] = len(grid_runs)
-        else:
-            for dataset, images in AUTOENCODER_IMAGES.items():
-                steps[f"b4_{dataset}"] = defaults["ae_epochs"] * math.ceil(images / defaults["batch_size"])
-                runs[f"b4_{dataset}"] = sum(run.parameters["dataset"] == dataset for run in grid_runs)
-    return steps, runs
-
-
-PAPER = {"b1": (50, 64), "b2": (4, 288), "b3": (8, 224), "b4_svhn": (256, 64), "b4_stl10": (256, 96)}
+# (batch, side) of each benchmark's step at the paper's sizes: the notebooks' batch sizes and
+# image sides (B1: BAPPS's 64 px patches; B4: each dataset's model input)
+PAPER = {"b1": (DEFAULTS["b1"]["batch_size"], bapps.PATCH), "b2": (DEFAULTS["b2"]["batch_size"], DEFAULTS["b2"]["crop"]),
+         "b3": (DEFAULTS["b3"]["batch_size"], DEFAULTS["b3"]["size"]),
+         **{f"b4_{d}": (DEFAULTS["b4"]["batch_size"], embeddings.SIZE[d]) for d in ("svhn", "stl10")}}
 SMOKE = {"b1": (4, 64), "b2": (2, 64), "b3": (2, 64), "b4_svhn": (4, 64), "b4_stl10": (4, 96)}
 
 
@@ -89,14 +64,19 @@ def step_function(benchmark, arch, batch, side, device):
         return lambda: network(patches)
     network = LossNetwork(arch, "mid", weights=None).to(device)
     if benchmark == "b2":
-        model, loss_fn, data = TransformerNet(4), b2.make_loss(network, 4, device), torch.rand(batch, 3, side, side)
+        d = DEFAULTS["b2"]
+        model = TransformerNet(4, residual_blocks=d["residual_blocks"])
+        loss_fn, data = b2.make_loss(network, 4, device), torch.rand(batch, 3, side, side)
     elif benchmark == "b3":
-        model, loss_fn = IterativeUNet(), b3.make_loss(network, 0.01, device)
+        d = DEFAULTS["b3"]
+        model = IterativeUNet(d["iterations_k"], unet=d["unet"], train_iterations=d["train_iterations_k"])
+        loss_fn = b3.make_loss(network, d["mu"], device, weights=d["iteration_weights"])
         data = (torch.rand(batch, 3, side, side), (torch.rand(batch, 1, side, side) > 0.9).float())
     else:
-        dataset = benchmark.split("_")[1]
-        model = b4.build_autoencoder("I-I-PS", dataset, 0)
-        loss_fn = b4.make_loss("I-I-PS", dataset, network, device)
+        d, dataset = DEFAULTS["b4"], benchmark.split("_")[1]
+        model = b4.build_autoencoder("I-I-PS", dataset, 0, d["embedding_size"], d["variational"], d["autoencoder"],
+                                     d["feature_decoder_sigmoid"])
+        loss_fn = b4.make_loss("I-I-PS", dataset, network, device, d["loss_reduction"], d["kl_weight"], d["feature_sigmoid"])
         data = (torch.rand(batch, 3, side, side), torch.zeros(batch), torch.arange(batch))
     model = model.to(device)
     optimizer = adam(model.parameters(), lr=1e-3)
@@ -192,7 +172,7 @@ def main():
     amp = "float16" if device.startswith("cuda") else "bfloat16"
     name = device_name(device)
     print(f"torch {torch.__version__}, {name}", flush=True)
-    steps_per_run, runs = paper_lengths()
+    steps_per_run, runs = grid_lengths("b1", "b2", "b3", "b4")
     rows = []
     for family, networks in families(args.smoke).items():
         for arch in dict.fromkeys(networks):  # a one-network family once

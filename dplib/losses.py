@@ -63,18 +63,29 @@ def feature_loss(features_x, features_y, reduction="mean"):
     return total.mean() if reduction == "mean" else total
 
 
-def perceptual_sse(features_x, features_y, sigmoid=False, reduction="mean"):
+def squash(features, sigmoid):
+    """Loss-network features through a sigmoid (the companion papers' "normalized between 0 and
+    1"), or as they are."""
+    return torch.sigmoid(features) if sigmoid else features
+
+
+def perceptual_sse(features_x, features_y, sigmoid=False, reduction="sum"):
     """Eq. 6: sum over all m extracted features of (phi(x)_k - phi(A(x))_k)^2, per sample.
 
     sigmoid=True squashes the features first, as the companion papers' AlexNet loss does.
-    Batch mean with reduction="mean", per sample (N,) with "none".
+    reduction "sum": Eq. 6 per sample, averaged over the batch (the main paper, 003's Eqs. 1-2);
+    "mean": averaged over every element instead (the released code's MSELoss; 003: "Optionally
+    the average can be used instead of the sum"); "none": per sample (N,).
     """
-    total = 0
+    if reduction not in ("sum", "mean", "none"):
+        raise ValueError(f"unknown reduction {reduction!r}; choose sum, mean or none")
+    total, elements = 0, 0
     for _, fx, fy in _pairs(features_x, features_y):
-        if sigmoid:
-            fx, fy = torch.sigmoid(fx), torch.sigmoid(fy)
-        total = total + (fx - fy).pow(2).flatten(1).sum(dim=1)  # (N,)
-    return total.mean() if reduction == "mean" else total
+        total = total + (squash(fx, sigmoid) - squash(fy, sigmoid)).pow(2).flatten(1).sum(dim=1)  # (N,)
+        elements += fx[0].numel()
+    if reduction == "none":
+        return total
+    return total.mean() if reduction == "sum" else total.mean() / elements
 
 
 def pixel_bce(logits, target):

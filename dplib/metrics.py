@@ -128,6 +128,57 @@ def ssim(x, y, channel="y", crop_border=0):
     return ssim_map.flatten(1).mean(dim=1).cpu().numpy()
 
 
+# The released Benchmark 2 code's computations (src/super_res/test.py and train.py of the
+# authors' repository): its test wrote each output and target as an 8-bit PNG (torchvision's
+# save_image: x * 255 + 0.5, clamped, truncated to uint8), read them back (OpenCV, / 255) and
+# scored the luma Y' = (65.738 R + 129.057 G + 25.064 B) / 256 (MATLAB's coefficients over 256,
+# no +16 offset) with a 2 px border shaved, by scikit-image with data_range 1: PSNR (its
+# "PSNR_2") and SSIM (its "MSSIM": a uniform 7 x 7 window, sample covariance); one image per
+# batch. Its validation scored torchmetrics' PSNR of Y = 16 + 65.481 R + 128.553 G + 24.966 B
+# (in [16, 235]) per batch, the data range the batch target's max - min, no border shaved.
+RELEASED_SHAVE = 2
+
+
+def released_luma(x):
+    """(N, 3, H, W) in [0, 1] -> Y' (N, H - 4, W - 4) float64 numpy: quantised to 8 bits as the
+    released test's PNG files were, MATLAB's weights over 256, a 2 px border shaved."""
+    # torchvision's save_image, in the float32 it ran in: x * 255 + 0.5, clamped, cast to uint8
+    # (rounding in float64 instead moves a pixel by one level where x * 255 + 0.5 is near an integer)
+    quantised = _numpy_tensor(x).float().mul(255).add(0.5).clamp(0, 255).to(torch.uint8).double() / 255
+    weights = quantised.new_tensor([65.738, 129.057, 25.064]).view(1, 3, 1, 1) / 256
+    luma = (quantised * weights).sum(dim=1)                                 # (N, H, W)
+    s = RELEASED_SHAVE
+    return luma[:, s:-s, s:-s].numpy()
+
+
+def _numpy_tensor(x):
+    x = torch.as_tensor(x).detach().cpu().double()
+    return x[None] if x.ndim == 3 else x
+
+
+def psnr_released(x, y):
+    """PSNR in dB per image as the released test computed it (its "PSNR_2", see above)."""
+    from skimage.metrics import peak_signal_noise_ratio
+
+    return np.array([peak_signal_noise_ratio(a, b, data_range=1) for a, b in zip(released_luma(y), released_luma(x))])
+
+
+def ssim_released(x, y):
+    """Mean SSIM per image as the released test computed it (its "MSSIM", see above)."""
+    from skimage.metrics import structural_similarity
+
+    return np.array([structural_similarity(a, b, data_range=1) for a, b in zip(released_luma(y), released_luma(x))])
+
+
+def psnr_released_validation(x, y):
+    """One PSNR for a batch, as the released validation computed it (torchmetrics' PSNR of Y in
+    [16, 235], data range the batch target's max - min, the squared error over the batch)."""
+    x, y = _numpy_tensor(x), _numpy_tensor(y)
+    luma_x, luma_y = 255 * rgb_to_y(x), 255 * rgb_to_y(y)                     # Y in [16, 235]
+    data_range = luma_y.max() - luma_y.min()
+    return float(10 * torch.log10(data_range**2 / (luma_x - luma_y).pow(2).mean()))
+
+
 # ----- Benchmark 3 --------------------------------------------------------------------------
 
 def delineation_scores(pred, target, threshold=0.5, slack=0):

@@ -144,9 +144,11 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
         raise ValueError("the training set is empty (0 items)")
     dtype = autocast_dtype(amp, "amp")
     generator = torch.Generator()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=len(dataset) >= batch_size,
-                        generator=generator, num_workers=num_workers, collate_fn=collate_fn,
-                        pin_memory=str(device).startswith("cuda"))
+    # The last partial batch is trained on, as the released code's loaders did (PyTorch's default),
+    # except a last batch of a single sample, which batch norm cannot normalise in train mode.
+    single_last = len(dataset) > batch_size and len(dataset) % batch_size == 1
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=single_last, generator=generator,
+                        num_workers=num_workers, collate_fn=collate_fn, pin_memory=str(device).startswith("cuda"))
     # Workers are started anew each epoch on purpose: their random seeds are then drawn from the
     # reseeded generator, so crops and order of an epoch are the same after a resume.
     steps_per_epoch = len(loader)

@@ -45,7 +45,7 @@ def test_loss_trains_the_model_only():
 
 
 def test_evaluate_scores_are_psnr_and_ssim_of_the_test_images(root):
-    rows, examples = b2.evaluate(Bicubic(4), root, 4, "cpu", "vgg16", "early", "y", "whole", "pil", 288)
+    rows, examples = b2.evaluate(Bicubic(4), root, 4, "cpu", "vgg16", "early", "matlab", "y", "whole", "pil", 288)
     table = {(r["score"], r["dataset"]): r["value"] for r in rows}
     assert set(table) == {(s, d) for s in ("psnr", "ssim") for d in ("set5", "set14", "bsd100")}
     images = superres.test_images(root, "Set14", 4, 288, "whole", "pil")
@@ -66,7 +66,39 @@ def test_validation_detects_a_collapsed_model():
         def forward(self, x):
             return torch.zeros(x.shape[0], 3, x.shape[2] * 4, x.shape[3] * 4)
 
-    collapsed = b2.make_validation(images, 4, "cpu")(Black())
-    healthy = b2.make_validation(images, 4, "cpu")(Bicubic(4))
+    collapsed = b2.make_validation(images, 4, "cpu", "released", 2)(Black())
+    healthy = b2.make_validation(images, 4, "cpu", "released", 2)(Bicubic(4))
     assert collapsed["collapsed"] and not healthy["collapsed"]
     assert healthy["score"] > collapsed["score"]
+
+
+def test_the_released_convention_scores_each_image_as_the_released_test(root):
+    from dplib.metrics import psnr_released, ssim_released
+
+    rows, _ = b2.evaluate(Bicubic(4), root, 4, "cpu", "vgg16", "early", "released", "y", "whole", "pil", 288)
+    images = superres.test_images(root, "Set5", 4, 288, "whole", "pil")
+    outputs = [Bicubic(4)(lr[None]).clamp(0, 1) for _, _, lr in images]
+    table = {(r["score"], r["dataset"]): r["value"] for r in rows}
+    assert table[("psnr", "set5")] == pytest.approx(np.mean([psnr_released(o, hr[None])[0] for o, (_, hr, _)
+                                                             in zip(outputs, images)]))
+    assert table[("ssim", "set5")] == pytest.approx(np.mean([ssim_released(o, hr[None])[0] for o, (_, hr, _)
+                                                             in zip(outputs, images)]))
+    with pytest.raises(ValueError, match="channel 'rgb' goes with metric_convention 'matlab'"):
+        b2.evaluate(Bicubic(4), root, 4, "cpu", "vgg16", "early", "released", "rgb", "whole", "pil", 288)
+
+
+def test_the_released_validation_averages_batch_psnrs_weighted_by_batch_size(root):
+    """The released eval_epoch: one torchmetrics PSNR per batch (PSNRs.update(psnr, batch size)),
+    the validation score their weighted average."""
+    from dplib.metrics import psnr_released_validation
+
+    pairs = superres.CocoPairs(root, "train", count=3, scale=4, crop=32, crop_mode="resize_center", degradation="pil",
+                               seed=0)
+    validate = b2.make_validation(pairs, 4, "cpu", "released", batch_size=2)
+    batches = [[pairs[0], pairs[1]], [pairs[2]]]
+    values = []
+    for batch in batches:
+        hr, lr = (torch.stack(parts) for parts in zip(*batch))
+        values.append(psnr_released_validation(Bicubic(4)(lr).clamp(0, 1), hr))
+    assert validate(Bicubic(4))["score"] == pytest.approx((2 * values[0] + values[1]) / 3)
+

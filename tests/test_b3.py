@@ -16,7 +16,12 @@ from dplib.models import IterativeUNet
 @pytest.fixture(scope="module")
 def tiles(tmp_path_factory):
     root = roads.write_fixture(tmp_path_factory.mktemp("roads"), counts=(("test", 3),))
-    return roads.RoadTiles(root, "test", size=32)
+    return roads.RoadTiles(root, "test", 32, False)
+
+
+def evaluate(model, tiles, slacks=(0, 3), iterations="last", batch_statistics=False):
+    """b3.evaluate with the B3 notebook's other defaults written out (threshold 0.3, the test split)."""
+    return b3.evaluate(model, tiles, "cpu", "vgg11", "early", 0.3, slacks, iterations, "test", batch_statistics)
 
 
 class FixedIterations(torch.nn.Module):
@@ -77,9 +82,9 @@ def test_validation_scores_the_last_iterations_bce_or_the_loss():
     Split.masks = Split.masks_
     model, network = FixedIterations(0.5, 0.75), PixelsAsFeatures()
     loss_fn = b3.make_loss(network, 0.1, "cpu")
-    last_bce = b3.make_validation(loss_fn, Split(), "cpu", score="last_bce")(model)
+    last_bce = b3.make_validation(loss_fn, Split(), "cpu", "last_bce", 2, 8)(model)
     assert last_bce == pytest.approx((-math.log(0.75) - math.log(0.25)) / 2)
-    assert b3.make_validation(loss_fn, Split(), "cpu", score="loss")(model) == pytest.approx(
+    assert b3.make_validation(loss_fn, Split(), "cpu", "loss", 2, 8)(model) == pytest.approx(
         loss_fn(model, (torch.zeros(1, 3, 2, 2), masks)).item())
 
 
@@ -96,7 +101,7 @@ def test_mu_zero_never_runs_the_loss_network(tiles):
 def test_evaluate_scores_the_last_iteration_per_image_in_percent(tiles):
     torch.manual_seed(0)
     model = IterativeUNet(iterations=2, base_channels=4, levels=2, unet="standard")
-    rows, probabilities = b3.evaluate(model, tiles, "cpu", "vgg11", "early", slacks=(0, 3))
+    rows, probabilities = evaluate(model, tiles, slacks=(0, 3))
     assert probabilities.shape == (2, 3, 1, 32, 32)
     masks = tiles.masks.float()[:, 0] / 255
     for slack, suffix in ((0, ""), (3, "_slack3")):
@@ -122,11 +127,11 @@ def test_the_authors_accumulated_iteration_scores_on_a_hand_built_case():
     whole[0, 0, 3] = 10.0
     model = lambda images: [half, whole]  # noqa: E731
     model.eval = lambda: None
-    rows, _ = b3.evaluate(model, Tile, "cpu", "a", "early", slacks=(0,), iterations="accumulated")
+    rows, _ = evaluate(model, Tile, slacks=(0,), iterations="accumulated")
     values = {r["score"]: r["value"] for r in rows}
     assert values["completeness"] == pytest.approx(100 * (2 * 0.5 + 1.0))
     assert values["correctness"] == pytest.approx(100 * (2 * 1.0 + 1.0))
-    last, _ = b3.evaluate(model, Tile, "cpu", "a", "early", slacks=(0,))
+    last, _ = evaluate(model, Tile, slacks=(0,))
     assert {r["score"]: r["value"] for r in last}["completeness"] == pytest.approx(100.0)
 
 
@@ -144,5 +149,44 @@ def test_perfect_predictions_score_100():
         masks = torch.zeros(2, 1, 8, 8, dtype=torch.uint8)
 
     Tiles.masks[:, :, 3, :] = 255
-    rows, _ = b3.evaluate(Oracle(Tiles.masks.float() / 255), Tiles, "cpu", "a", "early")
+    rows, _ = evaluate(Oracle(Tiles.masks.float() / 255), Tiles)
     assert all(r["value"] == pytest.approx(100) for r in rows)
+
+
+def test_validation_applies_the_training_k_as_the_released_code_did(tiles):
+    """Trained with K = 1 (the released code), validation scored that one iteration: the model
+    then applied once, not its test K of 3."""
+    torch.manual_seed(0)
+    model = IterativeUNet(iterations=3, train_iterations=1, unet="released").eval()
+    images, masks = tiles.images.float() / 255, tiles.masks.float() / 255
+    with torch.no_grad():
+        once = model.unet(torch.cat([images, torch.zeros_like(images[:, :1])], dim=1))  # iteration 1 by hand
+        thrice = model(images)[-1]
+    loss_fn = b3.make_loss(PixelsAsFeatures(), 0.0, "cpu")
+    scored = b3.make_validation(loss_fn, tiles, "cpu", "last_bce", 1, 8)(model)
+    assert scored == pytest.approx(torch.nn.functional.binary_cross_entropy_with_logits(once, masks).item(), rel=1e-6)
+    assert scored != pytest.approx(torch.nn.functional.binary_cross_entropy_with_logits(thrice, masks).item(),
+                                   rel=1e-3)
+    assert len(model(images)) == 3  # eval mode outside validation: the test K
+
+
+def test_test_batch_statistics_is_the_released_test_without_eval(tiles):
+    """The released test.py never called unet.eval(): batch norm normalised each tile (batch 1)
+    by its own statistics; the running statistics stay as trained."""
+    torch.manual_seed(0)
+    model = IterativeUNet(iterations=2, unet="released")
+    model.train()
+    model(torch.rand(8, 3, 32, 32))  # running statistics away from their initial values
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    _, eval_probabilities = evaluate(model, tiles)
+    _, released = evaluate(model, tiles, batch_statistics=True)
+    model.train()
+    with torch.no_grad():
+        by_hand = [torch.sigmoid(model(tiles.images[i:i + 1].float() / 255)[-1]) for i in range(len(tiles))]
+    torch.testing.assert_close(released[-1], torch.cat(by_hand))
+    assert not torch.allclose(released, eval_probabilities)
+    model.load_state_dict(state)  # the comparison above moved them; evaluate itself left them as they were
+    _, again = evaluate(model, tiles, batch_statistics=True)
+    torch.testing.assert_close(again, released)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+

@@ -78,9 +78,11 @@ def test_coco_sample_is_seeded_and_random_crops_skip_small_images(root):
     assert a.skipped_small == 3 and len(a) == 6  # 3 of the 12 fixture images are 80x88
     hr, lr = a[0]
     assert hr.shape == (3, 96, 96) and lr.shape == (3, 24, 24) and 0 <= hr.min() and hr.max() <= 1
-    assert len(pairs(root, count=100, crop_mode="random")) == 9
+    assert len(pairs(root, count=9, crop_mode="random")) == 9
+    with pytest.raises(ValueError, match="only 9 of at least 96 px"):  # a short sample is an error, not a surprise
+        pairs(root, count=10, crop_mode="random")
     # the authors' resize_center resizes small images up rather than skipping them
-    every = pairs(root, count=100)
+    every = pairs(root, count=12)
     assert len(every) == 12 and every.skipped_small == 0 and every[0][0].shape == (3, 96, 96)
     assert pairs(root, count=2, degradation="torch")[0].shape == (3, 96, 96)
 
@@ -164,3 +166,22 @@ def test_verify_names_missing_sampled_images_and_a_short_test_set(tmp_path, http
     assert "Set14: 13 of its 14 images" in problems
     assert any(p.startswith("COCO train2014:") for p in superres.verify(target, other))  # another seed: not there
 
+
+
+@pytest.mark.parametrize("width, height", [(291, 288), (295, 300), (400, 301), (289, 303)])
+def test_the_centre_window_is_torchvisions_center_crop(width, height):
+    """The released pairs come from torchvision's CenterCrop, whose offset is
+    int(round((w - side) / 2)) (halves to even): one pixel off a floor where w - side is 3 mod 4."""
+    import torchvision.transforms as T
+    from PIL import Image
+
+    array = np.random.default_rng(width).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    image = Image.fromarray(array)
+    assert np.array_equal(np.asarray(superres._center(image, 288)), np.asarray(T.CenterCrop(288)(image)))
+
+
+def test_asking_for_more_images_than_the_split_lists_is_one_clear_error(tmp_path):
+    root = superres.write_fixture(tmp_path / "sr", train=4, validation=2)
+    with pytest.raises(ValueError, match="asked for 3 COCO val images but the annotations list only 2: give a "
+                                         r"smaller count \(train_images / val_images\)"):
+        pairs(root, split="val", count=3)

@@ -103,7 +103,7 @@ def benchmark_steps():
     images = torch.rand(4, 3, 96, 96, generator=generator)
     masks = (torch.rand(4, 1, 96, 96, generator=generator) > 0.9).float()
     svhn = next(iter(torch.utils.data.DataLoader(embeddings.Images(
-        "svhn", torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=generator), torch.zeros(8)),
+        "svhn", torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, generator=generator), torch.zeros(8), "reflect"),
         batch_size=8)))  # (images at 64 px, labels, indices) as the B4 notebook's loader gives them
 
     def network(arch, point, device):
@@ -113,8 +113,8 @@ def benchmark_steps():
         "b2": (lambda: TransformerNet(4), lambda d: b2.make_loss(network("vgg16", "semi_early", d), 4, d), images),
         "b3": (lambda: IterativeUNet(), lambda d: b3.make_loss(network("squeezenet1_1", "mid", d), 0.01, d),
                (images, masks)),
-        "b4": (lambda: b4.build_autoencoder("I-I-PS", "svhn", 0),
-               lambda d: b4.make_loss("I-I-PS", "svhn", network("alexnet", "semi_early", d), d), svhn),
+        "b4": (lambda: b4.build_autoencoder("I-I-PS", "svhn", 0, 64, False, "released", False),
+               lambda d: b4.make_loss("I-I-PS", "svhn", network("alexnet", "semi_early", d), d, "sum", 1.0, False), svhn),
     }
 
 

@@ -55,11 +55,17 @@ def test_feature_loss_is_eq3_and_sums_points_eq5():
     assert feature_loss(a, b, reduction="none").shape == (2,)
 
 
-def test_perceptual_sse_is_eq6():
+def test_perceptual_sse_is_eq6_and_the_released_mse():
     a, b = torch.rand(2, 3, 2, 2), torch.rand(2, 3, 2, 2)
-    torch.testing.assert_close(perceptual_sse(a, b), ((a - b) ** 2).sum() / 2)
+    torch.testing.assert_close(perceptual_sse(a, b), ((a - b) ** 2).sum() / 2)  # summed per image, batch mean
     torch.testing.assert_close(perceptual_sse(a, b, sigmoid=True),
                                ((torch.sigmoid(a) - torch.sigmoid(b)) ** 2).sum() / 2)
+    torch.testing.assert_close(perceptual_sse(a, b, reduction="none"), ((a - b) ** 2).sum(dim=(1, 2, 3)))
+    # "mean": the released code's nn.MSELoss() of the (sigmoid-squashed) features
+    torch.testing.assert_close(perceptual_sse(a, b, sigmoid=True, reduction="mean"),
+                               torch.nn.MSELoss()(torch.sigmoid(a), torch.sigmoid(b)))
+    with pytest.raises(ValueError, match="choose sum, mean or none"):
+        perceptual_sse(a, b, reduction="max")
 
 
 def test_mismatched_features_are_refused():

@@ -7,7 +7,8 @@ from lpips.trainer import score_2afc_dataset
 from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from dplib.metrics import accuracy, delineation_scores, jnd_map, psnr, rgb_to_y, ssim, two_afc
+from dplib.metrics import (accuracy, delineation_scores, jnd_map, psnr, psnr_released, psnr_released_validation,
+                           released_luma, rgb_to_y, ssim, ssim_released, two_afc)
 
 
 class _Loader:
@@ -92,6 +93,56 @@ def test_y_channel_range_and_bad_channel():
         psnr(*_images(0), channel="lab")
     with pytest.raises(ValueError, match="shape"):
         ssim(torch.rand(1, 3, 20, 20), torch.rand(1, 3, 21, 20))
+
+
+def released_test_luma(image, tmp_path):
+    """The released test.py, written out: torchvision's save_image to a PNG, read back (RGB; the
+    released cv2.imread + np.flip(..., 2) gives the same array), / 255, MATLAB's weights over 256
+    without the +16, a 2 px border shaved (its convert_image)."""
+    from PIL import Image
+    from torchvision.utils import save_image
+
+    path = tmp_path / "image.png"
+    save_image(image, path)
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.float64) / 255.0
+    luma = pixels[..., 0] * 65.738 / 256 + pixels[..., 1] * 129.057 / 256 + pixels[..., 2] * 25.064 / 256
+    return luma[2:-2, 2:-2]
+
+
+def test_the_released_luma_is_the_released_tests_png_round_trip(tmp_path):
+    image = torch.rand(1, 3, 21, 17)
+    np.testing.assert_allclose(released_luma(image)[0], released_test_luma(image[0], tmp_path), rtol=0, atol=1e-12)
+    assert released_luma(torch.ones(1, 3, 8, 8)).max() == pytest.approx((65.738 + 129.057 + 25.064) / 256)  # no +16
+    # a float32 value whose x * 255 + 0.5 rounds up to 254 in float32 (what save_image computes)
+    # but stays below it in float64: 11 such values in 2 million uniform draws
+    edge = torch.full((1, 3, 8, 8), 0.9941176176071167)
+    np.testing.assert_allclose(released_luma(edge)[0], released_test_luma(edge[0], tmp_path), rtol=0, atol=1e-12)
+
+
+def test_the_released_psnr_and_ssim_are_scikit_images_on_that_luma(tmp_path):
+    """peak_signal_noise_ratio(y_true, y) as released (data range of float images: 1) and
+    structural_similarity(y_true, y, data_range=1) (a uniform 7 x 7 window, sample covariance)."""
+    target, output = torch.rand(1, 3, 40, 36), torch.rand(1, 3, 40, 36)
+    y_target, y_output = released_test_luma(target[0], tmp_path), released_test_luma(output[0], tmp_path)
+    assert psnr_released(output, target)[0] == pytest.approx(peak_signal_noise_ratio(y_target, y_output))
+    assert ssim_released(output, target)[0] == pytest.approx(structural_similarity(y_target, y_output, data_range=1))
+    # by hand: quantised to the same 8 bits, every luma one step of 1/255 apart except the border
+    flat = torch.full((1, 3, 10, 10), 100 / 255)
+    brighter = torch.full((1, 3, 10, 10), 101 / 255)
+    step = (65.738 + 129.057 + 25.064) / 256 / 255
+    assert psnr_released(brighter, flat)[0] == pytest.approx(10 * np.log10(1 / step**2))
+
+
+def test_the_released_validation_psnr_is_torchmetrics_on_y_with_the_batchs_range():
+    """The released eval_epoch: Y = 16 + 65.481 R + 128.553 G + 24.966 B of [0, 1] images
+    (rgb_to_ycbcr, no / 255), PeakSignalNoiseRatio() with data_range None: the batch target's
+    max - min, the squared error averaged over the whole batch, no border removed."""
+    generator = torch.Generator().manual_seed(0)
+    target, output = (torch.rand(2, 3, 6, 5, generator=generator, dtype=torch.float64) for _ in range(2))
+    y = lambda x: 16 + 65.481 * x[:, 0] + 128.553 * x[:, 1] + 24.966 * x[:, 2]  # noqa: E731
+    data_range = y(target).max() - y(target).min()
+    expected = 10 * torch.log10(data_range**2 / ((y(output) - y(target)) ** 2).mean())
+    assert psnr_released_validation(output, target) == pytest.approx(expected.item(), rel=1e-9)
 
 
 def test_delineation_pixel_exact_hand_computed():

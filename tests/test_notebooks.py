@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import papermill
 import pytest
+import torch
 
 from dplib.run.execute import KERNEL_START_TIMEOUT
 
@@ -199,7 +201,8 @@ def test_b2_super_resolution_runs_and_resumes(tmp_path, superres_root, scale):
     assert all(h["step"] == training["best_step"] or h["collapsed"] or h["score"] <= training["best_score"]
                for h in training["history"])
     assert training["kept_best"] or training["collapsed"]
-    assert record["skipped_small_images"] == 0 and "Y channel" in record["convention"]  # resize_center: none skipped
+    assert record["skipped_small_images"] == 0 and "released test" in record["convention"]  # resize_center: none skipped
+    assert all("border 2 px, scikit-image" in s["note"] for s in record["scores"])  # the released metrics
     assert (out / "examples.png").is_file() and (out / "checkpoint.pt").is_file()
     # the same run asked to go further resumes from its checkpoint instead of starting over
     longer = run_notebook("b2_super_resolution.ipynb", tmp_path, arch="squeezenet1_1", point="early", scale=scale,
@@ -211,9 +214,11 @@ def test_b2_with_the_other_value_of_every_protocol_switch(tmp_path, superres_roo
     record = run_notebook("b2_super_resolution.ipynb", tmp_path, arch="googlenet", point="mid", scale=4,
                           data_root=str(superres_root), out_dir=str(tmp_path / "run"), train_crop="random",
                           degradation="torch", test_crop="resize_center", residual_blocks=4, normalize_input=True,
-                          inception_transform=True, **SMOKE_B2)
+                          inception_transform=True, metric_convention="matlab", channel="rgb",
+                          **dict(SMOKE_B2, train_images=9, val_images=3))  # the fixture's images of at least 96 px
     assert record["skipped_small_images"] == 3  # random crops cannot use the three 80 x 88 images
-    assert all("resize_center" in s["note"] for s in record["scores"]) and record["training"]["step"] == 4
+    assert all("resize_center" in s["note"] and "RGB, border 4 px" in s["note"] for s in record["scores"])
+    assert record["training"]["step"] == 4 and "Y channel" in record["convention"]
 
 
 def test_b2_refuses_a_scale_that_is_not_a_power_of_two(tmp_path, superres_root):
@@ -241,7 +246,8 @@ def test_b3_delineation_runs(tmp_path):
                          data_root=str(root), epochs=1, batch_size=4, size=64, num_workers=0, device="cpu",
                          unet="standard", base_channels=8, iteration_weights="equal", train_transform="crop_flip",
                          train_iterations_k=1, validation_score="loss", test_split="valid",
-                         iteration_scores="accumulated", threshold=0.5, out_dir=str(tmp_path / "other"))
+                         iteration_scores="accumulated", threshold=0.5, resize_antialias=True,
+                         test_batch_statistics=True, out_dir=str(tmp_path / "other"))
     assert other["tiles"] == {"train": 8, "valid": 2} and other["training"]["step"] == 2
     assert all("2 valid images, threshold 0.5" in s["note"] and "accumulated" in s["note"] for s in other["scores"])
 
@@ -265,11 +271,21 @@ def test_b4_autoencoding_runs(tmp_path, embeddings_root, dataset, procedure, var
 
 
 def test_b4_with_the_other_value_of_every_protocol_switch(tmp_path, embeddings_root):
-    record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="stl10", procedure="F-F-FP",
+    """Each switch reaches the code (its arithmetic is tested against the released formulas in
+    test_b4, test_data_embeddings and test_models): what the run records shows it."""
+    record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="stl10", procedure="I-F-FP", variational=True,
                           data_root=str(embeddings_root), out_dir=str(tmp_path / "run"), autoencoder="simple",
                           predictor_loss="cross_entropy", predictor_activation="relu", feature_sigmoid=True,
-                          normalize_input=True, **SMOKE_B4)
-    assert "cross_entropy" in record["scores"][0]["note"] and 0 <= record["scores"][0]["value"] <= 1
+                          feature_decoder_sigmoid=True, normalize_input=True, predictor_selection="accuracy",
+                          standardize_embeddings=True, split="ordered", stl10_orientation="transposed",
+                          vae_validation="mean", ae_patience=0, mlp_patience=0, **SMOKE_B4)
+    assert "cross_entropy" in record["scores"][0]["note"]
+    assert all(r["activation"] == "relu" and r["epochs"] == 3 for r in record["predictors"])  # no early stopping
+    chosen = record["predictors"][record["chosen_predictor"]]
+    assert chosen["best_validation_accuracy"] == max(r["best_validation_accuracy"] for r in record["predictors"])
+    assert chosen["best_epoch"] == int(np.argmax(chosen["curve"]))  # the epoch by accuracy too
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)["model"]
+    assert not any("running_mean" in k for k in state)  # the simple autoencoder: no batch norm
 
 
 def test_b4_with_autoencoder_embeddingss_switches(tmp_path, embeddings_root):

@@ -90,3 +90,35 @@ def test_the_notebooks_and_the_readme_point_to_the_protocol():
         first = "".join(json.loads((ROOT / "notebooks" / f"{notebook}.ipynb").read_text())["cells"][0]["source"])
         assert "PROTOCOL.md" in first, notebook
     assert "PROTOCOL.md" in (ROOT / "README.md").read_text()
+
+
+SEEDS = ROOT.parent / "shared" / "seeds"
+
+
+def _normalised(text):
+    """Text compared as the quotes are: LaTeX's $ and \\times (x), quotes' typography and all
+    whitespace set aside (the seed texts were extracted from PDFs)."""
+    text = text.replace("$", "").replace("\\times", "x").replace("\\", "").replace("’", "'")
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the seed texts (../shared/seeds) are not next to this checkout")
+def test_every_quote_of_the_papers_text_column_is_verbatim():
+    """Each "..." in the paper's-text column is in the paper the section quotes (the main paper;
+    a companion section, that companion paper), its parts joined by "..." in that order."""
+    papers = {key: _normalised(next(SEEDS.glob(f"{key}_*.txt")).read_text()) for key in ("000", "003", "004")}
+    section, checked, missing = None, 0, []
+    for line in (ROOT / "PROTOCOL.md").read_text().splitlines():
+        if line.startswith("## "):
+            section = "003" if "003" in line else "004" if "004" in line else "000"
+        elif line.startswith("| ") and not line.startswith("| item") and section:
+            text = line.strip().strip("|").split(" | ")[1]
+            for quote in re.findall(r'"([^"]+)"', text):
+                position = 0
+                for part in (p for p in quote.split("...") if p.strip()):
+                    position = papers[section].find(_normalised(part), position)
+                    if position < 0:
+                        missing.append(f"{section}: {quote}")
+                        break
+                checked += 1
+    assert checked > 40 and not missing, missing

@@ -2,8 +2,11 @@
 feature loss (Eq. 3) of one loss network, validated on COCO by PSNR (keeping the best, as
 some loss networks collapse to black images), tested on Set5, Set14 and BSD100.
 
-Scores (the record states the convention): PSNR and SSIM on the Y channel of BT.601, a
-border of `scale` pixels removed, whole test images (cropped to a multiple of the scale).
+Scores (the record states the convention, `metric_convention`): "released", the authors'
+test's scikit-image PSNR and SSIM of the 8-bit outputs' luma with a 2 px border shaved, and
+their validation's torchmetrics PSNR (dplib.metrics); or "matlab", PSNR and SSIM (Gaussian
+window) on the Y channel of BT.601 with a border of `scale` pixels removed. Whole test
+images (cropped to a multiple of the scale).
 Batches are (hr, lr) pairs made by the data (degradation "pil"), or hr alone, degraded here
 on the training device (degradation "torch"): see dplib.data.superres.
 """
@@ -14,10 +17,31 @@ import torch
 from ..data import superres
 from ..data.superres import TEST_SETS, degrade, test_images
 from ..losses import feature_loss
-from ..metrics import psnr, ssim
+from ..metrics import psnr, psnr_released, psnr_released_validation, ssim, ssim_released
 from .record import score_row
 
-CONVENTION = "Y channel (ITU-R BT.601, as MATLAB rgb2ycbcr), border of `scale` px removed, whole images, data range 1"
+CONVENTIONS = {  # metric_convention -> what the record says of its scores
+    "released": "the released test: Y' = (65.738 R + 129.057 G + 25.064 B) / 256 of the 8-bit PNG outputs, a 2 px "
+                "border shaved, scikit-image PSNR and SSIM (uniform 7 x 7 window) with data range 1; validation: "
+                "torchmetrics PSNR of Y in [16, 235], data range per batch",
+    "matlab": "Y channel (ITU-R BT.601, as MATLAB rgb2ycbcr), border of `scale` px removed, SSIM with an 11 x 11 "
+              "Gaussian window, data range 1",
+}
+
+
+def check_convention(convention, channel):
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown metric convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+    if convention == "released" and channel != "y":
+        raise ValueError("the released metric convention scores the luma only: channel 'rgb' goes with "
+                         "metric_convention 'matlab'")
+
+
+def image_scores(output, hr, scale, convention, channel):
+    """(PSNR, SSIM) of each image of a batch (N, 3, H, W) in the convention's computation."""
+    if convention == "released":
+        return psnr_released(output, hr), ssim_released(output, hr)
+    return psnr(output, hr, channel=channel, crop_border=scale), ssim(output, hr, channel=channel, crop_border=scale)
 COLLAPSE_STD = 0.02  # an output this flat (per image, averaged) is a collapsed model, e.g. all black
 
 
@@ -54,28 +78,37 @@ def make_loss(loss_network, scale, device, pixel_weight=0.0, tv_weight=0.0, chan
     return loss_fn
 
 
-def make_validation(dataset, scale, device, batch_size=8):
-    """validate(model) -> {"score": mean Y-PSNR over the validation pairs, "collapsed": bool}.
-    The pairs of `dataset` are made once and kept."""
+def make_validation(dataset, scale, device, convention, batch_size):
+    """validate(model) -> {"score": validation PSNR, "collapsed": bool}: the released
+    validation's mean over batches of each batch's PSNR weighted by its size ("released"), or
+    the mean Y-PSNR of the images ("matlab"). The pairs of `dataset` are made once and kept."""
     items = [dataset[i] for i in range(len(dataset))]
     batches = [torch.utils.data.default_collate(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
 
     def validate(model):
-        scores, spreads = [], []
+        scores, weights, spreads = [], [], []
         for batch in batches:
             hr, low = _pair(batch, scale, device)
             output = model(low).float().clamp(0, 1)
-            scores.append(psnr(output.cpu(), hr.cpu(), crop_border=scale))
+            if convention == "released":
+                scores.append(psnr_released_validation(output.cpu(), hr.cpu()))
+                weights.append(len(hr))
+            else:
+                per_image = psnr(output.cpu(), hr.cpu(), crop_border=scale)
+                scores += list(per_image)
+                weights += [1] * len(per_image)
             spreads.append(output.flatten(1).std(dim=1).cpu().numpy())
         spread = float(np.concatenate(spreads).mean())
-        return {"score": float(np.concatenate(scores).mean()), "collapsed": spread < COLLAPSE_STD}
+        return {"score": float(np.average(scores, weights=weights)), "collapsed": spread < COLLAPSE_STD}
 
     return validate
 
 
 @torch.no_grad()
-def evaluate(model, root, scale, device, arch, point, channel, crop_mode, degradation, crop, sets=TEST_SETS):
-    """PSNR and SSIM per test set (means over images) as score rows, plus one example per set."""
+def evaluate(model, root, scale, device, arch, point, convention, channel, crop_mode, degradation, crop, sets=TEST_SETS):
+    """PSNR and SSIM per test set (means over images, one image at a time as the released test)
+    as score rows, plus one example per set."""
+    check_convention(convention, channel)
     model.eval()
     rows, examples = [], {}
     for name in sets:
@@ -83,13 +116,15 @@ def evaluate(model, root, scale, device, arch, point, channel, crop_mode, degrad
         for index, (_, hr, lr) in enumerate(test_images(root, name, scale, crop, crop_mode, degradation)):
             low = degrade(hr[None].to(device), scale) if lr is None else lr[None].to(device)
             output = model(low).float().clamp(0, 1).cpu()
-            psnrs.append(psnr(output, hr[None], channel=channel, crop_border=scale)[0])
-            ssims.append(ssim(output, hr[None], channel=channel, crop_border=scale)[0])
+            image_psnr, image_ssim = image_scores(output, hr[None], scale, convention, channel)
+            psnrs.append(image_psnr[0])
+            ssims.append(image_ssim[0])
             if index == 0:
                 examples[name] = (low[0].cpu(), output[0], hr)
         dataset = name.lower()
         note = (f"{len(psnrs)} images ({'whole' if crop_mode == 'whole' else crop_mode}); "
-                f"{'Y' if channel == 'y' else 'RGB'}, border {scale} px")
+                + (f"{'Y' if channel == 'y' else 'RGB'}, border {scale} px" if convention == "matlab"
+                   else "the released test's luma of 8-bit outputs, border 2 px, scikit-image"))
         rows.append(score_row("b2", "psnr", np.mean(psnrs), dataset=dataset, scale=scale, arch=arch, point=point,
                               note=note))
         rows.append(score_row("b2", "ssim", np.mean(ssims), dataset=dataset, scale=scale, arch=arch, point=point,

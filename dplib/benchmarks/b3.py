@@ -9,6 +9,8 @@ network (which sees probabilities in [0, 1], as images). Scores are per image, a
 with nanmean (an image with no predicted road has no correctness), in percent as Table X.
 """
 
+import contextlib
+import copy
 import math
 
 import numpy as np
@@ -56,37 +58,60 @@ def make_loss(loss_network, mu, device, weights="linear"):
     return loss_fn
 
 
+def _applied(model, iterations):
+    """An IterativeUNet applied `iterations` times within the block; any other model (a stand-in)
+    as it is."""
+    applied = getattr(model, "applied", None)
+    return applied(iterations) if applied is not None and iterations else contextlib.nullcontext()
+
+
 @torch.no_grad()
-def predict(model, images, device, batch_size=8):
-    """Probabilities of every iteration: (K, N, 1, H, W) on the CPU."""
-    model.eval()
+def predict(model, images, device, batch_statistics=False, batch_size=8):
+    """Probabilities of each of the model's test iterations: (K, N, 1, H, W) on the CPU.
+
+    batch_statistics=True predicts as the released test did, which never called eval(): batch
+    norm in train mode, normalising each tile by its own statistics (one tile per batch, as
+    its test loader had), the running statistics left as they are (no_grad does not stop train
+    mode from updating them, so they are restored)."""
+    if batch_statistics:
+        saved = copy.deepcopy(model.state_dict())
+        model.train()
+        batch_size = 1
+    else:
+        model.eval()
     outputs = []
-    for start in range(0, len(images), batch_size):
-        logits = model(images[start:start + batch_size].to(device))
-        outputs.append(torch.stack([torch.sigmoid(l.float()).cpu() for l in logits]))
+    with _applied(model, getattr(model, "iterations", None)):
+        for start in range(0, len(images), batch_size):
+            logits = model(images[start:start + batch_size].to(device))
+            outputs.append(torch.stack([torch.sigmoid(l.float()).cpu() for l in logits]))
+    if batch_statistics:
+        model.load_state_dict(saved)
+        model.eval()
     return torch.cat(outputs, dim=1)
 
 
 VALIDATION_SCORES = ("last_bce", "loss")
 
 
-def make_validation(loss_fn, dataset, device, score="last_bce", batch_size=8):
-    """validate(model) -> the validation split's mean of: the last iteration's BCE ("last_bce",
-    the authors' model selection) or the training loss ("loss"). Lower is better."""
+def make_validation(loss_fn, dataset, device, score, iterations, batch_size):
+    """validate(model) -> over the validation split's batches, the mean of each batch's: last
+    iteration's BCE ("last_bce", the authors' model selection: their sum of the batch means,
+    divided by the constant number of batches) or training loss ("loss"). Lower is better.
+    The model is applied `iterations` times, the training K as the released validation did."""
     if score not in VALIDATION_SCORES:
         raise ValueError(f"unknown validation score {score!r}; choose one of {', '.join(VALIDATION_SCORES)}")
 
     def validate(model):
-        total = 0.0
-        for start in range(0, len(dataset), batch_size):
-            images = (dataset.images[start:start + batch_size].float() / 255).to(device)
-            masks = (dataset.masks[start:start + batch_size].float() / 255).to(device)
-            if score == "loss":
-                value = loss_fn(model, (images, masks))
-            else:
-                value = pixel_bce(model(images)[-1], masks)
-            total += value.item() * len(images)
-        return total / len(dataset)
+        values = []
+        with _applied(model, iterations):
+            for start in range(0, len(dataset), batch_size):
+                images = (dataset.images[start:start + batch_size].float() / 255).to(device)
+                masks = (dataset.masks[start:start + batch_size].float() / 255).to(device)
+                if score == "loss":
+                    values.append(loss_fn(model, (images, masks)).item())
+                else:
+                    values.append(pixel_bce(model(images)[-1], masks).item())
+        return sum(values) / len(values)
 
     return validate
 
@@ -107,13 +132,13 @@ def _per_image(probabilities, masks, threshold, slack, iterations):
     return {name: sum((k - i) * scores[name] for i, scores in enumerate(per_iteration)) for name in per_iteration[0]}
 
 
-def evaluate(model, dataset, device, arch, point, threshold=0.3, slacks=(0, 3), iterations="last", split="test"):
+def evaluate(model, dataset, device, arch, point, threshold, slacks, iterations, split, batch_statistics):
     """Correctness, completeness and quality (percent) on `dataset`, per image then averaged,
     for every slack; the slack-0 scores are named as in Table X, others get a `_slack<k>`
-    suffix. iterations: "last" (the paper) or "accumulated" (`_per_image`).
-    Returns (rows, probabilities (K, N, 1, H, W))."""
+    suffix. iterations: "last" (the paper) or "accumulated" (`_per_image`); batch_statistics:
+    see `predict`. Returns (rows, probabilities (K, N, 1, H, W))."""
     images, masks = dataset.images.float() / 255, dataset.masks.float() / 255
-    probabilities = predict(model, images, device)
+    probabilities = predict(model, images, device, batch_statistics)
     rows = []
     for slack in slacks:
         scores = _per_image(probabilities, masks, threshold, slack, iterations)

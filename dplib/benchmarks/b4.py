@@ -30,11 +30,12 @@ from ..progress import tqdm
 
 from ..cache import ArrayCache, size_gb
 from ..data import embeddings
-from ..data.embeddings import AUTOENCODER_SPLIT, SIZE, to_model_input
+from ..data.embeddings import AUTOENCODER_SPLIT, SIZE, SPLITS, STL10_ORIENTATIONS, to_model_input
 from ..models.autoencoder import (AUTOENCODERS, MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
                                  ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence, mlp,
                                  search_shapes_003)
 from .record import score_row
+from ..losses import perceptual_sse, squash
 from ..train import adam
 
 PROCEDURES = {  # name: (encoder input, decoder output, loss), in companion paper 004's order
@@ -63,49 +64,51 @@ def feature_shape(loss_network, dataset):
         return tuple(loss_network(probe)[point].shape[1:])
 
 
-CACHE_DTYPE = np.float16
+CACHE_DTYPE = np.float32  # the features as the loss network gives them: a cached run trains as an uncached one
 
 
 class FeatureCache:
-    """The loss network's features of every image of `images`, float16, in a memory-mapped
+    """The loss network's features of every image of `images`, float32, in a memory-mapped
     file (N, C, h, w), computed once and reused by every epoch (and by reruns)."""
 
-    def __init__(self, loss_network, dataset, images, path, device, batch_size=256, progress=True, padding="reflect"):
+    def __init__(self, loss_network, dataset, images, path, device, padding, batch_size=256, progress=True):
         point = loss_network.points[0]
 
         @torch.no_grad()
         def features(start, stop):
             x = to_model_input(dataset, images[start:stop], padding).to(device)
-            return loss_network(x)[point].half().cpu().numpy()
+            return loss_network(x)[point].float().cpu().numpy()
 
         shape = (len(images),) + feature_shape(loss_network, dataset)
         self.cache = ArrayCache(path, shape, CACHE_DTYPE, features, batch=batch_size, description="target features",
                                 progress=progress)
 
     def __getitem__(self, indices):
-        return torch.from_numpy(self.cache.array[np.asarray(indices)].astype(np.float32))
+        return torch.from_numpy(np.array(self.cache.array[np.asarray(indices)]))
 
     def remove(self):
         """Delete the cache file: once the run is complete nothing reads it again."""
         self.cache.remove()
 
 
-def target_features(loss_network, dataset, images, device, path, cache_limit_gb, progress=True, padding="reflect"):
+def target_features(loss_network, dataset, images, device, path, cache_limit_gb, padding, progress=True):
     """(FeatureCache or None, feature count): the training images' features cached on disk when
     they fit `cache_limit_gb`, else None (they are then computed every step)."""
     shape = feature_shape(loss_network, dataset)
     if size_gb((len(images),) + shape, CACHE_DTYPE) > cache_limit_gb:
         return None, math.prod(shape)
-    return (FeatureCache(loss_network, dataset, images, path, device, progress=progress, padding=padding),
+    return (FeatureCache(loss_network, dataset, images, path, device, padding, progress=progress),
             math.prod(shape))
 
 
 IMAGE_PARTS = {"released": (ReleasedImageEncoder, ReleasedImageDecoder), "simple": (ImageEncoder, ImageDecoder)}
 
 
-def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, variational=False, autoencoder="released",
-                      feature_sigmoid=False):
-    """The procedure's autoencoder; image parts "released" (the authors') or "simple"."""
+def build_autoencoder(procedure, dataset, feature_size, embedding_size, variational, autoencoder,
+                      feature_decoder_sigmoid, validation_sample=False):
+    """The procedure's autoencoder; image parts "released" (the authors') or "simple"; a feature
+    decoder ending in a plain Linear (the released) or a sigmoid (feature_decoder_sigmoid); a
+    VAE sampling z when validating too (validation_sample, as the released forward did)."""
     encoder_kind, decoder_kind, _ = check_procedure(procedure)
     if autoencoder not in AUTOENCODERS:
         raise ValueError(f"unknown autoencoder {autoencoder!r}; choose one of {', '.join(AUTOENCODERS)}")
@@ -114,8 +117,8 @@ def build_autoencoder(procedure, dataset, feature_size, embedding_size=64, varia
     encoder = (image_encoder(size, embedding_size, variational) if encoder_kind == "image"
                else FeatureEncoder(feature_size, embedding_size, variational))
     decoder = (image_decoder(size, embedding_size) if decoder_kind == "image"
-               else FeatureDecoder(feature_size, embedding_size, sigmoid=feature_sigmoid))
-    return Autoencoder(encoder, decoder)
+               else FeatureDecoder(feature_size, embedding_size, sigmoid=feature_decoder_sigmoid))
+    return Autoencoder(encoder, decoder, validation_sample=validation_sample)
 
 
 REDUCTIONS = ("sum", "mean")
@@ -132,19 +135,27 @@ def check_retrainable(procedure):
         raise ValueError(f"retrain_decoder needs an image encoder (I-I-PW, I-I-PS, I-F-FP), not {procedure}")
 
 
-def check_run(procedure, dataset, predictor="mlp", loss_reduction="sum", retrain_decoder=False):
+VAE_VALIDATIONS = ("sample", "mean")
+
+
+def check_run(procedure, dataset, predictor, loss_reduction, retrain_decoder, predictor_selection, split,
+              stl10_orientation, vae_validation):
     """The B4 notebook's choices, checked before any data is read: one line per mistake."""
     check_procedure(procedure)
     if dataset not in SIZE:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(SIZE)}")
-    if predictor not in PREDICTORS:
-        raise ValueError(f"unknown predictor {predictor!r}; choose one of {', '.join(PREDICTORS)}")
+    for name, value, allowed in (("predictor", predictor, PREDICTORS),
+                                 ("predictor selection", predictor_selection, PREDICTOR_SELECTIONS),
+                                 ("split", split, SPLITS), ("STL-10 orientation", stl10_orientation, STL10_ORIENTATIONS),
+                                 ("VAE validation", vae_validation, VAE_VALIDATIONS)):
+        if value not in allowed:
+            raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
     check_reduction(loss_reduction)
     if retrain_decoder:
         check_retrainable(procedure)
 
 
-def squared_error(prediction, target, reduction="sum"):
+def squared_error(prediction, target, reduction):
     """"sum": summed over each sample's elements, averaged over the batch (Eq. 6 of the main
     paper, Eqs. 1-2 of 003); "mean": averaged over every element (the released MSELoss)."""
     if reduction == "sum":
@@ -153,16 +164,14 @@ def squared_error(prediction, target, reduction="sum"):
     return F.mse_loss(prediction, target)
 
 
-def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigmoid=False, reduction="sum",
-              kl_weight=1.0):
-    """loss_fn(model, (images, labels, indices)) for dplib.train.fit. A VAE adds kl_weight x its
-    KL divergence, summed over z ("sum") or averaged over z ("mean"), averaged over the batch."""
+def make_loss(procedure, dataset, loss_network, device, reduction, kl_weight, feature_sigmoid, cache=None):
+    """loss_fn(model, (images, labels, indices)) for dplib.train.fit: the procedure's loss
+    (pixel-wise, Eq. 6 through losses.perceptual_sse, or feature prediction), with the features
+    squashed by a sigmoid when `feature_sigmoid`. A VAE adds kl_weight x its KL divergence,
+    summed over z ("sum") or averaged over z ("mean"), averaged over the batch."""
     encoder_kind, decoder_kind, loss_kind = check_procedure(procedure)
     check_reduction(reduction)
     point = loss_network.points[0] if loss_network is not None else None
-
-    def squash(f):
-        return torch.sigmoid(f) if feature_sigmoid else f
 
     def loss_fn(model, batch):
         images, _, indices = batch
@@ -174,15 +183,15 @@ def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigm
             else:
                 with torch.no_grad():  # images from to_model_input: [0, 1] by construction
                     target = loss_network(images, check_range=False)[point]
-            target = squash(target)
-        reconstruction, mean, log_variance = model(target if encoder_kind == "feature" else images)
+        encoded = squash(target, feature_sigmoid) if encoder_kind == "feature" else images
+        reconstruction, mean, log_variance = model(encoded)
         if loss_kind == "pixel":
             loss = squared_error(reconstruction, images, reduction)
         elif loss_kind == "perceptual":  # Eq. 6
-            predicted = squash(loss_network(reconstruction, check_range=False)[point])
-            loss = squared_error(predicted, target, reduction)
-        else:  # feature prediction
-            loss = squared_error(reconstruction, target.flatten(1), reduction)
+            loss = perceptual_sse(loss_network(reconstruction, check_range=False)[point], target, feature_sigmoid,
+                                  reduction)
+        else:  # feature prediction: the decoder's output against the (squashed) features
+            loss = squared_error(reconstruction, squash(target, feature_sigmoid).flatten(1), reduction)
         if log_variance is not None:
             kl = kl_divergence(mean, log_variance)  # summed over z
             loss = loss + kl_weight * (kl if reduction == "sum" else kl / mean.shape[1])
@@ -191,32 +200,40 @@ def make_loss(procedure, dataset, loss_network, device, cache=None, feature_sigm
     return loss_fn
 
 
-def make_validation(loss_fn, dataset, batch_size=256):
-    """validate(model) -> mean loss over the autoencoder's validation split (lower is better)."""
+def make_validation(loss_fn, dataset, seed, batch_size=256):
+    """validate(model) -> mean loss over the autoencoder's validation split (lower is better).
+    A VAE built with validation_sample draws z from a generator seeded anew for every pass (the
+    released code sampled when validating; seeded, the score of a model is repeatable)."""
     loader = DataLoader(dataset, batch_size=batch_size)
 
     def validate(model):
+        sampling = getattr(model, "validation_sample", False)
+        if sampling:
+            model.sampling = torch.Generator().manual_seed(seed)
         total, count = 0.0, 0
-        for batch in loader:
-            total += loss_fn(model, batch).item() * len(batch[0])
-            count += len(batch[0])
+        try:
+            for batch in loader:
+                total += loss_fn(model, batch).item() * len(batch[0])
+                count += len(batch[0])
+        finally:
+            if sampling:
+                model.sampling = None
         return total / count
 
     return validate
 
 
 @torch.no_grad()
-def embed(model, procedure, dataset, images, loss_network, device, batch_size=256, feature_sigmoid=False,
-          padding="reflect"):
-    """Embeddings (the encoder's mean) of uint8 images: (N, embedding) on the CPU."""
+def embed(model, procedure, dataset, images, loss_network, device, feature_sigmoid, padding, batch_size=256):
+    """Embeddings (the encoder's mean, as the released encode_data keeps) of uint8 images:
+    (N, embedding) on the CPU."""
     encoder_kind = check_procedure(procedure)[0]
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
         x = to_model_input(dataset, images[start:start + batch_size], padding).to(device)
         if encoder_kind == "feature":
-            x = loss_network(x)[loss_network.points[0]]
-            x = torch.sigmoid(x) if feature_sigmoid else x
+            x = squash(loss_network(x)[loss_network.points[0]], feature_sigmoid)
         out.append(model.embed(x).float().cpu())
     return torch.cat(out)
 
@@ -233,7 +250,6 @@ def predictor_loss(outputs, labels, kind="mse_onehot"):
     raise ValueError(f"unknown predictor loss {kind!r}; choose one of {', '.join(PREDICTOR_LOSSES)}")
 
 
-PREDICTOR_SELECTIONS = ("accuracy", "loss")
 PREDICTORS = ("mlp", "linear", "search")
 
 
@@ -256,14 +272,38 @@ def predictor_specs(family="mlp", activation="leaky_relu"):
     raise ValueError(f"unknown predictor family {family!r}; choose mlp, linear, search or search_linear")
 
 
-def train_predictors(train, validation, test, epochs=100, batch_size=256, lr=1e-3, seed=0, device="cpu",
-                     progress=True, loss="mse_onehot", activation="leaky_relu", select="accuracy", specs=None,
-                     patience=0):
-    """Train one predictor per spec of `specs` (predictor_specs; default: the seven MLPs with
-    `activation`) on embeddings; keep each one's best epoch and test the best predictor, best by validation
-    accuracy (select="accuracy": the main paper's text) or by lowest validation loss
-    (select="loss": the companion papers' text). patience: stop a predictor after that many
-    epochs without a new best (0: train all epochs; the companions' released code: max(10, epochs / 20)).
+# Which epoch of each predictor is kept, and which predictor is tested: (epoch by, predictor by)
+PREDICTOR_SELECTIONS = {"loss_then_accuracy": ("loss", "accuracy"), "accuracy": ("accuracy", "accuracy"),
+                        "loss": ("loss", "loss")}
+
+
+def patience(value, epochs):
+    """Early-stopping patience: the released max(10, epochs / 20) when `value` is None, else `value`
+    (0: none)."""
+    return max(10, epochs / 20) if value is None else value
+
+
+def predictor_inputs(train, validation, test, standardize):
+    """The embeddings the predictors read: the encoder's raw mean, as the released encode_data
+    passes it (standardize=False), or each dimension standardised with the training split's
+    mean and standard deviation. Each argument and result: (embeddings (N, z), labels)."""
+    if not standardize:
+        return train, validation, test
+    mean, std = train[0].mean(dim=0), train[0].std(dim=0).clamp_min(1e-6)
+    return [((e - mean) / std, labels) for e, labels in (train, validation, test)]
+
+
+def train_predictors(train, validation, test, *, epochs, batch_size, lr, seed, device, loss, select, patience,
+                     standardize, specs, progress=True):
+    """Train one predictor per spec of `specs` (predictor_specs) on embeddings, early stopping
+    after `patience` epochs without a new best (0: all epochs), and test one (`select`, a key
+    of PREDICTOR_SELECTIONS):
+      "loss_then_accuracy": each predictor's epoch with the lowest validation loss (the
+          released main-paper code's checkpoint), then the predictor with the best validation
+          accuracy (the main paper's text);
+      "accuracy": the epoch and the predictor by validation accuracy;
+      "loss": both by the lowest validation loss (the companion papers' text and code).
+    Ties: the first epoch, the first (smaller) predictor. standardize: predictor_inputs.
 
     train / validation / test: (embeddings (N, z), labels (N,)). Returns (test accuracy,
     per-predictor records [{hidden, activation, output, best_validation_accuracy,
@@ -272,10 +312,9 @@ def train_predictors(train, validation, test, epochs=100, batch_size=256, lr=1e-
     predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
     if select not in PREDICTOR_SELECTIONS:
         raise ValueError(f"unknown predictor selection {select!r}; choose one of {', '.join(PREDICTOR_SELECTIONS)}")
-    specs = specs if specs is not None else predictor_specs("mlp", activation)
+    epoch_by, predictor_by = PREDICTOR_SELECTIONS[select]
+    train, validation, test = predictor_inputs(train, validation, test, standardize)
     (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
-    mean, std = x.mean(dim=0), x.std(dim=0).clamp_min(1e-6)  # standardise with the training statistics
-    x, xv, xt = (x - mean) / std, (xv - mean) / std, (xt - mean) / std
     records, states = [], []
     for hidden, spec_activation, output in tqdm(specs, desc="predictors", leave=False, disable=not progress):
         torch.manual_seed(seed)
@@ -300,7 +339,7 @@ def train_predictors(train, validation, test, epochs=100, batch_size=256, lr=1e-
             curve.append(accuracy)
             loss_curve.append(validation_loss)
             # higher accuracy, or lower loss, is better; the first epoch that reaches it is kept
-            key = accuracy if select == "accuracy" else -validation_loss
+            key = accuracy if epoch_by == "accuracy" else -validation_loss
             if best is None or key > best[0]:
                 best, best_epoch = (key, accuracy, validation_loss), epoch
                 best_state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -311,7 +350,8 @@ def train_predictors(train, validation, test, epochs=100, batch_size=256, lr=1e-
         records.append(dict(hidden=list(hidden), activation=spec_activation, output=output,
                             best_validation_accuracy=best[1], best_validation_loss=best[2], best_epoch=best_epoch,
                             epochs=len(curve), curve=curve, loss_curve=loss_curve))
-    keys = [r["best_validation_accuracy"] if select == "accuracy" else -r["best_validation_loss"] for r in records]
+    keys = [r["best_validation_accuracy"] if predictor_by == "accuracy" else -r["best_validation_loss"]
+            for r in records]
     chosen = int(np.argmax(keys))  # ties: the first (the smaller network)
     with torch.no_grad():
         test_accuracy = (states[chosen](xt).argmax(dim=1) == yt).float().mean().item()
@@ -337,9 +377,8 @@ class DecoderOnFrozenEncoder(torch.nn.Module):
         return self.decoder(z), None, None
 
 
-def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epochs, batch_size, lr, device, seed=0,
-                    reduction="sum", autoencoder="released", patience=0, num_workers=0, checkpoint=None, amp=False,
-                    progress=True):
+def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epochs, batch_size, lr, device, seed,
+                    reduction, autoencoder, patience, num_workers=0, checkpoint=None, amp=False, progress=True):
     """003's decoder retraining: a freshly initialised (seeded) image decoder trained with the
     pixel-wise loss on the frozen encoder's embeddings of the autoencoder's images, keeping its
     best epoch by validation loss. Returns (DecoderOnFrozenEncoder, training record)."""
@@ -349,8 +388,8 @@ def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epo
     torch.manual_seed(seed)
     decoder = IMAGE_PARTS[autoencoder][1](SIZE[dataset], model.encoder.mean.out_features)
     retrained = DecoderOnFrozenEncoder(model.encoder, decoder).to(device)
-    loss_fn = make_loss("I-I-PW", dataset, None, device, reduction=reduction)
-    record = fit(retrained, loss_fn, train_set, make_validation(loss_fn, validation_set), epochs=epochs,
+    loss_fn = make_loss("I-I-PW", dataset, None, device, reduction, kl_weight=0.0, feature_sigmoid=False)
+    record = fit(retrained, loss_fn, train_set, make_validation(loss_fn, validation_set, seed), epochs=epochs,
                  batch_size=batch_size, lr=lr, mode="min", device=device, amp=amp, seed=seed, patience=patience,
                  num_workers=num_workers, checkpoint=checkpoint, optimizer=adam(decoder.parameters(), lr=lr),
                  description=f"retrain decoder {procedure} {dataset}", progress=progress)
@@ -358,7 +397,7 @@ def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epo
 
 
 @torch.no_grad()
-def reconstruction_l1(model, dataset, images, device, batch_size=256, padding="reflect"):
+def reconstruction_l1(model, dataset, images, device, padding, batch_size=256):
     """Mean over images of the L1 norm of (reconstruction - image), summed over the 3 x s x s
     values in [0, 1] (003's Table VIII measure, the released torch.norm(x - y, 1, dim=1))."""
     model.eval()
@@ -385,7 +424,7 @@ def score_rows(test_accuracy, dataset, arch, point, procedure, variational, pred
     return rows
 
 
-def plot_summary(model, procedure, dataset, images, training, predictors, device, title="", padding="reflect"):
+def plot_summary(model, procedure, dataset, images, training, predictors, device, padding, title=""):
     """Reconstructions (image decoders), the autoencoder's validation loss and the
     predictors' validation accuracy curves."""
     import matplotlib.pyplot as plt
@@ -458,7 +497,7 @@ def disk_bytes(parameters):
             features = math.prod(network(probe, check_range=False)[p["point"]].shape[1:])
     with torch.device("meta"):
         model = build_autoencoder(p["procedure"], p["dataset"], features, p["embedding_size"], p["variational"],
-                                  p["autoencoder"], p["feature_sigmoid"])
+                                  p["autoencoder"], p["feature_decoder_sigmoid"])
     cache = (_autoencoder_images(p), features)
     fits = size_gb(cache, CACHE_DTYPE) <= p["cache_limit_gb"]
     return 12 * sum(t.numel() for t in model.parameters()), math.prod(cache) * np.dtype(CACHE_DTYPE).itemsize * fits

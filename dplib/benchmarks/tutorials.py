@@ -106,16 +106,18 @@ def embeddings_of_an_autoencoder(root, dataset="svhn", arch="alexnet", point="se
     from ..lossnets import LossNetwork
     from ..train import fit
 
+    # the benchmark's choices, written out: the released autoencoder, z 64, Eq. 6 summed per
+    # image, no sigmoid on the features, SVHN reflection-padded, STL-10 upright
     torch.manual_seed(seed)
-    images, _ = embeddings.load_split(dataset, root, embeddings.AUTOENCODER_SPLIT[dataset])
-    labelled, labels = embeddings.load_split(dataset, root, "train")
+    images, _ = embeddings.load_split(dataset, root, embeddings.AUTOENCODER_SPLIT[dataset], orientation="upright")
+    labelled, labels = embeddings.load_split(dataset, root, "train", orientation="upright")
     network = LossNetwork(arch, point, weights=None, normalize_input=False, seed=seed).to(device)
-    model = b4.build_autoencoder("I-I-PS", dataset, 0).to(device)
-    data = embeddings.Images(dataset, images, torch.full((len(images),), -1))
-    loss_fn = b4.make_loss("I-I-PS", dataset, network, device)
-    fit(model, loss_fn, data, b4.make_validation(loss_fn, data), epochs=epochs, batch_size=16, mode="min",
+    model = b4.build_autoencoder("I-I-PS", dataset, 0, 64, False, "released", False).to(device)
+    data = embeddings.Images(dataset, images, torch.full((len(images),), -1), "reflect")
+    loss_fn = b4.make_loss("I-I-PS", dataset, network, device, "sum", 1.0, False)
+    fit(model, loss_fn, data, b4.make_validation(loss_fn, data, seed), epochs=epochs, batch_size=16, mode="min",
         device=device, seed=seed, progress=False)
-    return b4.embed(model, "I-I-PS", dataset, labelled, network, device), labels
+    return b4.embed(model, "I-I-PS", dataset, labelled, network, device, False, "reflect"), labels
 
 
 def plot_embeddings(embedded, labels, title=""):

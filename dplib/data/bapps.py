@@ -41,6 +41,7 @@ COUNTS = {part: {subset: (round(k * 1000), 50) for subset, k in subsets.items()}
     "jnd/val": {"traditional": 4.8, "cnn": 4.8},
     "2afc/train": {"traditional": 56.6, "cnn": 38.1, "mix": 56.6}}.items()}
 FOLDERS = {"2afc": (("ref", "p0", "p1"), "judge"), "jnd": (("p0", "p1"), "same")}  # image folders, label folder
+PATCH = 64  # the patches' side ("64 x 64 image patches": the released validation sets are this size)
 
 
 def _missing(root, what):
@@ -78,7 +79,7 @@ def _label(path):
     return float(value.reshape(-1)[0])
 
 
-def load_patch(path, size=64):
+def load_patch(path, size=PATCH):
     """A PNG as a (3, size, size) float tensor in [0, 1]."""
     patch = read_image(path, "RGB")
     return patch if patch.shape[1:] == (size, size) else resize(patch, (size, size))
@@ -87,7 +88,7 @@ def load_patch(path, size=64):
 class TwoAFCDataset(Dataset):
     """Triplets of one 2AFC subset: dict(ref, p0, p1: (3, 64, 64), judge: float)."""
 
-    def __init__(self, root, subset, split="val", size=64, limit=None):
+    def __init__(self, root, subset, split="val", size=PATCH, limit=None):
         root = Path(root)
         folder = root / "2afc" / split / subset
         if not folder.is_dir():
@@ -108,7 +109,7 @@ class TwoAFCDataset(Dataset):
 class JNDDataset(Dataset):
     """Pairs of one JND subset: dict(p0, p1: (3, 64, 64), same: float)."""
 
-    def __init__(self, root, subset, size=64, limit=None):
+    def __init__(self, root, subset, size=PATCH, limit=None):
         root = Path(root)
         folder = root / "jnd" / "val" / subset
         if not folder.is_dir():
@@ -173,7 +174,7 @@ def verify(root, needs, full=False):
             expected = (fixture["counts"][f"{part}/{subset}"], 0, "the fixture has") if fixture else \
                 (*COUNTS[part][subset], "published")
             found = _subset_problems(root / part / subset, FOLDERS[part.split("/")[0]], expected, full,
-                                     (64, 64) if part.endswith("val") else None)
+                                     (PATCH, PATCH) if part.endswith("val") else None)
             problems += [f"{part}/{subset}: {problem}" for problem in found]
             whole += [] if found else [f"{part}/{subset}/"]
     return problems + manifest.check(root, lambda path: path.startswith(tuple(whole)), checksums=full)

@@ -47,8 +47,17 @@ def _torchvision_class(name, folder):
     return cls
 
 
-def load_split(name, root, split):
-    """(images uint8 (N, 3, h, w), labels int64 (N,); -1 where unlabeled) of one split."""
+STL10_ORIENTATIONS = ("upright", "transposed")
+
+
+def load_split(name, root, split, *, orientation):
+    """(images uint8 (N, 3, h, w), labels int64 (N,); -1 where unlabeled) of one split.
+
+    orientation (STL-10): "upright", as torchvision reads the column-major binary files, or
+    "transposed", height and width swapped, as the companion papers' released code read them
+    (`np.reshape(..., (-1, 3, 96, 96))` without torchvision's transpose: a plain bug)."""
+    if orientation not in STL10_ORIENTATIONS:
+        raise ValueError(f"unknown STL-10 orientation {orientation!r}; choose one of {', '.join(STL10_ORIENTATIONS)}")
     folder = _folder(root, name)
     cls = _torchvision_class(name, folder)
     try:
@@ -58,6 +67,8 @@ def load_split(name, root, split):
                                 f"`dplib data download {name} --root {root}` (or `dplib data fixtures {name} "
                                 f"--root {root}` for the tiny test version)") from error
     images = torch.from_numpy(np.ascontiguousarray(dataset.data))
+    if name == "stl10" and orientation == "transposed":
+        images = images.transpose(2, 3).contiguous()
     labels = torch.as_tensor(np.asarray(dataset.labels if dataset.labels is not None else []), dtype=torch.int64)
     if len(labels) != len(images):
         labels = torch.full((len(images),), -1, dtype=torch.int64)
@@ -67,22 +78,23 @@ def load_split(name, root, split):
 SVHN_PADDINGS = ("reflect", "tile")
 
 
-def to_model_input(name, images, padding="reflect"):
-    """uint8 (N, 3, h, w) -> float (N, 3, s, s) in [0, 1]; SVHN padded 32 -> 64 by reflection
-    (the main paper) or by wrapping around, "tile" (the companion papers: a 2x2 tiling of
-    the digit, centred on the original, as the released code's wrap padding made it)."""
+def to_model_input(name, images, padding):
+    """uint8 (N, 3, h, w) -> float (N, 3, s, s) in [0, 1]; SVHN padded 32 -> 64 by reflection of
+    16 px on every side (the main paper: the digit centred) or "tile", the companion papers'
+    released `np.pad(images, ((0, 0), (0, 0), (0, 32), (0, 32)), mode='wrap')`: a 2x2 tiling
+    whose top-left quarter is the digit."""
     if padding not in SVHN_PADDINGS:
         raise ValueError(f"unknown SVHN padding {padding!r}; choose one of {', '.join(SVHN_PADDINGS)}")
     x = images.float() / 255
     if name == "svhn":
-        x = F.pad(x, (16, 16, 16, 16), mode="reflect" if padding == "reflect" else "circular")
+        x = F.pad(x, (16, 16, 16, 16), mode="reflect") if padding == "reflect" else x.repeat(1, 1, 2, 2)
     return x
 
 
 class Images(Dataset):
     """Items (image (3, s, s) in [0, 1], label, index); the index finds cached target features."""
 
-    def __init__(self, name, images, labels, padding="reflect"):
+    def __init__(self, name, images, labels, padding):
         self.name, self.images, self.labels, self.padding = name, images, labels, padding
 
     def __len__(self):
@@ -92,10 +104,24 @@ class Images(Dataset):
         return to_model_input(self.name, self.images[i:i + 1], self.padding)[0], self.labels[i], i
 
 
-def split_indices(count, seed=0, validation=0.2):
-    """A seeded 80/20 split of range(count): (train indices, validation indices)."""
+SPLITS = ("random", "ordered")
+
+
+def split_indices(count, seed, kind, validation=0.2):
+    """An 80/20 split of range(count) into (train indices, validation indices):
+    "random": seeded, int(0.2 N) validation items (the main paper's released
+        `random_split(data, [N - int(N * 0.2), int(N * 0.2)])`, unseeded there: a seed makes
+        it repeatable);
+    "ordered": the first int(0.8 N) items train, the next int(0.2 N) validate (an item or two
+        at the end may be in neither), the same in every repeat: the companion papers'
+        released `split_data`, slices in file order."""
+    if kind == "ordered":
+        cut = int(count * (1 - validation))
+        return torch.arange(cut), torch.arange(cut, min(cut + int(count * validation), count))
+    if kind != "random":
+        raise ValueError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
-    cut = count - int(round(validation * count))
+    cut = count - int(count * validation)
     return order[:cut].sort().values, order[cut:].sort().values
 
 

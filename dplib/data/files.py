@@ -33,9 +33,10 @@ def to_tensor(image):
     return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
 
 
-def resize(image, size):
-    """(C, H, W) in [0, 1] resized to size = (h, w), bilinear with antialiasing."""
-    return torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", antialias=True,
+def resize(image, size, antialias=True):
+    """(C, H, W) in [0, 1] resized to size = (h, w), bilinear, with antialiasing or without (what
+    torchvision's Resize did to a tensor before 0.17: the Benchmark 3 code's tiles and masks)."""
+    return torch.nn.functional.interpolate(image[None], size=size, mode="bilinear", antialias=antialias,
                                            align_corners=False)[0].clamp(0, 1)
 
 

@@ -5,11 +5,12 @@
     (1108 / 14 / 49 tiles)
 
 Tiles are RESIZED WHOLE to `size` x `size` (the paper: "input patches resized to 224 x
-224") for validation and testing, and for training by default (RoadTiles). Images are
-resized with antialiasing; masks are resized the same way and kept soft in [0, 1] for the
-loss, and binarised at 0.5 for scoring. The authors' code trained on random size x size
-windows at native resolution, flipped left-right half the time (RoadCrops,
-train_transform="crop_flip").
+224") for validation and testing, and for training by default (RoadTiles). Images and masks
+are resized alike, bilinear, as tensors: without antialiasing as the authors' code resized
+them (ToTensor, then torchvision's Resize of a tensor, which antialiased only from 0.17 on),
+or with it (antialias=True); masks are kept soft in [0, 1] for the loss and binarised at
+0.5 for scoring. The authors' code trained on random size x size windows at native
+resolution, flipped left-right half the time (RoadCrops, train_transform="crop_flip").
 """
 
 import random
@@ -64,13 +65,13 @@ class RoadTiles(Dataset):
     tile resized whole. Decoded and resized once and kept in memory as uint8 (the 1108
     training tiles at 224 px take 220 MB)."""
 
-    def __init__(self, root, split, size=224, limit=None):
+    def __init__(self, root, split, size, antialias, limit=None):
         files = tile_files(root, split, limit)
         self.names = [name for name, _, _ in files]
         to_byte = lambda t: (t * 255).round().to(torch.uint8)  # noqa: E731
-        self.images = torch.stack([to_byte(resize(read_image(image, "RGB"), (size, size)))
+        self.images = torch.stack([to_byte(resize(read_image(image, "RGB"), (size, size), antialias))
                                    for _, image, _ in files])             # (N, 3, size, size) uint8
-        self.masks = torch.stack([to_byte(resize(read_image(mask, "L"), (size, size)))
+        self.masks = torch.stack([to_byte(resize(read_image(mask, "L"), (size, size), antialias))
                                   for _, _, mask in files])               # (N, 1, size, size) uint8, soft
         self.size = size
 
@@ -86,7 +87,7 @@ class RoadCrops(Dataset):
     resolution (1500 px), flipped left-right with probability 0.5. Tiles are read from disk
     per item (all 1108 at 1500 px would take 7.5 GB of memory)."""
 
-    def __init__(self, root, split, size=224, limit=None):
+    def __init__(self, root, split, size, limit=None):
         self.files = tile_files(root, split, limit)
         self.names = [name for name, _, _ in self.files]
         self.size = size
@@ -106,10 +107,10 @@ class RoadCrops(Dataset):
         return image.contiguous(), mask.contiguous()
 
 
-def training_set(root, size=224, limit=None, transform="resize"):
+def training_set(root, size, transform, antialias, limit=None):
     """The training split for train_transform "resize" (the paper's text) or "crop_flip" (the authors')."""
     if transform == "resize":
-        return RoadTiles(root, "train", size=size, limit=limit)
+        return RoadTiles(root, "train", size, antialias, limit=limit)
     if transform == "crop_flip":
         return RoadCrops(root, "train", size=size, limit=limit)
     raise ValueError(f"unknown train transform {transform!r}; choose one of {', '.join(TRAIN_TRANSFORMS)}")

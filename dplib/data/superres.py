@@ -90,7 +90,9 @@ def _resize_short_side(image, side, resample):
 
 
 def _center(image, side):
-    left, top = (image.size[0] - side) // 2, (image.size[1] - side) // 2
+    """The centre side x side window, its offsets rounded as torchvision's CenterCrop rounds them
+    (int(round((w - side) / 2)), Python's round: halves to even), which the authors' code used."""
+    left, top = int(round((image.size[0] - side) / 2.0)), int(round((image.size[1] - side) / 2.0))
     return image.crop((left, top, left + side, top + side))
 
 
@@ -146,6 +148,10 @@ def sample_coco(root, split, count, seed, min_size):
     images = coco_list(root, split)
     large = sorted(name for name, width, height in images if min(width, height) >= min_size)
     skipped = len(images) - len(large)
+    if count > len(large):
+        raise ValueError(f"asked for {count} COCO {split} images but the annotations list only {len(large)}"
+                         f"{f' of at least {min_size} px' if min_size else ''}: give a smaller count "
+                         "(train_images / val_images)")
     random.Random(seed).shuffle(large)
     return large[:count], skipped
 

@@ -142,18 +142,24 @@ class FeatureDecoder(nn.Module):
 
 
 class Autoencoder(nn.Module):
-    """encoder + decoder; with a variational encoder, z is sampled in training and the mean
-    is used otherwise. forward -> (reconstruction, mean, log-variance or None)."""
+    """encoder + decoder; with a variational encoder, z is sampled in training, and otherwise
+    the mean is used, except while `sampling` (a torch.Generator) is set: a validation pass of
+    the released code, whose forward sampled z whenever the model was variational.
+    forward -> (reconstruction, mean, log-variance or None)."""
 
-    def __init__(self, encoder, decoder):
+    def __init__(self, encoder, decoder, validation_sample=False):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
+        self.validation_sample = validation_sample  # read by the B4 validation, which sets `sampling`
+        self.sampling = None
 
     def forward(self, x):
         mean, log_variance = self.encoder(x)
         z = mean
-        if log_variance is not None and self.training:
-            z = mean + torch.randn_like(mean) * torch.exp(0.5 * log_variance)
+        if log_variance is not None and (self.training or self.sampling is not None):
+            noise = (torch.randn_like(mean) if self.training else
+                     torch.randn(mean.shape, generator=self.sampling).to(mean))  # a seeded draw: repeatable
+            z = mean + noise * torch.exp(0.5 * log_variance)
         return self.decoder(z), mean, log_variance
 
     def embed(self, x):

@@ -14,6 +14,8 @@ Two U-Nets, both returning logits (N, 1, H, W) with H and W multiples of 16:
   UNet (unet="standard"): the usual 3x3 double-convolution U-Net, `base_channels` wide.
 """
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -98,10 +100,21 @@ class IterativeUNet(nn.Module):
         self.train_iterations = iterations if train_iterations is None else train_iterations
         self.unet = ReleasedUNet(4) if unet == "released" else UNet(4, base_channels=base_channels, levels=levels)
 
+    @contextlib.contextmanager
+    def applied(self, iterations):
+        """Within the block, applied `iterations` times whatever the mode (the released code
+        validated with its training K, and tested with its model in train mode)."""
+        self._forced = iterations
+        try:
+            yield self
+        finally:
+            self._forced = None
+
     def forward(self, image):
         prediction = torch.zeros_like(image[:, :1])  # blank at the first iteration
         outputs = []
-        for _ in range(self.train_iterations if self.training else self.iterations):
+        forced = getattr(self, "_forced", None)
+        for _ in range(forced or (self.train_iterations if self.training else self.iterations)):
             logits = self.unet(torch.cat([image, prediction], dim=1))
             outputs.append(logits)
             prediction = torch.sigmoid(logits)
