@@ -1,10 +1,11 @@
 """Benchmark 1 throughput: triplets per second for all 4 points of a loss network in one
 pass with the reference features shared, vs the 4 points one at a time (each pair
 recomputing the reference), vs the lpips package's baseline on the same backbone. Then the
-shared pass under bfloat16 (and, on a GPU, float16) autocast and channels_last, and how much
-they change the 2AFC and JND scores (on BAPPS with --data-root, else on a fixture of
---fixture-triplets per subset). float16 is skipped on a CPU: without fast float16 hardware it
-runs at a few percent of float32's speed and would take most of the script's time.
+shared pass in channels_last and under float16 and bfloat16 autocast, and how much those
+change the 2AFC and JND scores (on BAPPS with --data-root, else on a fixture of
+--fixture-triplets per subset). A precision the device computes only in emulation (a CPU
+without AVX512-FP16/BF16 or AMX) is skipped, with the reason printed: emulated, it runs at a
+few percent of float32's speed and would take most of the script's time.
 
     python bench/b1.py [--device cuda] [--triplets 100] [--repeat 3] [--data-root data/bapps]
 """
@@ -13,13 +14,14 @@ import argparse
 import copy
 import sys
 import tempfile
+import time
 import warnings
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved  # noqa: E402
+from common import interleaved, native_only  # noqa: E402
 
 from dplib.data import bapps  # noqa: E402
 from dplib.lossnets import POINTS, LossNetwork  # noqa: E402
@@ -56,6 +58,7 @@ def main():
     args = parser.parse_args()
     import lpips
 
+    started = time.perf_counter()
     torch.manual_seed(0)
     device = args.device
     ref, p0, p1 = (torch.rand(args.triplets, 3, 64, 64, device=device) for _ in range(3))
@@ -98,6 +101,7 @@ def main():
         print(f"{arch}: triplets/s  lpips package, its {len(reference.chns)} layers   {rate['lpips']:8.1f}   "
               f"dplib (4 points) / lpips {rate['shared'] / rate['lpips']:.2f}x")
         precision(arch, together, dataset, ref, args)
+    print(f"\nthe whole script: {(time.perf_counter() - started) / 60:.1f} min")
 
 
 def shared_pass(network, dataset, args, **options):
@@ -109,7 +113,7 @@ def precision(arch, network, dataset, ref, args):
     """The shared pass under autocast (float16, bfloat16) and channels_last: speed, and the
     largest change of any 2AFC and JND score from float32, for each dtype's faster layout."""
     network_cl = copy.deepcopy(network).to(memory_format=torch.channels_last)
-    dtypes = (False, "bfloat16") if args.device == "cpu" else (False, "float16", "bfloat16")
+    dtypes = (False,) + native_only(("float16", "bfloat16"), args.device)
     variants = {(autocast, layout): (network_cl if layout else network, dict(autocast=autocast, channels_last=layout))
                 for autocast in dtypes for layout in (False, True)}
     t = interleaved({key: shared_pass(net, dataset, args, **options) for key, (net, options) in variants.items()},
@@ -118,6 +122,9 @@ def precision(arch, network, dataset, ref, args):
     for (autocast, layout), seconds in t.items():
         name = f"{autocast or 'float32'}{' channels_last' if layout else ''}"
         print(f"{arch}: triplets/s  shared pass, {name:24s} {len(ref) / seconds:8.1f}   {baseline / seconds:.2f}x float32")
+    if len(dtypes) == 1:
+        print(f"{arch}: no reduced precision to compare with float32's scores on this device")
+        return
     with tempfile.TemporaryDirectory() as scratch:
         root = args.data_root
         if root is None:

@@ -24,12 +24,28 @@ def interleaved(fns, repeat=5, warmup=1):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
+def native_only(precisions, device):
+    """Those of `precisions` that `device` computes natively (dplib.device.native_precisions),
+    each skipped one printed with the reason: emulated, a reduced precision runs at a fraction
+    of float32's speed, takes most of a script's time and measures only the emulation."""
+    from dplib.device import NATIVE_CPU_FLAGS, native_precisions
+
+    native = native_precisions(device)
+    for precision in precisions:
+        if precision not in native:
+            why = (f"this CPU has no {' or '.join(NATIVE_CPU_FLAGS[precision])} instructions"
+                   if torch.device(device).type == "cpu" else "this GPU does not support it")
+            print(f"skipping {precision}: {device} would only emulate it ({why})")
+    return tuple(p for p in precisions if p in native)
+
+
 def precision_changes(scores_after_training, precisions=("bfloat16",), device="cpu"):
-    """Train the same seed in float32 and in each lower precision (`scores_after_training(amp)`
-    returns {score name: value}); print every score and its change; return the largest
-    absolute change per precision. float16 is skipped on a CPU: no fast float16 there."""
-    if device == "cpu":
-        precisions = tuple(p for p in precisions if p != "float16")
+    """Train the same seed in float32 and in each lower precision that `device` computes
+    natively (`scores_after_training(amp)` returns {score name: value}); print every score and
+    its change; return the largest absolute change per precision ({} when none is native)."""
+    precisions = native_only(precisions, device)
+    if not precisions:
+        return {}
     reference = scores_after_training(False)
     results = {p: scores_after_training(p) for p in precisions}
     print(f"  {'score':28s} {'float32':>10s}" + "".join(f" {p:>10s} {'change':>9s}" for p in precisions))

@@ -2,6 +2,12 @@
 
     import dplib
     loss = dplib.PerceptualLoss("vgg16", "early")(output, target)
+
+Laid out by reader. This top level is what a researcher imports into their own training code:
+the loss networks (`lossnets`, `extended`), `losses`, `metrics`, `attributes`, `train`,
+`models/` and `data/`. `dplib.benchmarks` serves the benchmark notebooks, `dplib.run` the
+person operating a grid, `dplib.analysis` the reader of tables and figures; nothing outside
+`dplib.run` imports it (tests/test_layout.py).
 """
 
 from .lossnets import ARCHITECTURES, POINTS, EXTRACTION_POINTS, REGISTRY, LossNetwork, list_points, register_architecture

@@ -154,11 +154,15 @@ def smoke_params(tmp_path):
 
 
 TINY_NOTEBOOK_CELLS = [
-    ("parameters", 'mode = "ok"       # str: ok, sleep, wedged or die\nindex = 0         # int: tells runs apart\n'
-                   'seconds = 0.0     # float: "sleep": one cell of 2 x seconds; "wedged": three cells of seconds\nout_dir = "out"   # str\n'),
+    ("parameters", 'mode = "ok"       # str: ok, sleep, hold, wedged or die\nindex = 0         # int: tells runs apart\n'
+                   'seconds = 0.0     # float: "sleep": one cell of 2 x seconds; "hold": one of seconds holding the GIL; '
+                   '"wedged": three cells of seconds\nout_dir = "out"   # str\n'),
     (None, "import os, signal, subprocess, sys, time\nfrom pathlib import Path\nPath(out_dir).mkdir(parents=True, "
            "exist_ok=True)\n(Path(out_dir) / 'kernel.pid').write_text(str(os.getpid()))"),
-    (None, "if mode == 'sleep':\n    time.sleep(2 * seconds)"),
+    (None, "if mode == 'sleep':\n    time.sleep(2 * seconds)\n"
+           "elif mode == 'hold':  # a C call that keeps the GIL: ipykernel's parent poller cannot end the kernel\n"
+           "    import ctypes\n    (Path(out_dir) / 'holding').write_text('1')\n"
+           "    ctypes.PyDLL(None).sleep(int(seconds))"),
     (None, "if mode == 'wedged':  # deaf to SIGINT/SIGTERM, with a child process of its own\n"
            "    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})\n"
            "    child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(3600)'])\n"

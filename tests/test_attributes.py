@@ -40,7 +40,7 @@ def test_imagenet_accuracy_is_torchvisions_metadata_and_table_one_but_for_effici
     for arch in ARCHITECTURES:
         documented = imagenet_weights(arch).meta["_metrics"]["ImageNet-1K"]["acc@1"]
         assert per_arch.loc[arch, "imagenet_top1"] == documented
-        if arch != "efficientnet_b7":  # torchvision measured B7 at 600 px: 84.122 vs Table I's 78.642 (README)
+        if arch != "efficientnet_b7":  # torchvision measured B7 at 600 px: 84.122 vs Table I's 78.642 (docs/library.md)
             assert documented == pytest.approx(TABLE_I.loc[arch, "imagenet_top1"], abs=1e-9)
         else:
             assert abs(documented - TABLE_I.loc[arch, "imagenet_top1"]) > 5
@@ -51,7 +51,7 @@ def test_depth_follows_footnote_two_and_the_hand_counts(per_arch):
         assert per_arch.loc[arch, "depth"] == depth, arch
         assert TABLE_I.loc[arch, "depth"] == depth, arch  # here the paper agrees
     # Inception-v3 and the EfficientNets have no count in their names: the traced values differ
-    # from Table I by 1 to 3 (README, Known differences); they are reported as traced.
+    # from Table I by 1 to 3 (docs/library.md, Known differences); they are reported as traced.
     for arch in ("inception_v3", "efficientnet_b0", "efficientnet_b7"):
         assert 1 <= abs(per_arch.loc[arch, "depth"] - TABLE_I.loc[arch, "depth"]) <= 3, arch
 
@@ -59,7 +59,7 @@ def test_depth_follows_footnote_two_and_the_hand_counts(per_arch):
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_mflops_are_torchvisions_documented_count(arch, per_arch):
     # torchvision's weight metadata documents each network's GFLOPS (multiply-adds), counted by
-    # its own tool: an independent count. Table I is 0.4-5.5% above both (README, Known differences).
+    # its own tool: an independent count. Table I is 0.4-5.5% above both (docs/library.md, Known differences).
     from dplib.attributes import MIN_CLASSIFIER_INPUT  # noqa: F401  (the table is measured at 224 px)
     from dplib.lossnets import build_classifier, imagenet_weights
 

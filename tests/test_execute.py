@@ -102,3 +102,49 @@ def test_a_run_held_by_a_live_process_is_not_executed_again(tmp_path, tiny_grid)
     held.release()
     assert execute_run(run.directory) == "completed" and attempts(run.directory) == 1
     assert os.path.exists(run.directory / "result.json") and not (run.directory / "claim.json").exists()
+
+
+def running(pid):
+    """The process runs (an exited one its new parent has not reaped yet does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_a_kernel_outliving_its_killed_runner_holds_its_run_until_it_ends(tmp_path, tiny_grid):
+    """`kill -9` of a runner's process group leaves the notebook kernel (a session of its own)
+    running: here it is inside a C call that keeps the GIL, so ipykernel's parent poller cannot
+    end it. The claim names the kernel, so a rerun leaves the run alone while it runs; the kernel
+    ends once the call returns, and the next rerun executes the run once more, and only then."""
+    from dplib.run import claims
+
+    params = tiny_grid({"mode": ["hold"]}, seconds=30)
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "dplib", "grid", "run", str(params), "--runs-dir", str(runs)]
+    runner = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(runs.glob("tiny/*/holding")):
+        time.sleep(0.2)
+    [folder] = list((runs / "tiny").iterdir())
+    kernel = int((folder / "kernel.pid").read_text())
+    holders = claims.read(folder)["holders"]
+    assert {(h["pid"], h["role"]) for h in holders} >= {(runner.pid, "runner"), (kernel, "kernel")}, holders
+
+    os.killpg(runner.pid, signal.SIGKILL)  # the runner and the process executing the run; not the kernel
+    runner.wait()
+    assert running(kernel)
+    held = dplib_cli("grid", "run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert held.returncode == 0 and "0 to run" in held.stdout, held.stdout + held.stderr
+    assert running(kernel), "the kernel ended before the rerun looked: this test proved nothing"
+    assert attempts(folder) == 1 and not (folder / "result.json").exists()
+
+    deadline = time.time() + 120
+    while time.time() < deadline and running(kernel):
+        time.sleep(0.5)
+    assert not running(kernel)  # no kernel survives its run
+    rerun = dplib_cli("grid", "run", str(params), "--runs-dir", str(runs), cwd=tmp_path)
+    assert rerun.returncode == 0 and "1 to run" in rerun.stdout, rerun.stdout + rerun.stderr
+    assert attempts(folder) == 2 and json.loads((folder / "status.json").read_text())["state"] == "completed"
+    assert not (folder / "claim.json").exists()  # released, the dead kernel's entry with it

@@ -169,6 +169,17 @@ def test_delineation_with_slack_hand_computed():
     assert delineation_scores(np.eye(8), road, slack=1)["correctness"][0] == 0
 
 
+def test_a_prediction_exactly_at_the_slack_distance_is_matched():
+    """Wiedemann et al.'s buffer of width w holds every point at distance w or less from the
+    reference (a closed buffer, as a GIS buffer is): a road pixel exactly `slack` px away counts."""
+    target = np.zeros((12, 12)); target[5, :] = 1  # the road along row 5
+    pred = np.zeros((12, 12)); pred[8, :] = 1      # 3 px away, exactly
+    at = delineation_scores(pred, target, slack=3)
+    assert at["correctness"][0] == 1.0 and at["completeness"][0] == 1.0 and at["quality"][0] == 1.0
+    inside = delineation_scores(pred, target, slack=2.999)
+    assert inside["correctness"][0] == 0 and inside["completeness"][0] == 0
+
+
 def test_delineation_quality_with_slack_follows_wiedemann_not_its_mirror():
     # A 12 px road (row 5); a prediction 2 px off covering only columns 0-5, and a spurious
     # 3 px blob far away. Road pixels within 3 px of the prediction: columns 0-7 (column 6 is

@@ -288,7 +288,7 @@ def test_b4_with_the_other_value_of_every_protocol_switch(tmp_path, embeddings_r
     assert not any("running_mean" in k for k in state)  # the simple autoencoder: no batch norm
 
 
-def test_b4_with_autoencoder_embeddingss_switches(tmp_path, embeddings_root):
+def test_b4_with_autoencoder_embeddings_switches(tmp_path, embeddings_root):
     """003's run: a perceptual VAE with the released mean loss and KL weight, early stopping,
     the 36-MLP search plus the linear regressors, and the decoder retrained pixel-wise."""
     record = run_notebook("b4_autoencoding.ipynb", tmp_path, dataset="svhn", procedure="I-I-PS", variational=True,

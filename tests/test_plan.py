@@ -24,6 +24,17 @@ def test_expand_is_the_grid_with_stable_ids(tmp_path):
     assert sorted(r.parameters["arch"] for r in only) == ["alexnet", "vgg16"]
     with pytest.raises(ValueError, match="not a grid axis"):
         plan.expand(spec, only={"archh": ["vgg16"]})
+    with pytest.raises(ValueError, match=r"matches no run of the grid \(its values: arch: vgg11, vgg16, "):
+        plan.expand(spec, only=plan.parse_only("arch=vgg61"))  # a typo is an error, not an empty grid
+
+
+def test_only_reads_values_as_typed_or_as_yaml(tmp_path):
+    """`--only variational=false,embedding_size=32` selects the runs whose values are False and 32."""
+    spec = plan.load_spec(ROOT / "params" / "autoencoder_embeddings.yaml")
+    runs = plan.expand(spec, only=plan.parse_only("variational=false,embedding_size=32,procedure=I-I-PS"),
+                       runs_dir=tmp_path)
+    assert [(r.parameters["variational"], r.parameters["embedding_size"], r.parameters["procedure"],
+             r.parameters["dataset"]) for r in runs] == [(False, 32, "I-I-PS", "svhn")]
 
 
 def test_exclude_leaves_combinations_out_of_the_product(tmp_path):

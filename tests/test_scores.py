@@ -22,3 +22,44 @@ def test_load_results_reads_collected_tables_in_the_paper_columns(tmp_path):
     assert list(scores.load_results(tmp_path).run_id) == ["a"]
     with pytest.raises(FileNotFoundError, match="dplib grid collect"):
         scores.load_results(tmp_path / "nothing")
+
+
+@pytest.mark.timeout(900)
+def test_an_installed_wheel_carries_the_papers_data(tmp_path):
+    """`pip install` of a wheel, then the paper's scores read in a fresh venv, away from this
+    checkout: the CSVs are package data. The venv borrows this one's dependencies through a .pth
+    file (whose own .pth files, the editable dplib among them, are not read), so dplib itself
+    can come only from the wheel."""
+    import shutil
+    import site
+    import subprocess
+    import sys
+    import sysconfig
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    source, wheels, venv = tmp_path / "source", tmp_path / "wheels", tmp_path / "venv"
+    # the tracked files alone, copied: a build/ folder left in the checkout cannot lend the wheel anything
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True, timeout=60).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (root / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(root / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w",
+                    str(wheels), str(source)], check=True, timeout=600, cwd=tmp_path)
+    [wheel] = wheels.glob("dplib-*.whl")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                  capture_output=True, text=True, check=True, timeout=60).stdout.strip())
+    (purelib / "borrowed.pth").write_text("\n".join(site.getsitepackages() + [sysconfig.get_paths()["purelib"]]))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(purelib),
+                    str(wheel)], check=True, timeout=300)
+    check = ("import dplib, pathlib; from dplib.analysis.scores import load_paper_scores, load_paper_architectures\n"
+             "print(pathlib.Path(dplib.__file__).resolve())\n"
+             "print(len(load_paper_scores()), len(load_paper_architectures()))")
+    done = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    where, counts = done.stdout.split("\n")[-3:-1]
+    assert Path(where).is_relative_to(purelib.resolve())  # the wheel's dplib, not this checkout's
+    assert counts == f"{len(scores.load_paper_scores())} {len(scores.load_paper_architectures())}"

@@ -10,13 +10,13 @@ PAPER_DIR = Path(__file__).parent / "paper"  # package data: the paper's numbers
 
 
 def load_paper_scores():
-    """The paper's Tables V-XI as one tidy DataFrame (results/paper/scores.csv)."""
+    """The paper's Tables V-XI as one tidy DataFrame (dplib/analysis/paper/scores.csv)."""
     table = pd.read_csv(PAPER_DIR / "scores.csv", keep_default_na=False, na_values=[""])
     return _tidy(table)
 
 
 def load_paper_architectures():
-    """Table I as printed (results/paper/architectures.csv)."""
+    """Table I as printed (dplib/analysis/paper/architectures.csv)."""
     return pd.read_csv(PAPER_DIR / "architectures.csv").set_index("arch")
 
 

@@ -4,7 +4,8 @@ Before a run executes, its folder gets `claim.json`:
 
     {"token": "...", "claimed": 1700000000.0, "heartbeat": 1700000030.0, "job_id": "1234_5" | null,
      "holders": [{"host": "login1", "pid": 4242, "started": 1699999000.0, "role": "runner"},
-                 {"host": "node7", "pid": 777, "started": 1700000010.0, "role": "run"}]}
+                 {"host": "node7", "pid": 777, "started": 1700000010.0, "role": "run"},
+                 {"host": "node7", "pid": 778, "started": 1700000011.0, "role": "kernel"}]}
 
 The claim is created exclusively (a complete temporary file hard-linked to the name: atomic
 on local filesystems and on NFS), so two runners never both get it. The runner that claims
@@ -13,6 +14,8 @@ a run passes its token to the process that executes it, which joins as a second 
 
 A claim is stale, and may be taken over, when none of its holders can still be working:
   - a holder on this host counts while its pid runs with the same start time (pids are reused);
+    the executing process names its notebook kernel as a holder too, so a kernel that outlives
+    a killed runner still holds its run until it ends;
   - a Slurm job named in the claim counts while it is in the queue (pending or running);
   - a holder on another host counts while the heartbeat is younger than STALE_AFTER_S.
 Taking over, joining, refreshing and releasing happen under a lock file beside the claim.
@@ -36,11 +39,13 @@ _thread_lock = threading.Lock()  # flock excludes processes; this excludes this 
 
 
 def _process_started(pid):
-    """The start time of process `pid` on this host, or None when it does not run."""
+    """The start time of process `pid` on this host, or None when it does not run (an exited
+    process its parent has not reaped yet, a zombie, does not run: it holds nothing)."""
     import psutil
 
     try:
-        return psutil.Process(pid).create_time()
+        process = psutil.Process(pid)
+        return None if process.status() == psutil.STATUS_ZOMBIE else process.create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError, TypeError):
         return None
 
@@ -114,14 +119,23 @@ class Claim:
     def set_job(self, job_id):
         return self._update(lambda claim: claim.update(job_id=str(job_id)))
 
+    def add_holder(self, pid, role):
+        """Name another process of this host among the holders (the notebook kernel a run
+        executes in: it runs in a session of its own and can outlive the process that started it)."""
+        holder = {"host": socket.gethostname(), "pid": pid, "started": _process_started(pid), "role": role}
+        return self._update(lambda claim: claim["holders"].append(holder))
+
     def release(self):
-        """Leave the claim; the last holder removes the file."""
+        """Leave the claim, with any holder of this host that no longer runs; the last holder
+        removes the file."""
         with _locked(self.directory):
             claim = read(self.directory)
             if claim is None or claim.get("token") != self.token:
                 return
-            me = (socket.gethostname(), os.getpid(), self.role)
-            claim["holders"] = [h for h in claim["holders"] if (h["host"], h["pid"], h.get("role")) != me]
+            here = socket.gethostname()
+            me = (here, os.getpid(), self.role)
+            claim["holders"] = [h for h in claim["holders"] if (h["host"], h["pid"], h.get("role")) != me
+                                and (h["host"] != here or holder_alive(h))]
             if claim["holders"]:
                 write_json_atomic(self.path, claim)
             else:

@@ -1,84 +1,133 @@
-"""`make demo`: the whole pipeline on a fresh machine, with no download, in minutes on a CPU.
+"""`make demo`: every stage of the study once, on a fresh machine, with no download, in a few
+minutes on 2 CPU cores.
 
-Writes the bundled fixture datasets, runs the smoke grid of every benchmark that has a
-params file and of companion papers 003 and 004 (SVHN only; random weights, tiny data), collects the results,
-runs the analysis notebooks on the paper's scores (-> figures/) and on the demo's (->
-figures/demo/), the companion notebook likewise, and the walkthrough offline (random weights).
+The stages: the bundled fixture datasets are written; one small run of each benchmark and of
+both companion papers goes through the real grid runner (`dplib grid run --smoke --only ...`:
+the notebook, its run folder, claims, limits and record) and is collected; the analysis
+notebooks run on the paper's own scores (-> figures/, figures/<companion>/) and on the demo's
+(-> figures/demo/); the walkthrough runs offline. Independent stages run two at a time, each
+in its own process with a time limit; each stage's time is printed and written, with its
+outcome, to runs/demo/record.json. The full smoke grids run in the tests (`make test`).
 """
 
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import papermill
-
-from . import grid, plan
-from .execute import KERNEL_START_TIMEOUT
+from . import plan
+from ..atomic import write_json_atomic
 from ..data import registry
 
+# The demo's run of each grid: a selection of its smoke grid (`--only`). B1 scores all four
+# points of a network in one run, so two cheap networks give its analysis two architectures.
+DEMO_RUNS = {"b1": "arch=alexnet|squeezenet1_1",
+             "b2": "arch=squeezenet1_1,point=early",
+             "b3": "arch=squeezenet1_1,point=early",
+             "b4": "arch=squeezenet1_1,point=early",
+             "autoencoder_embeddings": "procedure=I-I-PS,variational=false,dataset=svhn",
+             "feature_prediction": "procedure=I-F-FP,dataset=svhn"}
 ANALYSIS_NOTEBOOKS = ("analysis_tables", "analysis_figures")
-# companion grids in the demo, each with the part it runs (the tests run the whole smoke grid;
-# the demo runs SVHN only to stay within its 10 minutes on 2 cores)
-COMPANION_GRIDS = {"autoencoder_embeddings": {"dataset": ["svhn"]}, "feature_prediction": {"dataset": ["svhn"]}}
+COMPANIONS = ("autoencoder_embeddings", "feature_prediction")
+STAGE_LIMIT_S = 900  # each stage's time limit: a stage over it is killed and recorded, the demo goes on
+WORKERS = 2
+OUT = Path("runs") / "demo"
 
 
-def _fixtures(spec):
-    root = Path(spec["parameters"]["data_root"])
-    if not root.exists():
-        name = spec.get("fixture", "bapps")
-        print(f"writing the {name} fixture to {root}")
-        registry.fixtures(name, root)
+def _params(name):
+    return Path("params") / f"{name}.yaml"
 
 
-def _analysis(results, out_dir, executed_dir, notebooks=ANALYSIS_NOTEBOOKS):
-    for name in notebooks:
-        print(f"  {name}: results={results} -> {out_dir}", flush=True)
-        papermill.execute_notebook(f"notebooks/{name}.ipynb", str(executed_dir / f"{name}_{Path(out_dir).name}.ipynb"),
-                                   parameters=dict(results=str(results), out_dir=str(out_dir)), progress_bar=False,
-                                   start_timeout=KERNEL_START_TIMEOUT, execution_timeout=1800)
+def _notebook(name, output, **parameters):
+    """The command that executes notebooks/<name>.ipynb with papermill into runs/demo/."""
+    command = [sys.executable, "-m", "papermill", f"notebooks/{name}.ipynb", str(OUT / output), "--no-progress-bar"]
+    for key, value in parameters.items():
+        command += ["-p", key, str(value)] if value is not None else ["-y", f"{key}: null"]
+    return command
 
 
-def main(workers=2):
+def stages():
+    """[(stage name, command, names of the stages it waits for)] in the order they start."""
+    grids = [(f"run {name}", [sys.executable, "-m", "dplib", "grid", "run", str(_params(name)), "--smoke",
+                              "--only", only], ()) for name, only in DEMO_RUNS.items()]
+    collects = [(f"collect {name}", [sys.executable, "-m", "dplib", "grid", "collect", str(_params(name)),
+                                     "--smoke"], (f"run {name}",)) for name in DEMO_RUNS]
+    on_paper = [(f"{name} on the paper's scores", _notebook(name, f"{name}_paper.ipynb", results="paper",
+                                                            out_dir="figures"), ()) for name in ANALYSIS_NOTEBOOKS]
+    on_paper += [(f"{name} on the paper's scores", _notebook(name, f"{name}_paper.ipynb", results="paper",
+                                                             out_dir=f"figures/{name}"), ()) for name in COMPANIONS]
+    benchmarks = tuple(f"collect {name}" for name in DEMO_RUNS if name not in COMPANIONS)
+    on_demo = [(f"{name} on the demo's scores", _notebook(name, f"{name}_demo.ipynb", results="results/smoke",
+                                                          out_dir="figures/demo"), benchmarks)
+               for name in ANALYSIS_NOTEBOOKS]
+    on_demo += [(f"{name} on the demo's scores", _notebook(name, f"{name}_demo.ipynb",
+                                                           results=f"results/smoke/{name}.csv",
+                                                           out_dir=f"figures/demo/{name}"), (f"collect {name}",))
+                for name in COMPANIONS]
+    walkthrough = [("walkthrough, offline", _notebook("walkthrough", "walkthrough.ipynb", weights=None), ())]
+    # grids first (the longest), the paper's analysis fills the gaps, the demo's analysis last
+    return grids + on_paper + walkthrough + collects + on_demo
+
+
+def _run(name, command, log):
+    began = time.time()
+    try:
+        with open(log, "w") as out:
+            code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, timeout=STAGE_LIMIT_S).returncode
+        outcome = "ok" if code == 0 else f"failed (exit {code})"
+    except subprocess.TimeoutExpired:
+        outcome = f"killed at its {STAGE_LIMIT_S} s limit"
+    seconds = time.time() - began
+    print(f"  {seconds:6.1f} s  {name}: {outcome}", flush=True)
+    return {"stage": name, "seconds": round(seconds, 1), "outcome": outcome, "log": str(log)}
+
+
+def _fixtures():
+    """Write each grid's fixture dataset where its smoke block reads it, unless it is there."""
+    for name in DEMO_RUNS:
+        spec = plan.load_spec(_params(name), smoke=True)
+        root = Path(spec["parameters"]["data_root"])
+        if not root.exists():
+            registry.fixtures(spec["fixture"], root)
+
+
+def main(workers=WORKERS):
     start = time.time()
-    params = sorted(Path("params").glob("b[1-4].yaml")) + [Path("params") / f"{n}.yaml" for n in COMPANION_GRIDS]
-    failed = []
-    for path in params:
-        began = time.time()
-        spec = plan.load_spec(path, smoke=True)
-        _fixtures(spec)
-        counts = grid.run_grid(path, smoke=True, workers=workers, only=COMPANION_GRIDS.get(spec["name"]))
-        out, _ = grid.collect(path, smoke=True)
-        print(f"{spec['name']}: {counts['completed']} runs completed in {time.time() - began:.0f} s -> {out}",
-              flush=True)
-        if counts["failed"]:
-            failed.append(spec["name"])
-    executed = Path("runs") / "analysis"
-    executed.mkdir(parents=True, exist_ok=True)
-    print("analysis notebooks:")
-    _analysis("paper", "figures", executed)
-    _analysis("results/smoke", "figures/demo", executed)
-    for name in COMPANION_GRIDS:
-        _analysis("paper", f"figures/{name}", executed, notebooks=(name,))
-        _analysis(f"results/smoke/{name}.csv", f"figures/demo/{name}", executed, notebooks=(name,))
-    print("  walkthrough, offline (random weights) -> runs/walkthrough", flush=True)
-    papermill.execute_notebook("notebooks/walkthrough.ipynb", str(executed / "walkthrough.ipynb"),
-                               parameters=dict(weights=None), progress_bar=False,
-                               start_timeout=KERNEL_START_TIMEOUT, execution_timeout=1800)
+    (OUT / "logs").mkdir(parents=True, exist_ok=True)
+    print(f"dplib demo: every stage once, {workers} at a time; each stage's log in {OUT / 'logs'}/", flush=True)
+    _fixtures()
+    records = [{"stage": "fixtures", "seconds": round(time.time() - start, 1), "outcome": "ok"}]
+    print(f"  {records[0]['seconds']:6.1f} s  fixtures: ok", flush=True)
+    plan_ = stages()
+    futures = {}
+    with ThreadPoolExecutor(workers) as pool:
+        def submit(name, command, after):
+            for dependency in after:  # wait for what it reads; a failed dependency still lets it report
+                futures[dependency].result()
+            log = OUT / "logs" / f"{name.replace(' ', '_').replace(',', '').replace(chr(39), '')}.log"
+            return _run(name, command, log)
+
+        # a stage waits inside its worker only after every stage it depends on was submitted before it
+        for name, command, after in plan_:
+            futures[name] = pool.submit(submit, name, command, after)
+        records += [futures[name].result() for name, _, _ in plan_]
     minutes = (time.time() - start) / 60
+    failed = [r["stage"] for r in records if r["outcome"] != "ok"]
+    write_json_atomic(OUT / "record.json", {"minutes": round(minutes, 2), "workers": workers, "stages": records,
+                                     "failed": failed})
     print(f"""
-Demo finished in {minutes:.1f} min.
-  run folders (executed notebooks, records):  runs/smoke/<benchmark or companion>/<run_id>/
-  collected demo results:                     results/smoke/<benchmark or companion>.csv
-  the paper's tables and figures, rebuilt:    figures/  (from results/paper/)
+Demo finished in {minutes:.1f} min ({OUT / 'record.json'} has each stage's time).
+  run folders (executed notebooks, records):  runs/smoke/<grid>/<run_id>/
+  collected demo results:                     results/smoke/<grid>.csv
+  the paper's tables and figures, rebuilt:    figures/  (from the paper's printed scores)
   the same analysis on the demo's results:    figures/demo/
-  executed analysis notebooks, walkthrough:   runs/analysis/
-Grids in this demo: {', '.join(plan.load_spec(p)['name'] for p in params)}.
+  executed analysis notebooks, walkthrough:   {OUT}/
 The demo's scores come from RANDOMLY INITIALISED loss networks on tiny fixture data:
 they exercise the pipeline and say nothing about the paper's findings. For real scores,
-download the data (dplib data download ...) and run `dplib grid run params/bN.yaml` on a GPU.""")
+download the data and run a grid on a GPU (README, "A first real run").""")
     if failed:
-        print(f"smoke runs failed in: {', '.join(failed)}; `dplib grid status params/<name>.yaml --smoke` shows why",
-              file=sys.stderr)
+        print(f"failed stages: {', '.join(failed)}; their logs are in {OUT / 'logs'}/", file=sys.stderr)
         return 1
     return 0
 

@@ -3,7 +3,9 @@
 `execute_run(folder)` is what a local grid worker's subprocess and a Slurm job call:
 
 1. It claims the folder (`dplib.run.claims`; a runner's token is joined): a run held by another
-   live process is left alone, so no run executes twice.
+   live process is left alone, so no run executes twice. The notebook kernel, once started, is
+   named among the holders too: a kernel that outlives a `kill -9` of its runner holds the run
+   until it ends.
 2. It appends one line to `attempts.jsonl` and writes `status.json` as "running".
 3. It executes the notebook into `notebook.ipynb` under two limits from `params.json`
    (`timeouts: {cell_s, run_s}`): papermill's per-cell timeout, and a watchdog thread that,
@@ -54,6 +56,16 @@ def kill_processes(processes, sig=signal.SIGKILL):
             process.send_signal(sig)
 
 
+def _end(processes, wait_s=10):
+    """Kill `processes` and wait for them (reaping this process's children), so that the claim
+    released next no longer names a running kernel."""
+    import psutil
+
+    kill_processes(processes)
+    with contextlib.suppress(Exception):
+        psutil.wait_procs(processes, timeout=wait_s)
+
+
 def current_cell(notebook_path):
     """Index (in the executed notebook) of the last cell papermill started, or None."""
     try:
@@ -97,6 +109,35 @@ class _Watchdog:
     def cancel(self):
         for timer in self.timers:
             timer.cancel()
+
+
+class _KernelHolder:
+    """Names the notebook kernel among the claim's holders as soon as it starts. jupyter_client
+    starts a kernel in a session of its own, so killing the runner's process group (`kill -9`,
+    the OOM killer) does not reach it: ipykernel's parent poller ends it within a second or so,
+    but a kernel inside a C call that holds the GIL runs on. While it runs, its run stays held
+    and no rerun executes the same notebook beside it."""
+
+    def __init__(self, claim, every=0.2):
+        self.claim, self.every, self.named = claim, every, set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dplib-kernel-holder", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        import psutil
+
+        while not self._stop.wait(self.every):
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process().children():
+                    if child.pid not in self.named and "ipykernel" in " ".join(child.cmdline()):
+                        self.named.add(child.pid)
+                        with contextlib.suppress(OSError):
+                            self.claim.add_holder(child.pid, "kernel")
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 class _Termination:
@@ -201,6 +242,7 @@ def execute_run(directory, token=None):
 
     watchdog = _Watchdog(limits.get("run_s"), hard_exit)
     termination = _Termination(lambda: folder.write_status(dict(status, state="interrupted")))
+    kernel_holder = _KernelHolder(claim)
     state, error = "failed", None
     try:
         folder.append_attempt()
@@ -220,7 +262,8 @@ def execute_run(directory, token=None):
             raise
     finally:
         watchdog.cancel()
-        kill_processes(descendants())  # nothing of the run outlives it
+        kernel_holder.stop()
+        _end(descendants())  # nothing of the run outlives it
         heartbeats.stop()
         try:
             finish(state, error)

@@ -151,12 +151,15 @@ def expand(spec, only=None, runs_dir=None):
     unknown = set(only) - set(axes) - set(spec["parameters"]) - set(defaults)
     if unknown:
         raise ValueError(f"--only names {sorted(unknown)}, which is not a grid axis; axes: {sorted(axes)}")
+    # a value matches as typed or as YAML reads it: --only variational=false selects False
+    allowed = {k: {_slug(v) for v in values} | {_slug(yaml.safe_load(str(v))) for v in values}
+               for k, values in only.items()}
     root = runs_root(spec, runs_dir)
     runs = []
     for values in itertools.product(*axes.values()):
         parameters = {**defaults, **spec["parameters"], **dict(zip(axes, values))}
         parameters.pop("out_dir", None)
-        if any(_slug(parameters[k]) not in {_slug(v) for v in allowed} for k, allowed in only.items()):
+        if any(_slug(parameters[k]) not in slugs for k, slugs in allowed.items()):
             continue
         if any(all(_slug(parameters[axis]) in slugs for axis, slugs in rule.items())
                for rule in spec.get("exclude", [])):
@@ -165,6 +168,9 @@ def expand(spec, only=None, runs_dir=None):
         directory = (root / identifier).resolve()
         parameters["out_dir"] = str(directory)
         runs.append(Run(spec["benchmark"], spec["notebook"], identifier, parameters, directory))
+    if only and not runs:
+        choices = "; ".join(f"{k}: {', '.join(_slug(v) for v in axes[k])}" for k in only if k in axes)
+        raise ValueError(f"--only {only} matches no run of the grid{f' (its values: {choices})' if choices else ''}")
     return runs
 
 

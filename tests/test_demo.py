@@ -1,0 +1,43 @@
+"""dplib.run.demo (`make demo`), run whole in a copy of the repository's notebooks and params:
+every stage succeeds, each grid's demo run completes through the grid runner, and the
+analysis writes the paper's items from the paper's scores and from the demo's."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dplib.run import demo, plan
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.timeout(1800)  # the whole demo: 2.5 minutes alone on 2 cores, longer beside the other tests
+def test_the_demo_runs_every_stage_once(tmp_path):
+    for folder in ("notebooks", "params"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    done = subprocess.run([sys.executable, "-m", "dplib.run.demo"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = json.loads((tmp_path / "runs" / "demo" / "record.json").read_text())
+    stages = {s["stage"]: s for s in record["stages"]}
+    assert record["failed"] == [] and all(s["outcome"] == "ok" and s["seconds"] > 0 for s in stages.values())
+    assert {f"run {name}" for name in demo.DEMO_RUNS} <= set(stages) and "walkthrough, offline" in stages
+    assert f"Demo finished in {record['minutes']:.1f} min" in done.stdout
+    for name, only in demo.DEMO_RUNS.items():  # the selection's runs completed, the rest not run
+        collected = pd.read_csv(tmp_path / "results" / "smoke" / f"{name}.csv")
+        completed = collected[collected["state"] == "completed"]
+        spec = plan.load_spec(tmp_path / "params" / f"{name}.yaml", smoke=True)
+        selected = plan.expand(spec, only=plan.parse_only(only), runs_dir=tmp_path / "runs" / "smoke" / name)
+        assert len(selected) < len(plan.expand(spec, runs_dir=tmp_path))  # a part of the smoke grid
+        assert set(completed["run_id"]) == {run.run_id for run in selected}, name
+        assert completed["value"].notna().all(), name
+    # the paper's items from the paper's printed scores, and the same analysis on the demo's runs
+    for folder in ("figures", "figures/demo"):
+        assert (tmp_path / folder / "table_3.csv").is_file() and (tmp_path / folder / "fig_2.png").is_file()
+    for name in demo.COMPANIONS:
+        assert any((tmp_path / "figures" / name).iterdir()) and any((tmp_path / "figures" / "demo" / name).iterdir())
