@@ -10,13 +10,15 @@ person operating a grid, `dplib.analysis` the reader of tables and figures; noth
 `dplib.run` imports it (tests/test_layout.py).
 """
 
-from .lossnets import ARCHITECTURES, POINTS, EXTRACTION_POINTS, REGISTRY, LossNetwork, list_points, register_architecture
+from .lossnets import (ARCHITECTURES, POINTS, EXTRACTION_POINTS, REGISTRY, LossNetwork, list_points,
+                       register_architecture, register_points)
 from .losses import PerceptualLoss, perceptual_distance, feature_loss, perceptual_sse
+from .similarity import PerceptualSimilarity
 from .errors import install_in_ipython
 from . import extended  # noqa: F401  (registers the networks beyond the paper's 14 and timm's resolver)
 
 install_in_ipython()  # in a notebook, errors a user fixes show as one line (dplib.errors)
 
 __version__ = "0.1.0"
-__all__ = ["ARCHITECTURES", "POINTS", "EXTRACTION_POINTS", "REGISTRY", "LossNetwork", "PerceptualLoss",
-           "register_architecture", "list_points", "perceptual_distance", "feature_loss", "perceptual_sse"]
+__all__ = ["ARCHITECTURES", "POINTS", "EXTRACTION_POINTS", "REGISTRY", "LossNetwork", "PerceptualLoss", "PerceptualSimilarity",
+           "register_architecture", "register_points", "list_points", "perceptual_distance", "feature_loss", "perceptual_sse"]

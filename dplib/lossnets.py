@@ -105,21 +105,33 @@ class Architecture:
     imagenet: str = None
     paper: bool = False
     min_input: dict = field(default_factory=dict)  # {points tuple: px}, found by probing
+    extra_points: dict = field(default_factory=dict)  # named points beyond the study's (register_points)
 
     @property
     def point_names(self):
+        """The study's points (Table II's four for the paper's networks)."""
         return tuple(self.points)
+
+    @property
+    def all_points(self):
+        """{name: node} of every point, the study's and the extra ones, in network order."""
+        merged = {**self.points, **self.extra_points}
+        if self.extra_points and all(isinstance(n, int) for n in merged.values()):
+            return dict(sorted(merged.items(), key=lambda item: item[1]))
+        return merged
 
     def check_points(self, points):
         """`points` as a tuple of point names in network order, or an error listing the valid ones."""
         if isinstance(points, str):
             points = (points,)
         points = tuple(points)
-        unknown = [p for p in points if p not in self.points]
+        known = self.all_points
+        unknown = [p for p in points if p not in known]
         if unknown or not points:
+            extra = f"; or the named points {', '.join(self.extra_points)}" if self.extra_points else ""
             raise ValueError(f"unknown extraction point(s) {unknown or points!r} for {self.name}; choose from: "
-                             f"{', '.join(self.points)}")
-        return tuple(p for p in self.points if p in points)
+                             f"{', '.join(self.points)}{extra}")
+        return tuple(p for p in known if p in points)
 
 
 REGISTRY = {}
@@ -156,6 +168,22 @@ def register_architecture(name, build, points, family="other", layout="nchw", cl
     if kinds == {str} and check:
         _check_nodes(entry, entry.build(None, 0))
     REGISTRY[name] = entry
+    return entry
+
+
+def register_points(arch, points):
+    """Name more points of a registered network, beyond the study's ({name: node}, nodes as its
+    own points give them): usable in LossNetwork and PerceptualSimilarity, left out of the grid
+    and the attributes. dplib.similarity names the lpips package's layers this way."""
+    entry = architecture(arch)
+    kinds = {type(node) for node in entry.points.values()}
+    if {type(node) for node in points.values()} != kinds:
+        raise ValueError(f"{arch}'s points are {'child indices' if kinds == {int} else 'FX node names'}; "
+                         f"give the new ones the same way")
+    clashing = [name for name in points if name in entry.points and entry.points[name] != points[name]]
+    if clashing:
+        raise ValueError(f"{arch} already has points named {clashing} at other nodes")
+    entry.extra_points.update(points)
     return entry
 
 
@@ -355,18 +383,22 @@ class LossNetwork(nn.Module):
         self.points = entry.check_points(points)
         self.normalize_input = normalize_input
         model = entry.build(weights, seed)
-        nodes = [entry.points[p] for p in self.points]
+        known = entry.all_points
+        nodes = [known[p] for p in self.points]
         if entry.children_of is not None:  # Table II: the output after child i
             parent = getattr(model, entry.children_of) if entry.children_of else model
             # Keep only what the deepest point needs: the rest is never built into this module.
             self.layers = nn.ModuleList(list(parent.children())[: max(nodes) + 1])
-            self.point_at_layer = dict(zip(nodes, self.points))
+            self.point_at_layer = {}  # child index -> the point names there (two names may share a node)
+            for node, point in zip(nodes, self.points):
+                self.point_at_layer.setdefault(node, []).append(point)
             self.extractor = None
         else:  # FX nodes: a graph of the network holding only what the requested nodes need
             from torchvision.models.feature_extraction import create_feature_extractor
 
             self.layers, self.point_at_layer = None, None
-            self.extractor = create_feature_extractor(model.eval(), return_nodes=dict(zip(nodes, self.points)))
+            self.node_of = dict(zip(self.points, nodes))  # two point names may share a node
+            self.extractor = create_feature_extractor(model.eval(), return_nodes=list(dict.fromkeys(nodes)))
         # GoogLeNet's and Inception-v3's ImageNet weights were trained on inputs rescaled by
         # torchvision's `transform_input`, which their forward() applies. The authors' code called
         # the children directly and so never applied it: inception_transform=False reproduces that.
@@ -375,7 +407,7 @@ class LossNetwork(nn.Module):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
         self.train(False)
-        if arch in MIN_INPUT_SIZE:
+        if arch in MIN_INPUT_SIZE and all(p in POINTS for p in self.points):
             self.min_input_size = max(MIN_INPUT_SIZE[arch][POINTS.index(p)] for p in self.points)
         else:
             if self.points not in entry.min_input:
@@ -403,15 +435,16 @@ class LossNetwork(nn.Module):
 
     def _features(self, x):
         if self.extractor is not None:
-            features = self.extractor(x)
+            by_node = self.extractor(x)
+            features = {p: by_node[node] for p, node in self.node_of.items()}
             if self.layout == "nhwc":  # channels-last outputs (Swin) as (N, C, h, w)
                 features = {p: f.permute(0, 3, 1, 2) for p, f in features.items()}
             return features
         features = {}
         for i, layer in enumerate(self.layers):
             x = layer(x)
-            if i in self.point_at_layer:
-                features[self.point_at_layer[i]] = x
+            for point in self.point_at_layer.get(i, ()):
+                features[point] = x
         return features
 
     def extra_repr(self):

@@ -125,3 +125,46 @@ def test_chunks_change_the_speed_not_the_distances(bapps_root):
     for point in POINTS:
         for a, b in zip(whole[point], single[point]):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_a_calibrated_run_scores_the_saved_metric_and_reuses_it(bapps_root, tmp_path):
+    # Each point's calibration is saved; the run's scores are that metric's, as
+    # dplib.calibration.score computes them through PerceptualSimilarity (another code path:
+    # its 1x1 convolution on the maps, not pair_distances' weighted Eq. 1).
+    from dplib.calibration import score
+    from dplib.similarity import PerceptualSimilarity, load_calibration
+
+    settings = dict(variant="lin", recipe="released", lin_cache=False, clamp="after_step", trunk_mode="train",
+                    train_subsets=["traditional", "cnn", "mix"], weights=None, normalize_input=True,
+                    inception_transform=False, seed=0, limit=4, batch_size=5, progress=False)
+    two_afc_d, jnd_d = b1.evaluate_calibrated("squeezenet1_1", ("early", "late"), bapps_root, tmp_path, ["cnn"],
+                                              ["traditional"], **settings)
+    rows = {(r["score"], r["dataset"], r["point"]): r["value"]
+            for r in b1.score_rows("squeezenet1_1", ("early", "late"), two_afc_d, jnd_d)}
+    for point in ("early", "late"):
+        record = load_calibration(tmp_path / f"calibration_{point}.pt")
+        assert record["variant"] == "lin" and record["data"]["triplets"] == 3 * 4
+        metric = PerceptualSimilarity("squeezenet1_1", point, calibration=tmp_path / f"calibration_{point}.pt",
+                                      weights=None)
+        dataset = TwoAFCDataset(bapps_root, "cnn", limit=4)
+        ref, p1 = (torch.stack([dataset[i][k] for i in range(len(dataset))]) for k in ("ref", "p1"))
+        with torch.no_grad():
+            np.testing.assert_allclose(two_afc_d["cnn"][f"{point}_d1"], metric(ref, p1).double().numpy(), rtol=1e-5)
+        expected = score(metric, bapps_root, subsets=["cnn"], jnd_subsets=["traditional"], limit=4)
+        assert rows[("2afc", "cnn", point)] == pytest.approx(expected["2afc"]["cnn"], abs=1e-9)
+        assert rows[("jnd_map", "traditional", point)] == pytest.approx(expected["jnd_map"]["traditional"], abs=1e-9)
+    # a rerun with the same settings loads the files; another recipe trains again
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("calibration_*.pt")}
+    b1.evaluate_calibrated("squeezenet1_1", ("early", "late"), bapps_root, tmp_path, ["cnn"], ["traditional"],
+                           **settings)
+    assert {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("calibration_*.pt")} == stamps
+    b1.evaluate_calibrated("squeezenet1_1", ("early", "late"), bapps_root, tmp_path, ["cnn"], ["traditional"],
+                           **{**settings, "recipe": "lpips"})
+    assert all(p.stat().st_mtime_ns != stamps[p.name] for p in tmp_path.glob("calibration_*.pt"))
+    assert load_calibration(tmp_path / "calibration_late.pt")["recipe"]["name"] == "lpips"
+
+
+def test_a_calibrated_run_reads_the_training_set_too():
+    parameters = {"subsets": ["cnn"], "jnd_subsets": [], "train_subsets": ["traditional", "mix"]}
+    assert "2afc/train" not in b1.data_needs({**parameters, "variant": "baseline"})["bapps"]
+    assert b1.data_needs({**parameters, "variant": "tune"})["bapps"]["2afc/train"] == {"traditional", "mix"}

@@ -47,3 +47,30 @@ def test_gpu_report_refuses_cuda_without_a_gpu(tmp_path):
     done = subprocess.run([sys.executable, "bench/gpu_report.py", "--device", "cuda", "--out", str(tmp_path)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "no CUDA GPU" in done.stderr and not list(tmp_path.iterdir())
+
+
+def test_calibration_bench_records_both_paths_and_the_whole_runs_from_them(tmp_path):
+    done = subprocess.run([sys.executable, "bench/calibration.py", "--arch", "squeezenet1_1", "--repeat", "1",
+                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    record = json.loads((tmp_path / "calibration_cpu.json").read_text())
+    net = record["networks"]["squeezenet1_1"]
+    assert record["triplets"] == 151_300 and record["epochs"] == 10  # BAPPS 2AFC train; the recipe's 5 + 5
+    exact, cached = net["exact_step_s_per_triplet"], net["cached_step_s_per_triplet"]
+    assert set(exact) == set(cached) == {"early", "semi_early", "mid", "late"}
+    # one network's calibration, by hand: each point 10 epochs of 151.3K triplets; cached adds one shared pass
+    assert net["exact_hours"] == pytest.approx(sum(exact.values()) * 10 * 151_300 / 3600)
+    assert net["cached_hours"] == pytest.approx((net["caching_pass_s_per_triplet"] + sum(cached.values()) * 10)
+                                                * 151_300 / 3600)
+    assert net["speedup"] == pytest.approx(net["exact_hours"] / net["cached_hours"]) and net["speedup"] > 1
+
+
+def test_the_readme_states_the_committed_calibration_measurement():
+    # the numbers in README's calibration section and bench/README.md are the committed record's
+    record = json.loads((ROOT / "results" / "bench" / "calibration_cpu.json").read_text())
+    readme = (ROOT / "README.md").read_text().split("## A calibrated metric from any network", 1)[1].split("\n## ")[0]
+    bench = (ROOT / "bench" / "README.md").read_text()
+    for arch, net in record["networks"].items():
+        for text in (readme, bench):
+            stated = f"{net['exact_hours']:.1f} h exact, {net['cached_hours']:.2f} h cached ({net['speedup']:.0f}x)"
+            assert stated in " ".join(text.split()), (arch, stated)

@@ -39,5 +39,9 @@ def test_the_demo_runs_every_stage_once(tmp_path):
     # the paper's items from the paper's printed scores, and the same analysis on the demo's runs
     for folder in ("figures", "figures/demo"):
         assert (tmp_path / folder / "table_3.csv").is_file() and (tmp_path / folder / "fig_2.png").is_file()
+    # beyond the paper: Benchmark 1 calibrated ("lin") beside its baseline, per network and point
+    calibrated = pd.read_csv(tmp_path / "figures" / "demo" / "b1_calibrated.csv", header=[0, 1], index_col=[0, 1])
+    assert len(calibrated) == 2 and (tmp_path / "figures" / "demo" / "fig_calibrated.png").stat().st_size > 10_000
+    assert not (tmp_path / "figures" / "b1_calibrated.csv").exists()  # the paper has no calibrated scores
     for name in demo.COMPANIONS:
         assert any((tmp_path / "figures" / name).iterdir()) and any((tmp_path / "figures" / "demo" / name).iterdir())

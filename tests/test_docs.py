@@ -40,6 +40,9 @@ def test_every_row_of_the_paper_map_names_a_notebook_params_and_outputs_that_exi
         if item != "the supplementary spreadsheet":  # interactive: no file
             assert outputs, item
         for output in outputs:
+            if item.startswith("Beyond the paper"):  # no printed scores to rebuild: made by `make demo` (test_demo)
+                assert output.startswith("figures/demo/") or output == "make demo", item
+                continue
             for path in expand(output):
                 assert (ROOT / path).is_file(), f"{item}: {path} is not in the repository"
     # every benchmark's and companion's params file appears in the map

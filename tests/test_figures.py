@@ -79,3 +79,12 @@ def test_the_explorers_scatter_and_the_correlation_heat_map(paper, attributes):
     shown = correlations[correlations.scope == "all points"]
     cells = [t for t in heat.axes[0].texts]
     assert len(cells) == len(shown) and {round(r, 2) for r in shown.spearman_rho} == {float(t.get_text()) for t in cells}
+
+
+def test_the_calibrated_figure_draws_each_variant_against_the_baseline(tmp_path):
+    from test_tables import calibrated_results
+
+    table = tables.calibrated_against_baseline(calibrated_results(tmp_path / "results"))
+    figure = figures.fig_calibrated(table)
+    drawn = sorted(tuple(np.round(p, 6)) for c in figure.axes[0].collections for p in c.get_offsets())
+    assert drawn == [(0.6, 0.75), (0.68, 0.71), (0.7, 0.72), (0.7, 0.78)]  # (baseline, calibrated), by hand

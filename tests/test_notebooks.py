@@ -101,6 +101,18 @@ def test_b1_perceptual_similarity_runs(tmp_path, bapps_root, arch):
     assert (tmp_path / "run" / "two_afc.png").is_file() and len(list((tmp_path / "run" / "distances").iterdir())) == 8
 
 
+def test_b1_runs_a_calibrated_variant(tmp_path, bapps_root):
+    # "tune": the network trained with the channel weights on BAPPS 2AFC train, then scored
+    record = run_notebook("b1_perceptual_similarity.ipynb", tmp_path, arch="squeezenet1_1", points=["early"],
+                          weights=None, data_root=str(bapps_root), device="cpu", num_workers=0, batch_size=4,
+                          patches_per_subset=4, variant="tune", out_dir=str(tmp_path / "run"))
+    from dplib.similarity import load_calibration
+
+    calibration = load_calibration(tmp_path / "run" / "calibration_early.pt")
+    assert calibration["variant"] == "tune" and calibration["network"] and len(calibration["history"]) == 10
+    assert {s["point"] for s in record["scores"]} == {"early"} and record["params"]["variant"] == "tune"
+
+
 TABLE_FILES = sorted(p.name for p in (ROOT / "figures").glob("*") if p.suffix in (".csv", ".md", ".tex"))
 
 

@@ -30,6 +30,7 @@ def test_an_installed_wheel_carries_the_papers_data(tmp_path):
     checkout: the CSVs are package data. The venv borrows this one's dependencies through a .pth
     file (whose own .pth files, the editable dplib among them, are not read), so dplib itself
     can come only from the wheel."""
+    import os
     import shutil
     import site
     import subprocess
@@ -58,7 +59,9 @@ def test_an_installed_wheel_carries_the_papers_data(tmp_path):
     check = ("import dplib, pathlib; from dplib.analysis.scores import load_paper_scores, load_paper_architectures\n"
              "print(pathlib.Path(dplib.__file__).resolve())\n"
              "print(len(load_paper_scores()), len(load_paper_architectures()))")
-    done = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    alone = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing may put a checkout first
+    done = subprocess.run([str(python), "-c", check], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                          env=alone)
     assert done.returncode == 0, done.stderr[-3000:]
     where, counts = done.stdout.split("\n")[-3:-1]
     assert Path(where).is_relative_to(purelib.resolve())  # the wheel's dplib, not this checkout's

@@ -118,3 +118,43 @@ def test_rank_table_counts_only_the_papers_scores_by_default():
     pd.testing.assert_frame_equal(tables.rank_table(with_extra), tables.rank_table(scores))
     assert tables.rank_table(with_extra, paper_scores=False).loc["alexnet", "b1"] != \
         tables.rank_table(scores).loc["alexnet", "b1"]
+
+
+def calibrated_results(folder):
+    """A results folder as `dplib grid collect` leaves it after params/b1.yaml and
+    params/b1_calibrated.yaml: b1.csv (baseline, with one stray lin row a user's variant axis
+    put there) and b1_calibrated.csv (lin and tune); values chosen by hand."""
+    folder.mkdir()
+    base = toy_scores().assign(variant=lambda t: np.where(t.benchmark == "b1", "baseline", None),
+                               run_id="r", state="completed")
+    stray = pd.DataFrame([dict(score_row("b1", "2afc", 0.99, dataset="all", arch="vgg16", point="early"),
+                               variant="lin", run_id="s", state="completed")])
+    pd.concat([base, stray]).to_csv(folder / "b1.csv", index=False)
+    rows = [dict(score_row("b1", s, v, dataset="all", arch=a, point=p), variant=variant, run_id="c",
+                 state="completed")
+            for variant, s, a, p, v in (("lin", "2afc", "vgg16", "early", 0.75), ("lin", "2afc", "vgg16", "late", 0.72),
+                                        ("tune", "2afc", "vgg16", "late", 0.78), ("lin", "jnd_map", "vgg16", "late", 0.61),
+                                        ("lin", "2afc", "alexnet", "late", 0.71))]
+    pd.DataFrame(rows).to_csv(folder / "b1_calibrated.csv", index=False)
+    return folder
+
+
+def test_calibrated_against_baseline_puts_each_variant_beside_the_uncalibrated_metric(tmp_path):
+    folder = calibrated_results(tmp_path / "results")
+    table = tables.calibrated_against_baseline(folder)
+    assert list(table.index) == [("vgg16", "early"), ("vgg16", "late"), ("alexnet", "late")]  # the paper's order
+    assert table.loc[("vgg16", "early"), ("2afc", "baseline")] == 0.60  # not the stray lin row of b1.csv
+    assert table.loc[("vgg16", "early"), ("2afc", "lin")] == 0.75
+    assert table.loc[("vgg16", "late"), ("2afc", "tune")] == 0.78
+    assert table.loc[("vgg16", "late"), ("jnd_map", "lin")] == 0.61
+    assert table.loc[("alexnet", "late"), ("2afc", "baseline")] == 0.68
+    assert tables.calibrated_against_baseline("paper").empty
+
+
+def test_the_paper_tables_read_the_baseline_and_a_variant_on_request(tmp_path):
+    folder = calibrated_results(tmp_path / "results")
+    baseline = tables.load_scores(folder)
+    assert 0.99 not in set(baseline.value) and len(baseline[baseline.benchmark == "b1"]) == 12
+    lin = tables.load_scores(folder, variant="lin")
+    assert sorted(lin[lin.benchmark == "b1"].value) == [0.61, 0.71, 0.72, 0.75]
+    assert len(lin[lin.benchmark == "b2"]) == 3  # the other benchmarks as they are

@@ -138,6 +138,24 @@ def scatter(scores, attributes, attribute, key, color_by="point"):
     return figure
 
 
+def fig_calibrated(table, score="2afc"):
+    """Benchmark 1's calibrated metrics against the uncalibrated one (tables.calibrated_against_baseline):
+    one dot per network and point, the baseline's score across, each variant's up; above the
+    diagonal, calibrating helped."""
+    plt, sns = _plt(), _sns()
+    columns = table[score]
+    long = (columns.drop(columns="baseline").stack().rename("calibrated").reset_index()
+            .merge(columns["baseline"].rename("baseline").reset_index(), on=["arch", "point"]))
+    figure, axis = plt.subplots(figsize=(5, 4.5))
+    sns.scatterplot(long, x="baseline", y="calibrated", hue="point", style="variant", ax=axis)
+    low, high = np.nanmin(long[["baseline", "calibrated"]].values), np.nanmax(long[["baseline", "calibrated"]].values)
+    axis.plot([low, high], [low, high], color="0.6", linewidth=0.8, zorder=0)
+    axis.set(xlabel=f"B1 {score}, baseline (Eq. 1)", ylabel=f"B1 {score}, calibrated",
+             title=f"{len(columns)} loss networks: calibrated against uncalibrated")
+    figure.tight_layout()
+    return figure
+
+
 def figure_png(figure):
     """A figure as PNG bytes (no timestamp), and the figure closed."""
     import io

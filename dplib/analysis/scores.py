@@ -20,11 +20,15 @@ def load_paper_architectures():
     return pd.read_csv(PAPER_DIR / "architectures.csv").set_index("arch")
 
 
-def load_results(path):
+def load_results(path, variant="baseline"):
     """A grid's collected results (a CSV written by `dplib grid collect`, or a folder of
     them: the benchmarks' b1.csv ... b4.csv; a companion grid's CSV is read by its own
     analysis) in the columns of `load_paper_scores`, plus run_id and state. Rows of runs that
-    did not complete are dropped here; read the CSV itself to see them."""
+    did not complete are dropped here; read the CSV itself to see them.
+
+    variant: Benchmark 1's metric whose rows are kept, "baseline" (the paper's, Eq. 1) or a
+    calibrated one ("lin", "tune", "scratch": results/b1_calibrated.csv); None keeps every
+    row. Rows without a variant (the other benchmarks) are always kept."""
     path = Path(path)
     files = [f for f in sorted(path.glob("b*.csv")) if f.stem[1:].isdigit()] if path.is_dir() else [path]
     if not files or not all(f.is_file() for f in files):
@@ -32,6 +36,8 @@ def load_results(path):
     table = pd.concat([pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in files], ignore_index=True)
     if "state" in table:
         table = table[table.state == "completed"]
+    if variant is not None and "variant" in table:
+        table = table[table.variant.isna() | (table.variant == variant)]
     return _tidy(table.dropna(subset=["value"]))
 
 

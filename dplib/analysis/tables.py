@@ -193,11 +193,48 @@ def to_files(table, folder, name):
 
 # ----- tables I and II, and where the scores come from ---------------------------------------
 
-def load_scores(results="paper"):
-    """"paper" -> the paper's Tables V-XI; a path -> a grid's collected results (a CSV or a folder)."""
+def load_scores(results="paper", variant="baseline"):
+    """"paper" -> the paper's Tables V-XI; a path -> a grid's collected results (a CSV or a
+    folder), Benchmark 1's rows those of `variant` (scores.load_results)."""
     from .scores import load_paper_scores, load_results
 
-    return load_paper_scores() if str(results) == "paper" else load_results(results)
+    if str(results) == "paper":
+        return load_paper_scores()
+    path = Path(results)
+    if variant not in (None, "baseline") and path.is_dir():  # the calibrated B1 grid's own CSV, the rest as usual
+        rest = load_results(path)
+        return pd.concat([rest[rest.benchmark != "b1"], load_results(path / "b1_calibrated.csv", variant)],
+                         ignore_index=True)
+    return load_results(path, variant)
+
+
+def calibrated_against_baseline(results, scores=("2afc", "jnd_map")):
+    """Benchmark 1's uncalibrated metric (Eq. 1, the paper's) beside its calibrated variants,
+    per network and point: rows (arch, point), columns (score, variant), the "all" cells
+    (the 2AFC mean over subsets, JND pooled). The baseline comes from `results` (the paper's
+    scores for "paper"); the calibrated ones from a results folder's b1_calibrated.csv (or a
+    CSV with a variant column). Empty when there are none."""
+    from .scores import load_results
+
+    path = Path(results) if str(results) != "paper" else None
+    baseline = load_scores(results).assign(variant="baseline")
+    calibrated_csv = path / "b1_calibrated.csv" if path is not None and path.is_dir() else path
+    calibrated = pd.DataFrame(columns=list(baseline.columns))
+    if calibrated_csv is not None and calibrated_csv.is_file():
+        calibrated = load_results(calibrated_csv, variant=None)
+        if "variant" not in calibrated:
+            raise ValueError(f"{calibrated_csv} has no variant column: collect it with params/b1_calibrated.yaml")
+        calibrated = calibrated[calibrated.variant.fillna("baseline") != "baseline"]
+    both = pd.concat([baseline, calibrated], ignore_index=True)
+    both = both[(both.benchmark == "b1") & (both.dataset == "all") & both.score.isin(scores)]
+    if calibrated.empty:
+        return pd.DataFrame()
+    table = both.pivot_table(index=["arch", "point"], columns=["score", "variant"], values="value")
+    table = table[table.xs("baseline", axis=1, level="variant").notna().any(axis=1) &
+                  table.drop(columns="baseline", level="variant").notna().any(axis=1)]
+    order = {arch: i for i, arch in enumerate(architecture_order(table.index.get_level_values("arch")))}
+    return table.sort_index(key=lambda index: index.map(order) if index.name == "arch" else
+                            index.map({p: i for i, p in enumerate(POINT_LETTERS)}))
 
 
 def table_1(attributes, paper_architectures):

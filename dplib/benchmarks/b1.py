@@ -10,6 +10,7 @@ patch, and 150 of them at once spill out of the caches (bench/b1.py measures it)
 """
 
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -62,14 +63,23 @@ def _features(network, batch, device, channels_last, dtype):
     return network(batch)  # float16 ends at 65504: a batch whose features overflowed is done again in float32
 
 
+def _distance(a, b, weights):
+    """Eq. 1 between unit-normalised features (N, C, h, w) -> (N,); with `weights` (C,), each
+    channel's squared difference weighted (a calibrated metric's 1x1 layer, dplib.similarity)."""
+    if weights is None:
+        return perceptual_distance(a, b, normalized=True)
+    return torch.nn.functional.conv2d((a - b).pow(2), weights.view(1, -1, 1, 1).to(a)).mean(dim=(1, 2, 3))
+
+
 @torch.no_grad()
 def pair_distances(network, dataset, first, second, reference=None, batch_size=50, device="cpu", num_workers=0,
-                   channels_last=False, autocast=False, description="", progress=True):
+                   channels_last=False, autocast=False, description="", progress=True, channel_weights=None):
     """Eq. 1 distances per point for every item of `dataset`.
 
     With `reference` (2AFC), returns {point: (d(ref, first), d(ref, second))}, the
     reference's features computed once per triplet; without (JND), {point: d(first, second)}.
     Each array has one distance per item, as float64. `autocast`: see autocast_dtype.
+    channel_weights: {point: (C,)} of a calibrated metric (None: Eq. 1's equal weights).
     """
     dtype = autocast_dtype(autocast)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
@@ -86,7 +96,8 @@ def pair_distances(network, dataset, first, second, reference=None, batch_size=5
         for point, pieces in normalized.items():
             parts = torch.cat(pieces).chunk(len(names))
             for i, other in enumerate(parts[1:]):
-                out[point][i].append(perceptual_distance(parts[0], other, normalized=True).cpu())
+                weights = None if channel_weights is None else channel_weights[point]
+                out[point][i].append(_distance(parts[0], other, weights).cpu())
     if reference:
         return {p: (torch.cat(a).double().numpy(), torch.cat(b).double().numpy()) for p, (a, b) in out.items()}
     return {p: torch.cat(a).double().numpy() for p, (a, _) in out.items()}
@@ -141,6 +152,64 @@ def evaluate(network, data_root, out_dir, subsets, jnd_subsets, limit=None, **lo
     return two_afc_distances, jnd_distances
 
 
+def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, variant, recipe, lin_cache, clamp,
+                        trunk_mode, train_subsets, weights, normalize_input, inception_transform, seed, limit=None,
+                        progress=True, **loader_options):
+    """The calibrated variants (lin, tune, scratch): one metric per point trained on BAPPS's
+    2AFC training triplets (dplib.calibration.calibrate_each), saved as
+    out_dir/calibration_<point>.pt (a rerun loads it instead of training again), then scored
+    on the validation sets as `evaluate` scores the baseline. Returns evaluate's two dicts."""
+    from ..calibration import calibrate_each
+    from ..similarity import PerceptualSimilarity, load_calibration, save_calibration
+
+    device = loader_options.get("device", "cpu")
+    paths = {p: Path(out_dir) / f"calibration_{p}.pt" for p in points}
+    wanted = _calibration_settings(variant, recipe, lin_cache, clamp, trunk_mode, train_subsets, limit, seed)
+    done = {p: PerceptualSimilarity(arch, p, calibration=path, weights=weights, inception_transform=inception_transform,
+                                    input_scaling="imagenet" if normalize_input else "none", seed=seed)
+            for p, path in paths.items()
+            if path.is_file() and _calibration_settings(**_settings_of(load_calibration(path))) == wanted}
+    todo = [p for p in points if p not in done]
+    if todo:
+        trained = calibrate_each(arch, todo, data_root, variant=variant, recipe=recipe, lin_cache=lin_cache,
+                                 clamp=clamp, trunk_mode=trunk_mode, weights=weights, subsets=train_subsets,
+                                 limit=limit, device=device, seed=seed, normalize_input=normalize_input,
+                                 inception_transform=inception_transform, progress=progress)
+        for point, (metric, record) in trained.items():
+            save_calibration(paths[point], metric, **record)
+            shutil.rmtree(Path(out_dir) / "calibrated" / point, ignore_errors=True)  # distances of an older one
+            done[point] = metric
+    two_afc_distances, jnd_distances = {}, {}
+    for point, metric in done.items():
+        metric.to(device)
+        two_afc, jnd = evaluate(metric.network, data_root, Path(out_dir) / "calibrated" / point, subsets, jnd_subsets,
+                                limit=limit, channel_weights=dict(metric.channel_weights), progress=progress,
+                                **loader_options)
+        for merged, part in ((two_afc_distances, two_afc), (jnd_distances, jnd)):
+            for subset, arrays in part.items():
+                merged.setdefault(subset, {}).update(arrays)
+    return two_afc_distances, jnd_distances
+
+
+def _calibration_settings(variant, recipe, lin_cache, clamp, trunk_mode, train_subsets, limit, seed):
+    """What makes two calibrations the same: a saved one is reused only when all of it matches."""
+    from ..calibration import _settings
+
+    name, settings = _settings(recipe)
+    return dict(variant=variant, recipe={k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
+                lin_cache=lin_cache, clamp=clamp, trunk_mode=trunk_mode, train_subsets=list(train_subsets),
+                limit=limit, seed=seed)
+
+
+def _settings_of(record):
+    from ..calibration import RECIPES
+
+    recipe = {k: record["recipe"][k] for k in RECIPES["released"]}
+    return dict(variant=record["variant"], recipe=recipe, lin_cache=record["recipe"]["lin_cache"],
+                clamp=record["recipe"]["clamp"], trunk_mode=record["recipe"]["trunk_mode"],
+                train_subsets=record["data"]["bapps_train_subsets"], limit=record["data"]["limit"], seed=record["seed"])
+
+
 def score_rows(arch, points, two_afc_distances, jnd_distances):
     """Tidy score rows: 2AFC per subset and their mean ("all"); JND mAP per subset and over
     all JND pairs pooled ("all")."""
@@ -174,8 +243,11 @@ def plot_scores(rows, title=""):
 
 
 def data_needs(parameters):
-    """What a run reads: the BAPPS subsets of its `subsets` and `jnd_subsets`."""
-    return {"bapps": bapps.needs(two_afc_val=parameters["subsets"], jnd_val=parameters["jnd_subsets"])}
+    """What a run reads: the BAPPS subsets of its `subsets` and `jnd_subsets`, and for a
+    calibrated variant the 2AFC training subsets of `train_subsets`."""
+    calibrated = parameters["variant"] != "baseline"
+    return {"bapps": bapps.needs(two_afc_val=parameters["subsets"], jnd_val=parameters["jnd_subsets"],
+                                 two_afc_train=parameters["train_subsets"] if calibrated else ())}
 
 
 def steps(parameters):

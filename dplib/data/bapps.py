@@ -251,25 +251,28 @@ def _save_label(value, path):
     np.save(path, np.array([value], dtype=np.float32))
 
 
+def _write_triplets(folder, kinds, count, generator, rng, seed):
+    for i, ref in enumerate(_random_patches(count, 64, generator)):
+        s0, s1 = rng.uniform(0.05, 1.0, size=2)
+        k0, k1 = kinds[i % len(kinds)], kinds[(i + 1) % len(kinds)]
+        p0 = distort(ref[None], k0, s0, seed=seed + i)[0]
+        p1 = distort(ref[None], k1, s1, seed=seed + i + 1)[0]
+        judge = float(np.clip(1 / (1 + np.exp(-6 * (s0 - s1))) + rng.normal(0, 0.05), 0, 1))
+        name = f"{i:06d}"
+        for part, image in (("ref", ref), ("p0", p0), ("p1", p1)):
+            _save_png(image, folder / part / f"{name}.png")
+        _save_label(judge, folder / "judge" / f"{name}.npy")
+
+
 def write_fixture(root, patches_per_subset=12, seed=0):
     """A tiny BAPPS in the real layout: patches of scikit-image's photographs with real
     distortions; judgements follow the distortion strengths (people prefer the weaker)."""
     root = Path(root)
     generator = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    for subset_index, subset in enumerate(TWO_AFC_SUBSETS):
-        folder = root / "2afc" / "val" / subset
-        kinds = FIXTURE_DISTORTIONS[subset]
-        for i, ref in enumerate(_random_patches(patches_per_subset, 64, generator)):
-            s0, s1 = rng.uniform(0.05, 1.0, size=2)
-            k0, k1 = kinds[i % len(kinds)], kinds[(i + 1) % len(kinds)]
-            p0 = distort(ref[None], k0, s0, seed=seed + i)[0]
-            p1 = distort(ref[None], k1, s1, seed=seed + i + 1)[0]
-            judge = float(np.clip(1 / (1 + np.exp(-6 * (s0 - s1))) + rng.normal(0, 0.05), 0, 1))
-            name = f"{i:06d}"
-            for part, image in (("ref", ref), ("p0", p0), ("p1", p1)):
-                _save_png(image, folder / part / f"{name}.png")
-            _save_label(judge, folder / "judge" / f"{name}.npy")
+    for subset in TWO_AFC_SUBSETS:
+        _write_triplets(root / "2afc" / "val" / subset, FIXTURE_DISTORTIONS[subset], patches_per_subset, generator,
+                        rng, seed)
     for subset in JND_SUBSETS:
         folder = root / "jnd" / "val" / subset
         for i, ref in enumerate(_random_patches(patches_per_subset, 64, generator)):
@@ -281,8 +284,15 @@ def write_fixture(root, patches_per_subset=12, seed=0):
             _save_png(ref, folder / "p0" / f"{name}.png")
             _save_png(p1, folder / "p1" / f"{name}.png")
             _save_label(same, folder / "same" / f"{name}.npy")
+    # The 2AFC training split (calibrating a metric, dplib.calibration), written last so that
+    # the val and JND patches stay what they were; "mix" mixes the two kinds, as in BAPPS.
+    mix = FIXTURE_DISTORTIONS["traditional"] + FIXTURE_DISTORTIONS["cnn"][:1]
+    for subset in TRAIN_SUBSETS:
+        _write_triplets(root / "2afc" / "train" / subset, FIXTURE_DISTORTIONS.get(subset, mix), patches_per_subset,
+                        generator, rng, seed)
     counts = {f"2afc/val/{s}": patches_per_subset for s in TWO_AFC_SUBSETS}
     counts.update({f"jnd/val/{s}": patches_per_subset for s in JND_SUBSETS})
+    counts.update({f"2afc/train/{s}": patches_per_subset for s in TRAIN_SUBSETS})
     manifest.record(root, "bapps", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
                     extra={"counts": counts})
     return root

@@ -3,6 +3,7 @@
     dplib grid run|check|status|collect PARAMS     a benchmark's grid (dplib.run.grid, .check)
     dplib data download|verify|fixtures NAME       a dataset (dplib.data), for what a grid reads
     dplib weights download --for PARAMS           the ImageNet weights a grid's runs load
+    dplib calibrate ARCH --points ... --bapps DIR --out FILE   a calibrated metric (dplib.calibration)
 """
 
 import argparse
@@ -10,6 +11,8 @@ import sys
 from pathlib import Path
 
 from tabulate import tabulate
+
+from ..calibration import CLAMPS, RECIPES, TRUNK_MODES, VARIANTS
 
 
 def _grid(args):
@@ -141,6 +144,29 @@ def _data(args):
     return status
 
 
+def _calibrate(args):
+    """`dplib calibrate ARCH --points ... --bapps DIR --out FILE`: train, score the validation
+    sets found beside the training set, write the file."""
+    from ..calibration import calibrate, score
+    from ..device import resolve_device
+    from ..similarity import save_calibration
+
+    options = {k: v for k, v in dict(variant=args.variant, recipe=args.recipe, clamp=args.clamp,
+                                     trunk_mode=args.trunk_mode, seed=args.seed, limit=args.limit,
+                                     epochs=args.epochs).items() if v is not None}
+    if args.weights is not None:
+        options["weights"] = None if args.weights.lower() == "none" else args.weights
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(args.device)
+    metric, record = calibrate(args.arch, args.points, args.bapps, lin_cache=args.lin_cache, device=device, **options)
+    scores = score(metric, args.bapps, device=device, limit=args.limit)
+    save_calibration(out, metric, **record, scores=scores)
+    summary = ", ".join(f"{name} {values['all']:.4f}" for name, values in scores.items()) or "no val sets found"
+    print(f"{args.arch} {'/'.join(metric.points)} {metric.variant}: {summary} -> {out}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="dplib", description="Deep perceptual loss networks: benchmarks and grids")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -186,9 +212,28 @@ def main(argv=None):
     weights_parser.add_argument("--smoke", action="store_true", help="its smoke grid")
     weights_parser.add_argument("--grid", metavar="AXIS_FILE", help="the file of its `grid` axes")
 
+    calibrate_parser = groups.add_parser(
+        "calibrate", help="a calibrated perceptual similarity (LPIPS's lin, tune or scratch) from any loss network")
+    calibrate_parser.add_argument("arch", help="a registered network (dplib.REGISTRY) or timm:<model>")
+    calibrate_parser.add_argument("--points", nargs="+", required=True, help="its points, one metric over them all")
+    calibrate_parser.add_argument("--bapps", required=True, metavar="DIR",
+                                  help="a BAPPS root holding 2afc/train (dplib data download bapps --all); its val "
+                                       "sets, when there, are scored")
+    calibrate_parser.add_argument("--out", required=True, metavar="FILE", help="the calibration file to write")
+    calibrate_parser.add_argument("--variant", choices=VARIANTS[1:], help="default: lin")
+    calibrate_parser.add_argument("--recipe", choices=sorted(RECIPES), help="default: released")
+    calibrate_parser.add_argument("--lin-cache", action="store_true", help="lin on cached channel means (one pass)")
+    calibrate_parser.add_argument("--clamp", choices=CLAMPS, help="default: after_step")
+    calibrate_parser.add_argument("--trunk-mode", choices=TRUNK_MODES, help="tune/scratch; default: train")
+    calibrate_parser.add_argument("--weights", help="imagenet (default), none (random, seeded) or a state-dict path")
+    calibrate_parser.add_argument("--device", default="auto", help="auto (cuda when there is one), cuda or cpu")
+    calibrate_parser.add_argument("--seed", type=int, help="default: 0")
+    calibrate_parser.add_argument("--limit", type=int, help="the first N triplets of each subset (a quick try)")
+    calibrate_parser.add_argument("--epochs", type=int, help="the recipe's first N epochs only (a quick try)")
+
     args = parser.parse_args(argv)
     try:
-        return {"grid": _grid, "data": _data, "weights": _weights}[args.group](args)
+        return {"grid": _grid, "data": _data, "weights": _weights, "calibrate": _calibrate}[args.group](args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
         print(f"dplib: error: {error}", file=sys.stderr)
         return 2
