@@ -89,6 +89,25 @@ def _cache_path(arch, input_size):
 
 
 @functools.lru_cache(maxsize=8)
+def pretraining(arch, weights):
+    """What a loss network was pretrained on, for the rows of a pretraining grid: its weight
+    name, the data (torchvision's documentation of each: SWAG trunks were trained weakly
+    supervised on 3.6B Instagram images, then the head or the whole network on ImageNet-1K;
+    the others on ImageNet-1K), its ImageNet-1K top-1 and its training recipe where torchvision
+    gives them. None and state-dict paths: the name alone."""
+    from .lossnets import weight_name
+
+    name = weight_name(arch, weights)
+    if name is None:
+        return dict(pretraining="random" if weights is None else str(weights), pretraining_data="",
+                    pretraining_top1=float("nan"), pretraining_recipe="")
+    meta = imagenet_weights(arch, name).meta
+    data = "Instagram-3.6B (SWAG), then ImageNet-1K" if "SWAG" in name else "ImageNet-1K"
+    return dict(pretraining=name, pretraining_data=data,
+                pretraining_top1=meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1", float("nan")),
+                pretraining_recipe=meta.get("recipe", ""))
+
+
 def attributes_table(input_size=224, cache=True, architectures=ARCHITECTURES):
     """One row per architecture x extraction point (the paper's 56 by default; any registered
     networks with `architectures`) with the attributes the paper analyses: architecture-wide

@@ -12,6 +12,7 @@ need (64 px in B1 and B4, 288 in B2).
 """
 
 import functools
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -93,16 +94,21 @@ for _name, (_build, _points, _family, _layout) in BUILT_IN.items():
 # ----- timm ---------------------------------------------------------------------------------
 
 def _timm_model(model_name, weights, seed):
-    """A timm model: weights None (random, seeded), "imagenet"/"pretrained" (timm's hub) or a
-    state-dict path."""
+    """A timm model: weights None (random, seeded), "imagenet"/"pretrained" (timm's default
+    pretrained tag, from its hub), another of timm's pretrained tags of the model (a
+    pretraining axis: e.g. resnet50's "a1_in1k" or "fb_swsl_ig1b_ft_in1k", from
+    timm.list_pretrained) or a state-dict path."""
     try:
         import timm
     except ImportError:
         raise ImportError("timm models need timm: pip install 'dplib[timm]'") from None
+    tags = {name.split(".", 1)[1] for name in timm.list_pretrained(f"{model_name.split('.')[0]}.*")}
+    tagged = isinstance(weights, str) and weights in tags and not Path(weights).is_file()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        pretrained = isinstance(weights, str) and weights.lower() in ("imagenet", "pretrained")
-        model = timm.create_model(model_name, pretrained=pretrained)
+        pretrained = tagged or (isinstance(weights, str) and weights.lower() in ("imagenet", "pretrained"))
+        model = timm.create_model(f"{model_name.split('.')[0]}.{weights}" if tagged else model_name,
+                                  pretrained=pretrained)
     if weights is not None and not pretrained:
         load_weights(model, weights, f"timm:{model_name}")
     return model

@@ -291,17 +291,42 @@ def build_classifier(arch, weights="imagenet", seed=0):
         model = torchvision.models.get_model(arch, weights=None, **kwargs)
     if weights is None:
         return model
-    if isinstance(weights, str) and weights.lower() == "imagenet":
-        state = _imagenet_state_dict(arch)
-        return _load_state(model, state, arch)
+    name = weight_name(arch, weights)
+    if name is not None:
+        return _load_state(model, _torchvision_state_dict(arch, name), arch)
     return load_weights(model, weights, arch)
+
+
+def weight_names(arch):
+    """torchvision's weight names for `arch` (a torchvision model, or a registered network's
+    model): its pretrainings, e.g. ResNet-50's IMAGENET1K_V1 and IMAGENET1K_V2, ViT-B/16's
+    IMAGENET1K_SWAG_LINEAR_V1. Empty for networks torchvision has no weights for."""
+    name = REGISTRY[arch].imagenet if arch in REGISTRY else arch
+    if name is None:
+        return ()
+    try:
+        return tuple(n for n in torchvision.models.get_model_weights(name).__members__ if n != "DEFAULT")  # an alias
+    except (ValueError, KeyError):
+        return ()
+
+
+def weight_name(arch, weights):
+    """The torchvision weight name `weights` stands for: "imagenet" is IMAGENET1K_V1 (the
+    paper's), a name of weight_names(arch) itself; None for None or a state-dict path."""
+    if not isinstance(weights, str):
+        return None
+    if weights.lower() == "imagenet":
+        return "IMAGENET1K_V1"
+    return weights if weights in weight_names(arch) else None
 
 
 def load_weights(model, path, name):
     """Load a local state dict (torch.load(..., weights_only=True)) into `model`."""
     path = Path(path)
     if not path.is_file():
-        raise MissingData(f"weights file {path} does not exist; give weights='imagenet', None "
+        named = weight_names(name) if name in REGISTRY or "." not in name else ()
+        raise MissingData(f"weights {str(path)!r} of {name} are neither a file nor a torchvision weight name; give "
+                          f"'imagenet', None, {'one of ' + ', '.join(named) + ', ' if named else ''}"
                           "or the path of a state dict saved with torch.save(model.state_dict())")
     return _load_state(model, torch.load(path, map_location="cpu", weights_only=True), name)
 
@@ -318,24 +343,25 @@ def _load_state(model, state, name):
     return model
 
 
-def imagenet_weights(arch):
-    """torchvision's IMAGENET1K_V1 weight entry for `arch` (the weights the paper used); for a
-    registered network, that of the torchvision model it names (None when there is none)."""
-    name = REGISTRY[arch].imagenet if arch in REGISTRY else arch
-    if name is None:
+def imagenet_weights(arch, name="IMAGENET1K_V1"):
+    """torchvision's weight entry `name` for `arch` (by default IMAGENET1K_V1, the weights the
+    paper used); for a registered network, that of the torchvision model it names (None when
+    there is none)."""
+    model = REGISTRY[arch].imagenet if arch in REGISTRY else arch
+    if model is None:
         return None
-    return torchvision.models.get_model_weights(name)["IMAGENET1K_V1"]
+    return torchvision.models.get_model_weights(model)[name]
 
 
-def _imagenet_state_dict(arch):
-    entry = imagenet_weights(arch)
+def _torchvision_state_dict(arch, name="IMAGENET1K_V1"):
+    entry = imagenet_weights(arch, name)
     filename = os.path.basename(entry.url)
     cache = Path(torch.hub.get_dir()) / "checkpoints"
     try:
         return entry.get_state_dict(progress=True, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as error:
         raise WeightsUnavailable(
-            f"could not load the ImageNet weights of {arch} ({type(error).__name__}: {str(error)[:120]}). Offline, "
+            f"could not load the {name} weights of {arch} ({type(error).__name__}: {str(error)[:120]}). Offline, "
             f"download {entry.url} "
             f"on a connected machine and put it at {cache / filename} (the cache is set by TORCH_HOME)"
         ) from error

@@ -170,3 +170,17 @@ def test_vit_flops_count_its_attention_as_torchvision_documents():
 
     table = _measure_network("vit_b_16", 224)
     assert table.mflops.iloc[0] == pytest.approx(imagenet_weights("vit_b_16").meta["_ops"] * 1000, rel=2e-3)
+
+
+def test_a_pretraining_is_recorded_with_its_data_and_torchvisions_documented_top1():
+    from dplib.attributes import pretraining
+
+    # torchvision's documentation: ResNet50_Weights.IMAGENET1K_V2 acc@1 80.858, V1 76.13;
+    # ViT_B_16_Weights.IMAGENET1K_SWAG_LINEAR_V1 acc@1 81.886 (a SWAG trunk, a linear head on ImageNet-1K)
+    v2 = pretraining("resnet50", "IMAGENET1K_V2")
+    assert v2["pretraining"] == "IMAGENET1K_V2" and v2["pretraining_top1"] == 80.858
+    assert v2["pretraining_data"] == "ImageNet-1K" and v2["pretraining_recipe"].startswith("https://")
+    assert pretraining("resnet50", "imagenet")["pretraining_top1"] == 76.13
+    swag = pretraining("vit_b_16", "IMAGENET1K_SWAG_LINEAR_V1")
+    assert swag["pretraining_top1"] == 81.886 and "Instagram" in swag["pretraining_data"]
+    assert pretraining("resnet50", None)["pretraining"] == "random"

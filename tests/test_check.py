@@ -137,3 +137,24 @@ def test_what_download_fetches_is_what_the_grids_runs_read():
     assert {d: n["splits"] for d, (_, n) in both.items()} == {"svhn": {"extra", "train", "test"},
                                                               "stl10": {"unlabeled", "train", "test"}}
     assert cli.data_plan("bapps", include_optional=True)["bapps"][1]["2afc/train"] == set(bapps.TRAIN_SUBSETS)
+
+
+def test_a_pretraining_grids_weights_are_checked_by_name_before_any_run(tmp_path, monkeypatch):
+    import torch
+    import yaml
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    spec = plan.load_spec(ROOT / "params" / "b1.yaml", grid_file=ROOT / "params" / "grid_pretraining.yaml")
+    problems = check.check_weights(plan.expand(spec), spec, ROOT / "params" / "grid_pretraining.yaml")
+    # torchvision's own file names (ResNet50_Weights.IMAGENET1K_V2, ViT_B_16_Weights.IMAGENET1K_SWAG_LINEAR_V1)
+    assert any("IMAGENET1K_V2 weights of resnet50" in p.what and "resnet50-11ad3fa6.pth" in p.what for p in problems)
+    assert any("IMAGENET1K_SWAG_LINEAR_V1 weights of vit_b_16" in p.what and "vit_b_16_lc_swag-4e70ced5.pth" in p.what
+               for p in problems)
+    assert all("--grid" in p.fix for p in problems) and len(problems) == 10
+    axis_file = tmp_path / "grid.yaml"
+    axis_file.write_text(yaml.safe_dump({"arch": ["resnet50"], "point": ["early"],
+                                         "axes": {"weights": ["IMAGENET1K_V9"]}}))
+    spec = plan.load_spec(ROOT / "params" / "b1.yaml", grid_file=axis_file)
+    [problem] = check.check_weights(plan.expand(spec), spec, axis_file)
+    assert "'IMAGENET1K_V9' of resnet50 are neither a file nor one of its" in problem.what
+    assert "IMAGENET1K_V1, IMAGENET1K_V2" in problem.what

@@ -77,3 +77,17 @@ def test_the_first_real_runs_counts_are_the_datasets():
     assert f"{triplets / 1000:.1f}K 2AFC" in README and f"{pairs / 1000:.1f}K JND" in README
     runs = len(yaml.safe_load((ROOT / "params" / "grid.yaml").read_text())["arch"])
     assert f"{runs} runs" in README.split("## A first real run")[1].split("\n## ")[0]
+
+
+def test_the_readmes_proxy_numbers_are_the_committed_tables():
+    import pandas as pd
+
+    section = " ".join(README.split("## Which task predicts which", 1)[1].split("\n## ")[0].split())
+    correlations = pd.read_csv(ROOT / "figures" / "proxy_correlations.csv").set_index(["score_a", "score_b"])
+    choice = pd.read_csv(ROOT / "figures" / "proxy_choice.csv").set_index(["target", "k"])
+    stl10 = correlations.loc[("b1 2afc all", "b4 accuracy stl10")]
+    assert f"rho {stl10.spearman_rho:.2f}, {stl10.spearman_low:.2f} to {stl10.spearman_high:.2f}" in section
+    assert f"BSD100: {correlations.loc[('b1 2afc all', 'b2 ssim bsd100 x4')].spearman_rho:.2f})" in section
+    assert f"road delineation ({correlations.loc[('b1 2afc all', 'b3 quality mrd')].spearman_rho:.2f})" in section
+    assert f"falls {choice.loc[('b3 quality mrd', 1)].regret_share_of_range:.0%} of B3's range" in section
+    assert f"and {choice.loc[('b3 quality mrd', 10)].regret_share_of_range:.0%} even when its top 10" in section

@@ -88,3 +88,19 @@ def test_the_calibrated_figure_draws_each_variant_against_the_baseline(tmp_path)
     figure = figures.fig_calibrated(table)
     drawn = sorted(tuple(np.round(p, 6)) for c in figure.axes[0].collections for p in c.get_offsets())
     assert drawn == [(0.6, 0.75), (0.68, 0.71), (0.7, 0.72), (0.7, 0.78)]  # (baseline, calibrated), by hand
+
+
+def test_the_proxy_figure_shows_every_pairs_correlation_and_each_targets_regret(paper):
+    from dplib.analysis import proxy
+
+    table = proxy.wide(paper)
+    correlations, choice = proxy.rank_correlations(table, resamples=100), proxy.proxy_choice(table)
+    figure = figures.fig_proxy(correlations, choice)
+    [heat] = [a for a in figure.axes if a.get_title().startswith("rank correlation")]
+    [regret] = [a for a in figure.axes if a.get_title().startswith("choosing by")]
+    shown = sorted(float(t.get_text()) for t in heat.texts)
+    expected = sorted([1.0] * len(proxy.KEYS) + [round(r, 2) for r in correlations.spearman_rho] * 2)
+    assert shown == pytest.approx(expected, abs=1e-9)
+    drawn = sorted((x, round(y, 6)) for line in regret.lines for x, y in zip(line.get_xdata(), line.get_ydata())
+                   if len(line.get_xdata()) > 1)
+    assert drawn == sorted((k, round(v, 6)) for k, v in zip(choice.k, choice.regret_share_of_range))

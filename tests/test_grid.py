@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from dplib.run import grid, plan
@@ -271,3 +272,41 @@ def test_the_slurm_queue_is_asked_only_when_a_claim_names_a_slurm_job(tmp_path, 
     counts = grid.summary(runs)
     assert asked == [1] and counts["pending"] == 1 and counts["queued"] == 1
     assert run_state(runs[0].directory, queue=set()) == "pending"  # left the queue: nobody holds it
+
+
+def test_a_pretraining_grid_runs_at_smoke_size_and_compares_the_pretrainings(tmp_path, b1_params):
+    # params/grid_pretraining.yaml's mechanism: an axis file adds a `weights` axis to the
+    # benchmark. Offline, two seeded random state dicts stand in for two pretrainings.
+    import torchvision
+
+    from dplib.analysis import tables
+
+    stand_ins = []
+    for seed in (1, 2):
+        torch_path = tmp_path / f"squeezenet_pretraining_{seed}.pth"
+        torch.manual_seed(seed)
+        torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), torch_path)
+        stand_ins.append(str(torch_path))
+    axis_file = tmp_path / "grid_pretraining.yaml"
+    axis_file.write_text(yaml.safe_dump({"arch": ["squeezenet1_1"], "point": ["early"],
+                                         "axes": {"weights": stand_ins}}))
+    path = b1_params(archs=("squeezenet1_1",))
+    runs = tmp_path / "runs"
+    done = dplib_cli("grid", "run", str(path), "--smoke", "--grid", str(axis_file), "--runs-dir", str(runs),
+                     cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "results" / "b1.csv"
+    collected = dplib_cli("grid", "collect", str(path), "--smoke", "--grid", str(axis_file), "--runs-dir",
+                          str(runs), "--out", str(out), cwd=tmp_path)
+    assert collected.returncode == 0, collected.stderr
+    scores = load_results(out)
+    assert set(scores.weights) == set(stand_ins) and len(scores) == 2 * 4 * (7 + 3)
+    side_by_side = tables.by_pretraining(scores)
+    assert list(side_by_side.columns) == sorted(stand_ins) and len(side_by_side) == 4 * (7 + 3)
+    # two different networks score differently, each its own run's value
+    row = side_by_side.loc[("b1 2afc all", "squeezenet1_1", "late")]
+    for weights in stand_ins:
+        expected = scores[(scores.weights == weights) & (scores.point == "late") & (scores.score == "2afc")
+                          & (scores.dataset == "all")].value
+        assert row[weights] == pytest.approx(float(expected.iloc[0]))
+    assert row[stand_ins[0]] != row[stand_ins[1]]

@@ -203,3 +203,35 @@ def test_public_api_two_lines():
     x, y = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     value = loss(x, y)
     assert value.ndim == 0 and value > 0 and loss(x, x) == 0
+
+
+def test_a_torchvision_weight_name_is_a_pretraining_and_offline_names_its_file(tmp_path, monkeypatch):
+    # torchvision's documented weights of ResNet-50: IMAGENET1K_V1 (the paper's) and V2, whose
+    # file is resnet50-11ad3fa6.pth (torchvision.models.ResNet50_Weights)
+    from dplib.lossnets import weight_name, weight_names
+
+    assert weight_names("resnet50") == ("IMAGENET1K_V1", "IMAGENET1K_V2")
+    assert weight_names("vit_b_16") == ("IMAGENET1K_V1", "IMAGENET1K_SWAG_E2E_V1", "IMAGENET1K_SWAG_LINEAR_V1")
+    assert weight_name("resnet50", "imagenet") == "IMAGENET1K_V1" and weight_name("resnet50", "x.pth") is None
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(RuntimeError, match="IMAGENET1K_V2 weights of resnet50.*resnet50-11ad3fa6.pth"):
+        LossNetwork("resnet50", "early", weights="IMAGENET1K_V2")
+    with pytest.raises(FileNotFoundError, match="IMAGENET1K_V1, IMAGENET1K_V2"):
+        LossNetwork("resnet50", "early", weights="IMAGENET1K_V3")
+
+
+def test_a_timm_pretrained_tag_is_a_pretraining(monkeypatch):
+    timm = pytest.importorskip("timm")
+    from dplib.extended import _timm_model
+
+    made = []
+
+    def create_model(name, pretrained=False):
+        made.append((name, pretrained))
+        return torch.nn.Identity()
+
+    monkeypatch.setattr(timm, "create_model", create_model)
+    _timm_model("resnet50", "a1_in1k", 0)                  # one of timm.list_pretrained("resnet50.*")
+    _timm_model("resnet50.a1_in1k", "imagenet", 0)
+    _timm_model("resnet50", None, 0)
+    assert made == [("resnet50.a1_in1k", True), ("resnet50.a1_in1k", True), ("resnet50", False)]

@@ -87,3 +87,31 @@ def test_runs_record_every_parameter_and_a_changed_default_makes_new_runs(tmp_pa
     Path(notebook).write_text(Path(notebook).read_text().replace('seconds = 0.0', 'seconds = 1.0'))
     [changed] = plan.expand(plan.load_spec(params), runs_dir=tmp_path)
     assert changed.parameters["seconds"] == 1.0 and changed.run_id != run.run_id
+
+
+def test_an_axis_file_adds_axes_with_their_exclusions_and_collects_them(tmp_path):
+    axis_file = tmp_path / "grid_pretraining.yaml"
+    axis_file.write_text(yaml.safe_dump({
+        "arch": ["resnet50", "vit_b_16"], "point": ["early"],
+        "axes": {"weights": ["IMAGENET1K_V1", "IMAGENET1K_V2", "IMAGENET1K_SWAG_LINEAR_V1"]},
+        "exclude": [{"arch": "resnet50", "weights": "IMAGENET1K_SWAG_LINEAR_V1"},
+                    {"arch": "vit_b_16", "weights": "IMAGENET1K_V2"}]}))
+    spec = plan.load_spec(ROOT / "params" / "b3.yaml", grid_file=axis_file)
+    runs = plan.expand(spec)
+    assert sorted((r.parameters["arch"], r.parameters["weights"]) for r in runs) == [
+        ("resnet50", "IMAGENET1K_V1"), ("resnet50", "IMAGENET1K_V2"),
+        ("vit_b_16", "IMAGENET1K_SWAG_LINEAR_V1"), ("vit_b_16", "IMAGENET1K_V1")]
+    assert spec["collect"]["weights"] == "params.weights"
+    axis_file.write_text(yaml.safe_dump({"arch": ["resnet50"], "point": ["early"], "axes": {"arch": ["vgg16"]}}))
+    with pytest.raises(ValueError, match="adds the axis 'arch'"):
+        plan.load_spec(ROOT / "params" / "b3.yaml", grid_file=axis_file)
+
+
+def test_the_shipped_pretraining_grid_gives_each_architecture_only_its_own_weights():
+    from dplib.lossnets import weight_names
+
+    spec = plan.load_spec(ROOT / "params" / "b1.yaml", grid_file=ROOT / "params" / "grid_pretraining.yaml")
+    pairs = {(r.parameters["arch"], r.parameters["weights"]) for r in plan.expand(spec)}
+    assert all(weights in weight_names(arch) for arch, weights in pairs)
+    assert {arch for arch, _ in pairs} == set(spec["axes"]["arch"])
+    assert all(sum(a == arch for a, _ in pairs) >= 2 for arch in spec["axes"]["arch"])  # each compares two or more

@@ -158,3 +158,13 @@ def test_the_paper_tables_read_the_baseline_and_a_variant_on_request(tmp_path):
     lin = tables.load_scores(folder, variant="lin")
     assert sorted(lin[lin.benchmark == "b1"].value) == [0.61, 0.71, 0.72, 0.75]
     assert len(lin[lin.benchmark == "b2"]) == 3  # the other benchmarks as they are
+
+
+def test_results_without_calibrated_runs_have_no_calibrated_table(tmp_path):
+    path = tmp_path / "b1.csv"
+    toy_scores().assign(run_id="r", state="completed").to_csv(path, index=False)  # collected before variant existed
+    assert tables.calibrated_against_baseline(path).empty
+    folder = tmp_path / "results"
+    folder.mkdir()
+    toy_scores().assign(run_id="r", state="completed").to_csv(folder / "b1.csv", index=False)
+    assert tables.calibrated_against_baseline(folder).empty

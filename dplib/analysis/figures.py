@@ -119,6 +119,27 @@ def fig_correlations(correlations, scope="all points"):
     return figure
 
 
+def fig_proxy(correlations, choice):
+    """Which task predicts which (dplib.analysis.proxy): Spearman's rho of every pair of
+    scores over the loss networks (left), and the regret of choosing by the cheap proxy, as a
+    share of each target's range, against how many of its top networks are then run the
+    expensive way (right)."""
+    from .proxy import correlation_matrix
+
+    plt, sns = _plt(), _sns()
+    matrix = correlation_matrix(correlations)
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 5), gridspec_kw={"width_ratios": [1.2, 1]})
+    sns.heatmap(matrix, vmin=-1, vmax=1, center=0, cmap="vlag", annot=True, fmt=".2f", annot_kws={"size": 7},
+                cbar_kws={"label": "Spearman rho"}, ax=left)
+    left.set(title=f"rank correlation over {correlations.n.max()} loss networks", xlabel="", ylabel="")
+    sns.lineplot(choice, x="k", y="regret_share_of_range", hue="target", marker="o", ax=right)
+    right.set(title=f"choosing by {choice.proxy.iloc[0]}: regret", xlabel="top-k of the proxy run the expensive way",
+              ylabel="best minus best of the top-k, share of range", ylim=(0, None))
+    sns.move_legend(right, "best", fontsize=7, title="")
+    figure.tight_layout()
+    return figure
+
+
 def scatter(scores, attributes, attribute, key, color_by="point"):
     """Any attribute against any score over the loss networks, coloured by point or family,
     with its Pearson and Spearman correlation in the title (the explore notebook's plot)."""

@@ -208,6 +208,20 @@ def load_scores(results="paper", variant="baseline"):
     return load_results(path, variant)
 
 
+def by_pretraining(scores):
+    """A pretraining grid's scores side by side (params/grid_pretraining.yaml; the collected
+    results have a `weights` column): rows (score key, arch, point), one column per
+    pretraining, with its ImageNet-1K top-1 and data in dplib.attributes.pretraining. Each
+    architecture's rows only where it ran with more than one pretraining."""
+    if "weights" not in scores:
+        raise ValueError("these scores have no weights column: collect a grid run with "
+                         "--grid params/grid_pretraining.yaml")
+    scores = _with_keys(scores).assign(weights=lambda t: t.weights.fillna("random").astype(str))
+    table = scores.pivot_table(index=["key", "arch", "point"], columns="weights", values="value")
+    several = table.notna().sum(axis=1) > 1
+    return table[several]
+
+
 def calibrated_against_baseline(results, scores=("2afc", "jnd_map")):
     """Benchmark 1's uncalibrated metric (Eq. 1, the paper's) beside its calibrated variants,
     per network and point: rows (arch, point), columns (score, variant), the "all" cells
@@ -222,8 +236,8 @@ def calibrated_against_baseline(results, scores=("2afc", "jnd_map")):
     calibrated = pd.DataFrame(columns=list(baseline.columns))
     if calibrated_csv is not None and calibrated_csv.is_file():
         calibrated = load_results(calibrated_csv, variant=None)
-        if "variant" not in calibrated:
-            raise ValueError(f"{calibrated_csv} has no variant column: collect it with params/b1_calibrated.yaml")
+        if "variant" not in calibrated:  # a CSV of uncalibrated runs only
+            return pd.DataFrame()
         calibrated = calibrated[calibrated.variant.fillna("baseline") != "baseline"]
     both = pd.concat([baseline, calibrated], ignore_index=True)
     both = both[(both.benchmark == "b1") & (both.dataset == "all") & both.score.isin(scores)]

@@ -69,21 +69,23 @@ def _uses_loss_network(run):
 
 
 def imagenet_files(runs):
-    """{arch: (url, path in the torch cache)} of the ImageNet weights the runs load (the
-    paper's 14 and torchvision's other networks; timm fetches its own)."""
+    """{(arch, weight name): (url, path in the torch cache)} of the torchvision weights the
+    runs load: "imagenet" (IMAGENET1K_V1, the paper's) or another of the architecture's weight
+    names (a pretraining axis); the paper's 14 and torchvision's other networks (timm fetches
+    its own)."""
     import torch
 
-    from ..lossnets import REGISTRY, imagenet_weights
+    from ..lossnets import REGISTRY, imagenet_weights, weight_name
 
     files = {}
     for run in runs:
         arch, weights = run.parameters.get("arch"), run.parameters.get("weights")
-        if (arch in files or arch not in REGISTRY or not isinstance(weights, str) or weights.lower() != "imagenet"
-                or benchmark(run.benchmark) is None or not _uses_loss_network(run)):
+        if arch not in REGISTRY or benchmark(run.benchmark) is None or not _uses_loss_network(run):
             continue
-        entry = imagenet_weights(arch)
+        name = weight_name(arch, weights)
+        entry = imagenet_weights(arch, name) if name is not None and (arch, name) not in files else None
         if entry is not None:
-            files[arch] = (entry.url, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.url))
+            files[(arch, name)] = (entry.url, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.url))
     return files
 
 
@@ -92,18 +94,24 @@ def check_weights(runs, spec=None, grid_file=None):
     weights file a run names."""
     problems = []
     fix = f"dplib weights download --for {_grid_options(spec, grid_file)}" if spec else "dplib weights download"
-    for arch, (url, path) in imagenet_files(runs).items():
+    from ..lossnets import REGISTRY, weight_name, weight_names
+
+    for (arch, name), (url, path) in imagenet_files(runs).items():
         if not path.is_file():
-            problems.append(Problem(f"the ImageNet weights of {arch} are not in the torch cache: {path} ({url})",
+            what = "ImageNet" if name == "IMAGENET1K_V1" else name
+            problems.append(Problem(f"the {what} weights of {arch} are not in the torch cache: {path} ({url})",
                                     f"{fix}   (online; offline, put each file named above at its path)"))
     seen = set()
     for run in runs:
-        weights = run.parameters.get("weights")
-        if (isinstance(weights, str) and weights.lower() != "imagenet" and weights not in seen
-                and not Path(resolve(weights)).is_file()):
-            seen.add(weights)
-            problems.append(Problem(f"the weights file {weights} of {run.parameters.get('arch')} does not exist",
-                                    "give weights: imagenet, null or the path of a saved state dict"))
+        arch, weights = run.parameters.get("arch"), run.parameters.get("weights")
+        if (isinstance(weights, str) and (arch, weights) not in seen and weight_name(arch, weights) is None
+                and not str(arch).startswith("timm:") and not Path(resolve(weights)).is_file()):
+            seen.add((arch, weights))
+            named = weight_names(arch) if arch in REGISTRY else ()
+            problems.append(Problem(f"the weights {weights!r} of {arch} are neither a file nor one of its torchvision "
+                                    f"weight names ({', '.join(named) or 'none'})",
+                                    "give weights: imagenet, null, a weight name of the architecture or the path of "
+                                    "a saved state dict"))
     return problems
 
 

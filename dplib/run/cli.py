@@ -104,15 +104,16 @@ def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include
 
 
 def _weights(args):
-    """`dplib weights download`: the ImageNet weights a grid's runs load, into the torch cache."""
-    from ..lossnets import _imagenet_state_dict
+    """`dplib weights download`: the torchvision weights a grid's runs load (ImageNet's, or the
+    pretrainings a pretraining axis names), into the torch cache."""
+    from ..lossnets import _torchvision_state_dict
     from . import check, plan
 
     spec = plan.load_spec(args.params, smoke=args.smoke, grid_file=args.grid)
-    for arch, (url, path) in check.imagenet_files(plan.expand(spec)).items():
+    for (arch, name), (url, path) in check.imagenet_files(plan.expand(spec)).items():
         if not path.is_file():
-            _imagenet_state_dict(arch)  # torchvision's download, hash checked, into the cache
-        print(f"{arch}: {path}")
+            _torchvision_state_dict(arch, name)  # torchvision's download, hash checked, into the cache
+        print(f"{arch} {name}: {path}")
     return 0
 
 

@@ -69,7 +69,17 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
     if not isinstance(collect_columns, dict) or not all(isinstance(v, str) for v in collect_columns.values()):
         raise ValueError(f"collect in {params_path} must map column names to dotted paths in result.json, "
                          f"e.g. {{z: params.embedding_size}}")
-    spec["exclude"] = _exclusions(spec.get("exclude") or [], spec["axes"], params_path)
+    # An axis file may add axes to every benchmark (params/grid_pretraining.yaml: weights), with
+    # exclusions of its own; each added axis is collected as a column of the results.
+    added = shared.get("axes") or {}
+    for axis, values in added.items():
+        if axis in spec["axes"] or not isinstance(values, list) or not values:
+            raise ValueError(f"{grid_file} adds the axis {axis!r}: give it a non-empty list, and one that "
+                             f"{params_path} has not already")
+        spec["axes"][axis] = list(values)
+        collect_columns.setdefault(axis, f"params.{axis}")
+    rules = (spec.get("exclude") or []) + (shared.get("exclude") or [] if added else [])
+    spec["exclude"] = _exclusions(rules, spec["axes"], params_path)
     spec["smoke"] = smoke
     spec["path"] = str(params_path)
     return spec
