@@ -88,7 +88,6 @@ def _cache_path(arch, input_size):
                      f"{code.hexdigest()[:10]}.csv")
 
 
-@functools.lru_cache(maxsize=8)
 def pretraining(arch, weights):
     """What a loss network was pretrained on, for the rows of a pretraining grid: its weight
     name, the data (torchvision's documentation of each: SWAG trunks were trained weakly
@@ -108,6 +107,7 @@ def pretraining(arch, weights):
                 pretraining_recipe=meta.get("recipe", ""))
 
 
+@functools.lru_cache(maxsize=8)
 def attributes_table(input_size=224, cache=True, architectures=ARCHITECTURES):
     """One row per architecture x extraction point (the paper's 56 by default; any registered
     networks with `architectures`) with the attributes the paper analyses: architecture-wide

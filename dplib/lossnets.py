@@ -325,7 +325,7 @@ def load_weights(model, path, name):
     path = Path(path)
     if not path.is_file():
         named = weight_names(name) if name in REGISTRY or "." not in name else ()
-        raise MissingData(f"weights {str(path)!r} of {name} are neither a file nor a torchvision weight name; give "
+        raise MissingData(f"weights file {path} does not exist, nor is it a torchvision weight name of {name}; give "
                           f"'imagenet', None, {'one of ' + ', '.join(named) + ', ' if named else ''}"
                           "or the path of a state dict saved with torch.save(model.state_dict())")
     return _load_state(model, torch.load(path, map_location="cpu", weights_only=True), name)
