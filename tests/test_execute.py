@@ -149,28 +149,3 @@ def test_a_kernel_outliving_its_killed_runner_holds_its_run_until_it_ends(tmp_pa
     assert attempts(folder) == 2 and json.loads((folder / "status.json").read_text())["state"] == "completed"
     assert not (folder / "claim.json").exists()  # released, the dead kernel's entry with it
 
-
-def test_a_runs_kernel_talks_over_unix_sockets_and_leaves_none_behind(tmp_path, monkeypatch):
-    # Two kernels starting at once could pick the same free TCP port (jupyter_client binds and
-    # releases one; the second kernel died with "Address already in use" on a busy machine):
-    # a run's kernel uses IPC, its sockets in the temp folder, removed at shutdown.
-    import tempfile
-
-    from dplib.run.execute import ipc_kernel_manager
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    manager = ipc_kernel_manager()(kernel_name="python3")
-    manager.start_kernel()
-    try:
-        client = manager.client()
-        client.start_channels()
-        client.wait_for_ready(timeout=120)
-        reply = client.execute_interactive("x = 6 * 7", timeout=60)
-        assert reply["content"]["status"] == "ok"
-        info = manager.get_connection_info()
-        assert info["transport"] == "ipc" and info["ip"].startswith(str(tmp_path))
-        assert len(list(tmp_path.glob("dplib-kernel-*"))) == 5  # shell, iopub, stdin, control, heartbeat
-        client.stop_channels()
-    finally:
-        manager.shutdown_kernel(now=True)
-    assert not list(tmp_path.glob("dplib-kernel-*"))

@@ -206,28 +206,6 @@ def _overhead(notebook_path, total_seconds):
         return None
 
 
-def ipc_kernel_manager():
-    """The kernel manager class a run's kernel starts with: its channels on Unix sockets under
-    the temp folder instead of TCP ports. jupyter_client picks a free TCP port by binding and
-    releasing it, so two kernels starting at once (two grid workers) can pick the same one;
-    one then dies before it replies ("Address already in use", seen on a busy machine).
-    Sockets are named after this process and a counter, and jupyter_client removes them."""
-    import itertools
-    import tempfile
-
-    from jupyter_client.manager import KernelManager
-
-    counter = itertools.count()
-
-    class IPCKernelManager(KernelManager):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.transport = "ipc"
-            self.ip = str(Path(tempfile.gettempdir()) / f"dplib-kernel-{os.getpid()}-{next(counter)}")
-
-    return IPCKernelManager
-
-
 def execute_run(directory, token=None):
     """Execute one prepared run folder; returns its final state (see the module docstring)."""
     import papermill
@@ -271,8 +249,7 @@ def execute_run(directory, token=None):
         folder.write_status(status)
         papermill.execute_notebook(spec["notebook"], str(output), parameters=spec["parameters"], progress_bar=False,
                                    kernel_name="python3", cwd=spec.get("cwd") or os.getcwd(),
-                                   start_timeout=KERNEL_START_TIMEOUT, execution_timeout=limits.get("cell_s"),
-                                   kernel_manager_class=ipc_kernel_manager())
+                                   start_timeout=KERNEL_START_TIMEOUT, execution_timeout=limits.get("cell_s"))
         if folder.result() is None:
             raise RuntimeError("the notebook finished without writing result.json (its last cell must call "
                                "dplib.benchmarks.record.write_result)")
