@@ -46,9 +46,8 @@ def measure(arch, recipe, device, repeat):
     batch["judge"] = torch.rand(n, generator=generator)
     judge = batch["judge"].to(device)
     shared = PerceptualSimilarity(arch, POINTS, weights=None).to(device).eval()
-    vectors = calibration.channel_means(shared, [{k: v[i] for k, v in batch.items()} for i in range(n)], n, device,
-                                        progress=False)                          # {point: (n, 2, C)}
     items = [{k: v[i] for k, v in batch.items()} for i in range(n)]
+    vectors = calibration.channel_means(shared, items, n, device, progress=False)  # {point: (n, 2, C)}
 
     def cache_pass():
         calibration.channel_means(shared, items, n, device, progress=False)

@@ -324,7 +324,7 @@ def load_weights(model, path, name):
     """Load a local state dict (torch.load(..., weights_only=True)) into `model`."""
     path = Path(path)
     if not path.is_file():
-        named = weight_names(name) if name in REGISTRY or "." not in name else ()
+        named = weight_names(name)  # () for a network torchvision has no weights for
         raise MissingData(f"weights file {path} does not exist, nor is it a torchvision weight name of {name}; give "
                           f"'imagenet', None, {'one of ' + ', '.join(named) + ', ' if named else ''}"
                           "or the path of a state dict saved with torch.save(model.state_dict())")

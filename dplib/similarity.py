@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .lossnets import LossNetwork, register_points
-from .losses import EPS
+from .losses import unit_normalize
 
 FORMAT = "dplib-calibration/1"
 # The lpips package's layers: the output after these `.features` children (its slices, its
@@ -43,10 +43,6 @@ INPUT_SCALINGS = ("imagenet", "none", "lpips 0.1", "lpips 0.0")
 def _lpips_unit_normalize(features):
     # lpips's normalize_tensor: x / (||x|| + 1e-10), the norm over channels (from_lpips only)
     return features / (features.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
-
-
-def _unit_normalize(features):
-    return features * torch.rsqrt(features.pow(2).sum(dim=1, keepdim=True) + EPS**2)
 
 
 class PerceptualSimilarity(nn.Module):
@@ -71,7 +67,7 @@ class PerceptualSimilarity(nn.Module):
         self.network = LossNetwork(arch, points, weights=weights, normalize_input=input_scaling == "imagenet",
                                    inception_transform=inception_transform, seed=seed)
         self.arch, self.points, self.input_scaling = arch, self.network.points, input_scaling
-        self.normalize = _lpips_unit_normalize if input_scaling.startswith("lpips") else _unit_normalize
+        self.normalize = _lpips_unit_normalize if input_scaling.startswith("lpips") else unit_normalize
         self.register_buffer("shift", torch.tensor(LPIPS_SHIFT).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1), persistent=False)
         self.channel_weights = None  # {point: (C,)} or None for the baseline

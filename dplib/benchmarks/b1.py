@@ -165,10 +165,10 @@ def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, 
     device = loader_options.get("device", "cpu")
     paths = {p: Path(out_dir) / f"calibration_{p}.pt" for p in points}
     wanted = _calibration_settings(variant, recipe, lin_cache, clamp, trunk_mode, train_subsets, limit, seed)
-    done = {p: PerceptualSimilarity(arch, p, calibration=path, weights=weights, inception_transform=inception_transform,
+    saved = {p: load_calibration(path) for p, path in paths.items() if path.is_file()}  # each file read once
+    done = {p: PerceptualSimilarity(arch, p, calibration=record, weights=weights, inception_transform=inception_transform,
                                     input_scaling="imagenet" if normalize_input else "none", seed=seed)
-            for p, path in paths.items()
-            if path.is_file() and _calibration_settings(**_settings_of(load_calibration(path))) == wanted}
+            for p, record in saved.items() if _settings_of(record) == wanted}
     todo = [p for p in points if p not in done]
     if todo:
         trained = calibrate_each(arch, todo, data_root, variant=variant, recipe=recipe, lin_cache=lin_cache,
@@ -202,6 +202,7 @@ def _calibration_settings(variant, recipe, lin_cache, clamp, trunk_mode, train_s
 
 
 def _settings_of(record):
+    """_calibration_settings of a saved calibration (its record holds tuples as lists already)."""
     from ..calibration import RECIPES
 
     recipe = {k: record["recipe"][k] for k in RECIPES["released"]}

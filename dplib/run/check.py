@@ -94,7 +94,7 @@ def check_weights(runs, spec=None, grid_file=None):
     weights file a run names."""
     problems = []
     fix = f"dplib weights download --for {_grid_options(spec, grid_file)}" if spec else "dplib weights download"
-    from ..lossnets import REGISTRY, weight_name, weight_names
+    from ..lossnets import weight_name, weight_names
 
     for (arch, name), (url, path) in imagenet_files(runs).items():
         if not path.is_file():
@@ -107,7 +107,7 @@ def check_weights(runs, spec=None, grid_file=None):
         if (isinstance(weights, str) and (arch, weights) not in seen and weight_name(arch, weights) is None
                 and not str(arch).startswith("timm:") and not Path(resolve(weights)).is_file()):
             seen.add((arch, weights))
-            named = weight_names(arch) if arch in REGISTRY else ()
+            named = weight_names(arch)
             problems.append(Problem(f"the weights {weights!r} of {arch} are neither a file nor one of its torchvision "
                                     f"weight names ({', '.join(named) or 'none'})",
                                     "give weights: imagenet, null, a weight name of the architecture or the path of "
