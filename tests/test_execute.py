@@ -149,3 +149,63 @@ def test_a_kernel_outliving_its_killed_runner_holds_its_run_until_it_ends(tmp_pa
     assert attempts(folder) == 2 and json.loads((folder / "status.json").read_text())["state"] == "completed"
     assert not (folder / "claim.json").exists()  # released, the dead kernel's entry with it
 
+
+
+def _colliding_ports(monkeypatch, collisions):
+    """The port race of two kernels starting at once, made certain: jupyter_client picks a
+    kernel's ports by binding port 0 and letting go (LocalPortCache.find_available_port); here the
+    first port of the first `collisions` kernels is one this test is listening on, so ipykernel
+    exits with 'Address already in use' before it answers, as it did under load (issue 25)."""
+    import socket
+
+    from jupyter_client.connect import LocalPortCache
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    original = LocalPortCache.find_available_port
+    calls = []
+
+    def find_available_port(self, ip):
+        calls.append(ip)
+        if len(calls) % 5 == 1 and len(calls) // 5 < collisions:  # the shell port: the first of five
+            return taken.getsockname()[1]
+        return original(self, ip)
+
+    monkeypatch.setattr(LocalPortCache, "find_available_port", find_available_port)
+    return taken, calls
+
+
+def prepared_run(tmp_path, tiny_grid):
+    params = tiny_grid({"mode": ["ok"]})
+    spec = plan.load_spec(params)
+    [run] = plan.expand(spec, runs_dir=tmp_path / "runs")
+    grid.prepare(run, spec)
+    return run.directory
+
+
+def test_a_kernel_that_dies_starting_on_a_taken_port_is_started_again_and_recorded(tmp_path, tiny_grid, monkeypatch):
+    from dplib.run.execute import execute_run
+
+    folder = prepared_run(tmp_path, tiny_grid)
+    taken, calls = _colliding_ports(monkeypatch, collisions=1)
+    with taken:
+        assert execute_run(folder) == "completed"
+    assert len(calls) == 10, "two kernels were to be started: the collision did not happen"
+    status = json.loads((folder / "status.json").read_text())
+    [failure] = status["kernel_start_failures"]
+    assert "Kernel died before replying to kernel_info" in failure["message"]
+    assert attempts(folder) == 1 and (folder / "result.json").is_file()
+
+
+def test_a_kernel_that_never_starts_fails_its_run_after_the_bounded_tries(tmp_path, tiny_grid, monkeypatch):
+    from dplib.run.execute import KERNEL_STARTS, execute_run
+
+    folder = prepared_run(tmp_path, tiny_grid)
+    taken, calls = _colliding_ports(monkeypatch, collisions=KERNEL_STARTS)
+    with taken:
+        assert execute_run(folder) == "failed"
+    status = json.loads((folder / "status.json").read_text())
+    assert len(calls) == 5 * KERNEL_STARTS and len(status["kernel_start_failures"]) == KERNEL_STARTS - 1
+    assert "Kernel died before replying to kernel_info" in status["error"]["message"]
+    assert not (folder / "claim.json").exists()

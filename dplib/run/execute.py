@@ -10,6 +10,9 @@
 3. It executes the notebook into `notebook.ipynb` under two limits from `params.json`
    (`timeouts: {cell_s, run_s}`): papermill's per-cell timeout, and a watchdog thread that,
    past run_s, kills the kernel and every process under it even when the kernel is wedged.
+   A kernel that dies before it answers, with no cell run (two kernels starting at once took
+   the same TCP port), is started again, up to KERNEL_STARTS times, each failure recorded in
+   `status.json` as `kernel_start_failures`.
 4. It records how the run ended, in `status.json`:
      completed      the notebook wrote result.json
      failed         Timeout (with the cell and the limit), DeadKernel (the kernel died: out of
@@ -39,6 +42,7 @@ from .folder import RunFolder
 KERNEL_START_TIMEOUT = 300  # seconds; papermill's 60 s default is too short on a loaded 2-core machine
 TERM_GRACE_S = 60           # after SIGTERM, the kernel has this long to checkpoint and stop
 KILL_GRACE_S = 60           # after the watchdog killed the kernel, papermill has this long to notice
+KERNEL_STARTS = 3           # tries to start a kernel that dies before it answers (see _died_starting)
 
 
 def descendants():
@@ -196,6 +200,17 @@ def _classify(error, watchdog, termination, limits, notebook):
     return "failed", describe_error(error)
 
 
+def _died_starting(error, notebook):
+    """The kernel died before it answered its first request, and no cell ran. jupyter_client
+    picks a kernel's five TCP ports by binding port 0 and letting go; a second kernel starting at
+    the same moment on the machine can take one of them before this kernel binds it, and ipykernel
+    then exits with 'Address already in use'. Nothing of the notebook ran, so starting the kernel
+    once more, on fresh ports, is safe. (Unix-socket transport would avoid the race, but a killed
+    kernel is then no longer seen as dead: see issue 25.)"""
+    return (isinstance(error, RuntimeError) and "Kernel died before replying to kernel_info" in str(error)
+            and current_cell(notebook) is None)
+
+
 def _overhead(notebook_path, total_seconds):
     """Seconds of a run not spent executing cells: kernel start, papermill, saving."""
     try:
@@ -247,9 +262,22 @@ def execute_run(directory, token=None):
     try:
         folder.append_attempt()
         folder.write_status(status)
-        papermill.execute_notebook(spec["notebook"], str(output), parameters=spec["parameters"], progress_bar=False,
-                                   kernel_name="python3", cwd=spec.get("cwd") or os.getcwd(),
-                                   start_timeout=KERNEL_START_TIMEOUT, execution_timeout=limits.get("cell_s"))
+        for start in range(1, KERNEL_STARTS + 1):
+            try:
+                papermill.execute_notebook(spec["notebook"], str(output), parameters=spec["parameters"],
+                                           progress_bar=False, kernel_name="python3",
+                                           cwd=spec.get("cwd") or os.getcwd(), start_timeout=KERNEL_START_TIMEOUT,
+                                           execution_timeout=limits.get("cell_s"))
+                break
+            except RuntimeError as died:
+                if start == KERNEL_STARTS or termination.received or watchdog.fired or not _died_starting(died, output):
+                    raise
+                # recorded, not hidden: status.json lists every kernel start that failed
+                status.setdefault("kernel_start_failures", []).append(
+                    {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "message": str(died)[:500]})
+                folder.write_status(status)
+                print(f"dplib: {spec['run_id']}: the kernel died before it started ({died}); starting it again "
+                      f"({start + 1} of {KERNEL_STARTS})", file=sys.stderr)
         if folder.result() is None:
             raise RuntimeError("the notebook finished without writing result.json (its last cell must call "
                                "dplib.benchmarks.record.write_result)")
