@@ -117,15 +117,15 @@ def grid_lengths(*names):
     and the params files' values); B4's keys are per dataset (b4_svhn, b4_stl10)."""
     from pathlib import Path
 
-    from dplib.benchmarks import BENCHMARKS
+    from dplib.benchmarks import benchmark
     from dplib.run import plan
 
     root = Path(__file__).parents[1]
     steps, runs = {}, {}
     for name in names:
-        spec = plan.load_spec(root / BENCHMARKS[name].params)
+        spec = plan.load_spec(root / benchmark(name).params)
         spec["notebook"] = str(root / spec["notebook"])
-        code = BENCHMARKS[name].code()
+        code = benchmark(name).code()
         for run in plan.expand(spec):
             key = code.step_key(run.parameters)
             steps[key] = code.steps(run.parameters)

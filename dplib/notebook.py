@@ -55,6 +55,48 @@ def strip_before_save(model, path, contents_manager=None, **kwargs):
                                     extra_keys=NBSTRIPOUT_DEFAULT_KEYS + STRIPPED_KEYS)
 
 
+def notebook_contract(notebook, required):
+    """What breaks the parameters contract in a notebook: a list of one-line errors. Its
+    `parameters` cell must hold every `required` name (a tuple: one of its names), each parameter typed (`name: type = value`)
+    and documented (a comment after it), so that papermill, the grid and a reader see each one."""
+    import papermill
+
+    try:
+        parameters = papermill.inspect_notebook(str(notebook))
+    except Exception as error:  # papermill names what it could not read
+        return [f"{notebook}: its parameters cannot be read ({error})"]
+    if not parameters:
+        return [f"{notebook} has no cell tagged 'parameters'"]
+    errors = [f"{notebook}'s parameters lack {' or '.join(map(repr, name)) if isinstance(name, tuple) else repr(name)}"
+              for name in required if not set(name if isinstance(name, tuple) else (name,)) & set(parameters)]
+    for name, record in parameters.items():
+        if record.get("inferred_type_name") in (None, "None"):
+            errors.append(f"{notebook}: the parameter {name!r} has no type (write `{name}: type = value`)")
+        if not (record.get("help") or "").strip():
+            errors.append(f"{notebook}: the parameter {name!r} is not documented (a `# comment` after it)")
+    return errors
+
+
+def write_notebook(path, cells):
+    """Write a notebook of `cells` ([(kind "markdown" or "code", source, tags)]) as the committed
+    notebooks are: no outputs, stripped as the git filter strips them (dplib new-benchmark)."""
+    import nbformat
+    from nbstripout import strip_output
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python",
+                                       "name": "python3"}
+    for kind, source, tags in cells:
+        cell = nbformat.v4.new_markdown_cell(source) if kind == "markdown" else nbformat.v4.new_code_cell(source)
+        if tags:
+            cell.metadata["tags"] = list(tags)
+        notebook.cells.append(cell)
+    notebook = strip_output(notebook, keep_output=False, keep_count=False, keep_id=False,
+                            extra_keys=NBSTRIPOUT_DEFAULT_KEYS + STRIPPED_KEYS)
+    Path(path).write_text(nbformat.writes(notebook) + "\n")
+    return Path(path)
+
+
 def lab_arguments(root, port=None, token=None):
     """The command line of JupyterLab for this repository: on 127.0.0.1 only, rooted at the
     repository, tracked notebooks stripped as they are saved."""

@@ -34,6 +34,8 @@ def test_unknown_grid_key_stops_before_anything_runs(tmp_path, b1_params):
 
 
 def test_run_skip_collect_and_failures(tmp_path, b1_params):
+    from dplib.benchmarks import benchmark, check_rows
+
     runs = tmp_path / "runs"
     path = b1_params(archs=("alexnet", "squeezenet1_1"))
     first = dplib_cli("grid", "run", str(path), "--smoke", "--runs-dir", str(runs), "--workers", "2", cwd=tmp_path)
@@ -56,6 +58,8 @@ def test_run_skip_collect_and_failures(tmp_path, b1_params):
     table = load_results(out)
     assert set(table.arch) == {"alexnet", "squeezenet1_1"} and set(table.point) == {"early", "semi_early", "mid", "late"}
     assert table.value.between(0, 1).all() and len(table) == 2 * 4 * (7 + 3)
+    assert "dplib grid collect:" not in collected.stderr  # every row is one b1's record declares
+    assert check_rows(benchmark("b1"), table.to_dict("records")) == []
 
     # a failing notebook: a data root that does not exist (past the pre-flight, which would stop it)
     failing = b1_params(archs=("alexnet", "vgg11"))
@@ -229,6 +233,7 @@ def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(t
 
 
 def test_the_grid_runs_and_collects_benchmarks_2_3_and_4(tmp_path, smoke_params):
+    from dplib.benchmarks import benchmark, check_rows
     from dplib.data import embeddings, roads, superres
 
     cases = {
@@ -245,6 +250,8 @@ def test_the_grid_runs_and_collects_benchmarks_2_3_and_4(tmp_path, smoke_params)
         assert result.returncode == 0, (name, result.stderr[-2000:])
         out, table = grid.collect(path, smoke=True, runs_dir=tmp_path / "runs", out=tmp_path / f"{name}.csv")
         assert set(table.state) == {"completed"} and set(table.benchmark) == {name}
+        # every row the notebook wrote is one its record declares (require_all: b4's optional scores aside)
+        assert check_rows(benchmark(name), table.to_dict("records")) == [], name
         loaded = load_results(out)
         assert set(loaded.arch) == set(axes["arch"])
         if name == "b2":

@@ -11,7 +11,7 @@ import yaml
 
 ROOT = Path(__file__).parents[1]
 BENCHMARKS = {"1": "b1_perceptual_similarity", "2": "b2_super_resolution", "3": "b3_delineation",
-              "4": "b4_autoencoding"}
+              "4": "b4_autoencoding", "5": "b5_denoising"}
 
 
 def protocol_rows():
@@ -57,7 +57,7 @@ ROWS = [r for r in protocol_rows() if not r[3].startswith("—")]
 
 def test_the_table_covers_every_benchmark_and_the_switches_the_issue_names():
     sections = {r[0].split(":")[0] for r in protocol_rows()}
-    assert {"Every benchmark", "Benchmark 1", "Benchmark 2", "Benchmark 3", "Benchmark 4",
+    assert {"Every benchmark", "Benchmark 1", "Benchmark 2", "Benchmark 3", "Benchmark 4", "Benchmark 5",
             "Companion paper 003", "Companion paper 004"} <= sections
     named = {name for _, _, _, cell in ROWS for name in re.findall(r"`(\w+)`", cell)}
     assert {"normalize_input", "inception_transform", "amp", "train_crop", "degradation", "residual_blocks",

@@ -168,3 +168,20 @@ def test_results_without_calibrated_runs_have_no_calibrated_table(tmp_path):
     folder.mkdir()
     toy_scores().assign(run_id="r", state="completed").to_csv(folder / "b1.csv", index=False)
     assert tables.calibrated_against_baseline(folder).empty
+
+
+def test_a_lower_is_better_score_is_ranked_and_chosen_the_other_way():
+    """b5's perceptual distance (its record: lower is better), by hand: vgg16 0.30 / 0.20,
+    alexnet 0.10 / 0.40, resnet18 0.25 / 0.25."""
+    rows = [score_row("b5", "distance", v, dataset="set5", arch=a, point=p)
+            for a, pair in (("vgg16", (0.30, 0.20)), ("alexnet", (0.10, 0.40)), ("resnet18", (0.25, 0.25)))
+            for p, v in zip(("early", "late"), pair)]
+    scores = pd.DataFrame(rows)
+    best = tables.best_per_architecture(scores).set_index("arch")
+    assert best.loc["vgg16", "point"] == "late" and best.loc["vgg16", "value"] == 0.20
+    assert best.loc["alexnet", "point"] == "early" and best.loc["resnet18", "point"] == "early"  # tie: earlier
+    ranks = tables.rank_table(scores)  # a benchmark beyond the paper's keeps every score in the ranks
+    assert ranks.b5.to_dict() == {"vgg16": 2.0, "alexnet": 1.0, "resnet18": 3.0}
+    [row] = tables.point_versus_architecture(scores).to_dict("records")
+    assert row["best_architecture"] == "alexnet" and row["its_worst_point"] == 0.40
+    assert row["worst_architecture"] == "resnet18" and row["its_best_point"] == 0.25

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .tables import _with_keys, paper_scores_only
+from .tables import _with_keys, goodness, paper_scores_only
 
 # Each benchmark's headline scores: the paper's Fig. 2 keys and the other score beside each
 KEYS = ("b1 2afc all", "b1 jnd_map all", "b2 psnr bsd100 x4", "b2 ssim bsd100 x4", "b3 quality mrd",
@@ -29,8 +29,11 @@ CHEAP = "b1 2afc all"  # one evaluation pass per loss network
 
 def wide(scores, keys=KEYS):
     """(loss network x score key) table of values: rows (arch, point), one column per key
-    present (keys=None: every score the paper reports)."""
+    present (keys=None: every score the paper reports, and every score of a benchmark beyond
+    the paper's). Values are signed so that higher is better (`tables.goodness`: a
+    lower-is-better score is negated), so that every correlation and choice reads one way."""
     scores = _with_keys(paper_scores_only(scores))
+    scores["value"] = goodness(scores)
     table = scores.pivot_table(index=["arch", "point"], columns="key", values="value")
     return table[[k for k in keys if k in table.columns]] if keys is not None else table
 

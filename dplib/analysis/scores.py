@@ -22,7 +22,8 @@ def load_paper_architectures():
 
 def load_results(path, variant="baseline"):
     """A grid's collected results (a CSV written by `dplib grid collect`, or a folder of
-    them: the benchmarks' b1.csv ... b4.csv; a companion grid's CSV is read by its own
+    them: each benchmark's <name>.csv, b1.csv ... b5.csv and one's own; a CSV whose rows do not
+    name the benchmark its file is named after, a companion grid's or b1_calibrated.csv, is read by its own
     analysis) in the columns of `load_paper_scores`, plus run_id and state. Rows of runs that
     did not complete are dropped here; read the CSV itself to see them.
 
@@ -30,10 +31,15 @@ def load_results(path, variant="baseline"):
     calibrated one ("lin", "tune", "scratch": results/b1_calibrated.csv); None keeps every
     row. Rows without a variant (the other benchmarks) are always kept."""
     path = Path(path)
-    files = [f for f in sorted(path.glob("b*.csv")) if f.stem[1:].isdigit()] if path.is_dir() else [path]
-    if not files or not all(f.is_file() for f in files):
+    if path.is_dir():  # a benchmark's grid collects into <benchmark>.csv; other grids' CSVs are not read
+        tables = [pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in sorted(path.glob("*.csv"))]
+        tables = [t for t, f in zip(tables, sorted(path.glob("*.csv")))
+                  if "benchmark" in t and f.stem in set(t.benchmark.astype(str))]
+    else:
+        tables = [pd.read_csv(path, keep_default_na=False, na_values=[""])] if path.is_file() else []
+    if not tables:
         raise FileNotFoundError(f"no collected results at {path}; run `dplib grid collect PARAMS` first")
-    table = pd.concat([pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in files], ignore_index=True)
+    table = pd.concat(tables, ignore_index=True)
     if "state" in table:
         table = table[table.state == "completed"]
     if variant is not None and "variant" in table:

@@ -2,7 +2,9 @@
 Table III (`rank_table`), Table IV (`best_points`), the attribute correlations behind its
 findings, the printed score tables V-XI (`score_table`), Tables I and II.
 
-Every score of the paper is better when higher, so "best" is always the maximum.
+Which way a score is better is its benchmark record's (dplib.benchmarks.Score.direction):
+every score of the paper is better when higher, so there "best" is the maximum; a lower-is-better
+score (b4's reconstruction_l1, b5's perceptual distance) is ranked and chosen the other way.
 """
 
 from pathlib import Path
@@ -11,9 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..benchmarks import benchmark, benchmark_order, direction
 from ..lossnets import ARCHITECTURES, POINTS
 
-BENCHMARKS = ("b1", "b2", "b3", "b4")
 POINT_LETTERS = {"early": "E", "semi_early": "S", "mid": "M", "late": "L"}
 KEY = ["benchmark", "score", "dataset", "scale"]
 
@@ -44,20 +46,31 @@ def _with_keys(scores):
     return scores
 
 
+def goodness(scores):
+    """The values signed so that higher is better: value, or -value for a lower-is-better score."""
+    signs = {pair: (1.0 if direction(*pair) == "higher" else -1.0)
+             for pair in set(zip(scores.benchmark, scores.score))}
+    return scores.value * [signs[pair] for pair in zip(scores.benchmark, scores.score)]
+
+
 def best_per_architecture(scores):
     """For every score and architecture, the best extraction point and its value."""
     scores = _with_keys(scores)
     # ties: the earliest point wins (point order), so the result does not depend on row order
     scores["point_order"] = scores.point.map({p: i for i, p in enumerate(POINTS)})
-    ordered = scores.sort_values(["key", "arch", "value", "point_order"], ascending=[True, True, False, True])
-    return ordered.groupby(["key", "arch"], sort=False).head(1).drop(columns="point_order").reset_index(drop=True)
+    scores["goodness"] = goodness(scores)
+    ordered = scores.sort_values(["key", "arch", "goodness", "point_order"], ascending=[True, True, False, True])
+    best = ordered.groupby(["key", "arch"], sort=False).head(1).drop(columns=["point_order", "goodness"])
+    return best.reset_index(drop=True)
 
 
 def paper_scores_only(scores):
     """The rows of the scores the paper reports (Tables V-XI): our runs add per-subset
-    2AFC / JND and slack-3 delineation scores, which Table III must not average in."""
+    2AFC / JND and slack-3 delineation scores, which Table III must not average in. A benchmark
+    beyond the paper's (its record feeds no paper item: b5, one's own) keeps all its scores."""
     keys = pd.Series([score_key(r) for r in scores[KEY].to_dict("records")], index=scores.index)
-    return scores[keys.map(lambda k: any(holds(k) for holds in PAPER_TABLES.values()))]
+    own = scores.benchmark.map(lambda name: not (benchmark(name) and benchmark(name).paper_items))
+    return scores[own | keys.map(lambda k: any(holds(k) for holds in PAPER_TABLES.values()))]
 
 
 def rank_table(scores, paper_scores=True):
@@ -71,9 +84,9 @@ def rank_table(scores, paper_scores=True):
     may have ranked them apart: such differences are rounding, not disagreements.
     """
     best = best_per_architecture(paper_scores_only(scores) if paper_scores else scores)
-    best["rank"] = best.groupby("key").value.rank(ascending=False, method="average")
+    best["rank"] = goodness(best).groupby(best.key).rank(ascending=False, method="average")
     table = best.pivot_table(index="arch", columns="benchmark", values="rank", aggfunc="mean")
-    table = table.reindex(columns=[b for b in BENCHMARKS if b in table.columns])
+    table = table.reindex(columns=benchmark_order(table.columns))
     table["all"] = table.mean(axis=1)
     return table.reindex(architecture_order(table.index))
 
@@ -151,13 +164,15 @@ def point_versus_architecture(scores):
     """The paper's comparison per score: the best point of the worst architecture vs the
     worst point of the best architecture (architectures ordered by their best point)."""
     scores = _with_keys(scores)
+    scores["goodness"] = goodness(scores)  # the best is the highest goodness, whichever way the score goes
     rows = []
     for key, group in scores.groupby("key", sort=False):
-        by_arch = group.groupby("arch").value
+        sign = 1.0 if direction(group.benchmark.iloc[0], group.score.iloc[0]) == "higher" else -1.0
+        by_arch = group.groupby("arch").goodness
         best_values = by_arch.max().reindex(architecture_order(by_arch.groups))  # ties: paper order
         best_arch, worst_arch = best_values.idxmax(), best_values.idxmin()
-        rows.append(dict(score=key, best_architecture=best_arch, its_worst_point=by_arch.min()[best_arch],
-                         worst_architecture=worst_arch, its_best_point=by_arch.max()[worst_arch],
+        rows.append(dict(score=key, best_architecture=best_arch, its_worst_point=sign * by_arch.min()[best_arch],
+                         worst_architecture=worst_arch, its_best_point=sign * by_arch.max()[worst_arch],
                          spread_over_points=(by_arch.max() - by_arch.min()).mean(),
                          spread_over_architectures=group.groupby("point").value.agg(lambda v: v.max() - v.min()).mean()))
     table = pd.DataFrame(rows)

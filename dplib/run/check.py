@@ -52,6 +52,17 @@ def data_needs(runs):
     return merged
 
 
+def write_missing_fixtures(spec, runs):
+    """Write the smoke grid's fixture dataset (the params file's `fixture`) where its runs read
+    it, unless what they read is there already; returns the roots written."""
+    written = []
+    for (dataset, root), needs in data_needs(runs).items():
+        if spec.get("fixture") and (not Path(root).exists() or registry.DATASETS[dataset].verify(root, needs)):
+            registry.fixtures(spec["fixture"], root)
+            written.append(root)
+    return written
+
+
 def check_data(runs, spec, grid_file=None, full=False):
     problems = []
     for (dataset, root), needs in sorted(data_needs(runs).items(), key=lambda item: item[0]):

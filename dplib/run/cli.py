@@ -4,6 +4,8 @@
     dplib data download|verify|fixtures NAME       a dataset (dplib.data), for what a grid reads
     dplib weights download --for PARAMS           the ImageNet weights a grid's runs load
     dplib calibrate ARCH --points ... --bapps DIR --out FILE   a calibrated metric (dplib.calibration)
+    dplib new-benchmark NAME [--dir FOLDER]        a working benchmark of one's own (dplib.benchmarks.template)
+    dplib benchmark check NAME | list              a benchmark against the contract (dplib.run.contract)
 """
 
 import argparse
@@ -67,7 +69,7 @@ def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include
     """{dataset: (root, needs)} that `dplib data download|verify NAME` works on: what the runs of
     the grid `params` read (without it, a run of the benchmark notebook's defaults), for the
     datasets NAME stands for. The root is `root`, else the runs' data_root."""
-    from ..benchmarks import BENCHMARKS
+    from ..benchmarks import benchmark
     from ..data import registry
     from ..notebook import resolve
     from . import plan
@@ -77,14 +79,14 @@ def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include
         spec = plan.load_spec(params, smoke=smoke, grid_file=grid_file)
         runs = [(run.benchmark, run.parameters) for run in plan.expand(spec)]
     else:
-        bench = BENCHMARKS[registry.DATASETS[datasets[0]].benchmark]
+        bench = benchmark(registry.DATASETS[datasets[0]].benchmark)
         notebook = Path(resolve(bench.notebook))
         if not notebook.is_file():
             raise FileNotFoundError(f"{notebook} not found: run this in the repository, or give --for PARAMS")
         runs = [(bench.name, plan.notebook_defaults(notebook))]
     found = {}
     for benchmark_name, parameters in runs:
-        bench = BENCHMARKS.get(benchmark_name)
+        bench = benchmark(benchmark_name)
         if bench is None:
             continue
         for dataset, needs in bench.data_needs(parameters).items():
@@ -168,6 +170,22 @@ def _calibrate(args):
     return 0
 
 
+def _new_benchmark(args):
+    from ..benchmarks.template import new_benchmark
+
+    folder = new_benchmark(args.name, args.dir, args.title)
+    print(f"{args.name}: written to {folder}/ ({args.name}.py, {args.name}.ipynb, {args.name}.yaml, "
+          f"test_{args.name}.py)\n  check it:      dplib benchmark check {args.name} --path {folder}\n"
+          f"  run its grid:  dplib grid run {folder / (args.name + '.yaml')}")
+    return 0
+
+
+def _benchmark(args):
+    from .contract import main as contract_main
+
+    return contract_main(args)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="dplib", description="Deep perceptual loss networks: benchmarks and grids")
     groups = parser.add_subparsers(dest="group", required=True)
@@ -232,9 +250,25 @@ def main(argv=None):
     calibrate_parser.add_argument("--limit", type=int, help="the first N triplets of each subset (a quick try)")
     calibrate_parser.add_argument("--epochs", type=int, help="the recipe's first N epochs only (a quick try)")
 
+    new_parser = groups.add_parser("new-benchmark", help="write a working benchmark of your own from the template")
+    new_parser.add_argument("name", help="its name: lower-case letters, digits and _ (its module's name)")
+    new_parser.add_argument("--dir", default="benchmarks", help="the folder it goes into, as DIR/NAME/ (default: benchmarks)")
+    new_parser.add_argument("--title", help="what it is, for its notebook and record (default: 'Benchmark NAME')")
+
+    benchmark_parser = groups.add_parser("benchmark", help="check a benchmark against the contract, or list them")
+    benchmark_parser.add_argument("command", choices=["check", "list"])
+    benchmark_parser.add_argument("name", nargs="?", help="check: the benchmark's name")
+    benchmark_parser.add_argument("--path", metavar="FOLDER", help="a folder holding benchmarks of one's own "
+                                  "(as DPLIB_BENCHMARKS)")
+    benchmark_parser.add_argument("--runs-dir", help="check: where the smoke runs go (default runs/smoke/)")
+    benchmark_parser.add_argument("--workers", type=int, default=2, help="check: smoke runs at once")
+
     args = parser.parse_args(argv)
+    if args.group == "benchmark" and args.command == "check" and not args.name:
+        parser.error("benchmark check needs the benchmark's NAME")
     try:
-        return {"grid": _grid, "data": _data, "weights": _weights, "calibrate": _calibrate}[args.group](args)
+        return {"grid": _grid, "data": _data, "weights": _weights, "calibrate": _calibrate,
+                "new-benchmark": _new_benchmark, "benchmark": _benchmark}[args.group](args)
     except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
         print(f"dplib: error: {error}", file=sys.stderr)
         return 2

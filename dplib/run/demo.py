@@ -18,7 +18,6 @@ from pathlib import Path
 
 from . import plan
 from ..atomic import write_json_atomic
-from ..data import registry
 
 # The demo's run of each grid: a selection of its smoke grid (`--only`). B1 scores all four
 # points of a network in one run, so two cheap networks give its analysis two architectures.
@@ -27,6 +26,7 @@ DEMO_RUNS = {"b1": "arch=alexnet|squeezenet1_1",
              "b2": "arch=squeezenet1_1,point=early",
              "b3": "arch=squeezenet1_1,point=early",
              "b4": "arch=squeezenet1_1,point=early",
+             "b5": "arch=squeezenet1_1,point=early",
              "autoencoder_embeddings": "procedure=I-I-PS,variational=false,dataset=svhn",
              "feature_prediction": "procedure=I-F-FP,dataset=svhn"}
 ANALYSIS_NOTEBOOKS = ("analysis_tables", "analysis_figures")
@@ -87,13 +87,11 @@ def _run(name, command, log):
 def _fixtures():
     """Write each grid's fixture dataset where its smoke block reads it, unless what the demo's
     runs read is there already (a fixture from an older dplib may lack a part: written again)."""
-    from .check import data_needs
+    from .check import write_missing_fixtures
 
     for name, only in DEMO_RUNS.items():
         spec = plan.load_spec(_params(name), smoke=True)
-        for (dataset, root), needs in data_needs(plan.expand(spec, only=plan.parse_only(only))).items():
-            if not Path(root).exists() or registry.DATASETS[dataset].verify(root, needs):
-                registry.fixtures(spec["fixture"], root)
+        write_missing_fixtures(spec, plan.expand(spec, only=plan.parse_only(only)))
 
 
 def main(workers=WORKERS):

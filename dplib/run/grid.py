@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..atomic import atomic_write
+from ..benchmarks import benchmark, check_rows
 from ..benchmarks.record import SCORE_COLUMNS
 from . import check, claims, slurm
 from .execute import current_cell, kill_processes
@@ -328,6 +329,10 @@ def collect(params_path, smoke=False, runs_dir=None, out=None, grid_file=None):
             rows.append(dict(benchmark=spec["benchmark"], score="", dataset="", scale="",
                              arch=run.parameters.get("arch", ""), point=_slug(run.parameters.get("point", "")),
                              value=float("nan"), note=error.get("message", ""), run_id=run.run_id, state=state))
+    record = benchmark(spec["benchmark"])
+    for problem in check_rows(record, [r for r in rows if r["state"] == "completed"], require_all=False) if record else []:
+        print(f"dplib grid collect: {problem} (`dplib benchmark check {record.name}` checks the whole contract)",
+              file=sys.stderr)
     table = pd.DataFrame(rows, columns=SCORE_COLUMNS + list(spec["collect"]) + ["run_id", "state"])
     out = Path(out) if out else Path("results") / ("smoke" if smoke else "") / f"{spec['name']}.csv"
     with atomic_write(out) as f:

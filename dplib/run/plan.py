@@ -40,11 +40,14 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
     for key in ("benchmark", "notebook", "parameters", "axes"):
         if key not in spec:
             raise ValueError(f"{params_path} lacks the key {key!r}")
+    named = grid_file is not None
     grid_file = Path(grid_file) if grid_file else params_path.parent / "grid.yaml"
-    if not grid_file.is_file() and any(v == "grid" for v in spec["axes"].values()):
+    if named and not grid_file.is_file():
         raise FileNotFoundError(f"no axis file at {grid_file}; --grid names another (params/grid_extended.yaml)")
-    shared = yaml.safe_load(grid_file.read_text()) if grid_file.is_file() else {}
+    # no grid.yaml beside the params file (a benchmark of one's own, in its own folder): the paper's grid
+    shared = yaml.safe_load(grid_file.read_text()) if grid_file.is_file() else paper_grid()
     spec = copy.deepcopy(spec)
+    _find_benchmark_beside(spec, params_path)
     if smoke:
         block = spec.get("smoke") or {}
         spec["parameters"].update(block.get("parameters", {}))
@@ -83,6 +86,26 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
     spec["smoke"] = smoke
     spec["path"] = str(params_path)
     return spec
+
+
+def paper_grid():
+    """The paper's 14 architectures x 4 points (Table II), as params/grid.yaml lists them."""
+    from ..lossnets import ARCHITECTURES, POINTS
+
+    return {"arch": list(ARCHITECTURES), "point": list(POINTS)}
+
+
+def _find_benchmark_beside(spec, params_path):
+    """A benchmark in a folder of its own (`dplib new-benchmark`): its notebook path is relative
+    to the params file, and its module beside it becomes known here and to the runs' kernels."""
+    from ..benchmarks import add_folder
+
+    folder = params_path.resolve().parent
+    notebook = Path(spec["notebook"])
+    if not notebook.is_absolute() and not notebook.is_file() and (folder / notebook).is_file():
+        spec["notebook"] = str(folder / notebook)
+    if (folder / f"{spec['benchmark']}.py").is_file():
+        add_folder(folder)
 
 
 def _exclusions(rules, axes, params_path):
