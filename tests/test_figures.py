@@ -104,3 +104,27 @@ def test_the_proxy_figure_shows_every_pairs_correlation_and_each_targets_regret(
     drawn = sorted((x, round(y, 6)) for line in regret.lines for x, y in zip(line.get_xdata(), line.get_ydata())
                    if len(line.get_xdata()) > 1)
     assert drawn == sorted((k, round(v, 6)) for k, v in zip(choice.k, choice.regret_share_of_range))
+
+
+def test_a_fifth_benchmarks_headline_joins_figure_2_and_a_lower_is_better_score_says_so(paper, attributes):
+    import pandas as pd
+
+    from dplib.analysis.explorer import explore
+    from dplib.benchmarks.record import score_row
+
+    rows = [score_row("b5", score, value + i, dataset="bsd100", arch=arch, point=point)
+            for i, (arch, point) in enumerate([("vgg16", "early"), ("vgg16", "late"), ("alexnet", "early"),
+                                               ("alexnet", "late")])
+            for score, value in (("psnr", 27.0), ("distance", 0.2))]
+    both = pd.concat([paper, pd.DataFrame(rows)], ignore_index=True)
+    assert figures.FIG_2_KEYS == ("b1 2afc all", "b2 ssim bsd100 x4", "b3 quality mrd", "b4 accuracy stl10")
+    figure = figures.fig_2(both)
+    assert [axis.get_title() for axis in figure.axes] == [*figures.FIG_2_KEYS, "b5 psnr bsd100"]
+    drawn = sorted(y for line in figure.axes[4].lines if len(line.get_xdata()) > 1 for y in line.get_ydata())
+    assert drawn == [27.0, 28.0, 29.0, 30.0]
+    lower = figures.fig_2(both, keys=["b5 distance bsd100"])
+    assert lower.axes[0].get_title() == "b5 distance bsd100 (lower is better)"
+    view = explore(both, attributes, "depth", "b5 distance bsd100")
+    labels = dict((value, label) for label, value in view.children[0].children[1].options)
+    assert labels["b5 distance bsd100"] == "b5 distance bsd100 (lower is better)"
+    assert labels["b1 2afc all"] == "b1 2afc all"

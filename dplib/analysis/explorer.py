@@ -1,6 +1,7 @@
 """The supplementary spreadsheet as an explorer: any attribute against any score over the
 loss networks, chosen with ipywidgets controls (notebooks/explore.ipynb)."""
 
+from ..benchmarks import direction
 from .figures import figure_png, scatter
 from .tables import KEY, point_attributes, score_key
 
@@ -21,8 +22,11 @@ def explore(scores, attributes, attribute, key, color_by="point"):
     import ipywidgets as widgets
 
     keys = sorted({score_key(r) for r in scores[KEY].to_dict("records")})
+    # (label, key): a score its benchmark's record calls lower-is-better says so in the list
+    lower = {score_key(r) for r in scores[KEY].to_dict("records") if direction(r["benchmark"], r["score"]) == "lower"}
+    options = [(f"{k} (lower is better)" if k in lower else k, k) for k in keys]
     x = widgets.Dropdown(options=point_attributes(attributes), value=attribute, description="attribute")
-    y = widgets.Dropdown(options=keys, value=key if key in keys else keys[0], description="score")
+    y = widgets.Dropdown(options=options, value=key if key in keys else keys[0], description="score")
     colour = widgets.ToggleButtons(options=["point", "family"], value=color_by, description="colour by")
     output = widgets.Output()
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from ..benchmarks import all_benchmarks, direction
 from ..lossnets import POINTS
 from .tables import POINT_LETTERS, _with_keys, architecture_order, best_per_architecture
 
@@ -29,14 +30,27 @@ def _sns():
     return sns
 
 
-FIG_2_KEYS = ("b1 2afc all", "b2 ssim bsd100 x4", "b3 quality mrd", "b4 accuracy stl10")
+def fig_2_keys():
+    """Each benchmark's headline score (its record's), in the records' order: the paper's Fig. 2
+    draws the first four; a fifth benchmark's is drawn beside them when its scores are there."""
+    return tuple(record.headline_key() for record in all_benchmarks().values())
 
 
-def fig_2(scores, keys=FIG_2_KEYS):
-    """Fig. 2: each score per extraction point (earliest to latest), one line per architecture."""
+FIG_2_KEYS = fig_2_keys()[:4]  # the paper's: b1 2afc all, b2 ssim bsd100 x4, b3 quality mrd, b4 accuracy stl10
+
+
+def titled(key, scores):
+    """A score key as a figure names it, saying so when lower is better."""
+    row = scores[scores.key == key].iloc[0]
+    return key + (" (lower is better)" if direction(row.benchmark, row.score) == "lower" else "")
+
+
+def fig_2(scores, keys=None):
+    """Fig. 2: each score per extraction point (earliest to latest), one line per architecture;
+    keys default to every benchmark's headline score (`fig_2_keys`) present in `scores`."""
     plt, sns = _plt(), _sns()
     scores = _with_keys(scores)
-    keys = [k for k in keys if k in set(scores.key)]
+    keys = [k for k in (keys or fig_2_keys()) if k in set(scores.key)]
     if not keys:
         return None
     figure, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.6), squeeze=False)
@@ -47,7 +61,7 @@ def fig_2(scores, keys=FIG_2_KEYS):
                      hue_order=architecture_order(table.arch), style_order=architecture_order(table.arch), markers=True,
                      dashes=False, palette="tab20", errorbar=None, ax=axis, legend=i == len(keys) - 1)
         axis.set_xticks(range(len(POINTS)), [POINT_LETTERS[p] for p in POINTS])
-        axis.set(title=key, xlabel="extraction point", ylabel="score" if i == 0 else "")
+        axis.set(title=titled(key, scores), xlabel="extraction point", ylabel="score" if i == 0 else "")
     sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=7, title=None)
     figure.tight_layout()
     return figure
@@ -152,7 +166,7 @@ def scatter(scores, attributes, attribute, key, color_by="point"):
     if x.nunique() > 1 and len(merged) > 2:
         axis.set_title(f"Pearson r = {stats.pearsonr(x, y).statistic:.2f}, "
                        f"Spearman rho = {stats.spearmanr(x, y).statistic:.2f} (n = {len(merged)})", fontsize=9)
-    axis.set(xlabel=attribute, ylabel=key)
+    axis.set(xlabel=attribute, ylabel=titled(key, scores) if key in set(scores.key) else key)
     if axis.get_legend():
         sns.move_legend(axis, "best", fontsize=7, title=color_by)
     figure.tight_layout()

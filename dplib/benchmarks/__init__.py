@@ -56,6 +56,7 @@ class Benchmark:
     datasets: tuple          # the datasets its runs read (dplib.data.registry); () for its own
     scores: tuple            # Score records
     paper_items: tuple = ()  # the paper's tables and figures it feeds ("table_6", "fig_2")
+    headline: str = ""       # its score key in the per-point figure (Fig. 2); default: the first score's first cell
     root: str = field(default="", compare=False)  # the folder notebook and params are relative to
 
     def code(self):
@@ -68,6 +69,14 @@ class Benchmark:
     def score(self, name):
         """The Score record called `name`, or None."""
         return next((s for s in self.scores if s.name == name), None)
+
+    def headline_key(self):
+        """'b2 ssim bsd100 x4': the score Fig. 2 draws for this benchmark."""
+        if self.headline:
+            return self.headline
+        score = self.scores[0]
+        scale = f" x{score.scales[0]}" if score.scales[0] != "" else ""
+        return f"{self.name} {score.name} {score.datasets[0]}{scale}".strip()
 
     def path(self, relative):
         """A path of the record (notebook, params) as the files are laid out."""
@@ -94,13 +103,14 @@ def _paper_benchmarks():
                   "params/b1.yaml", ("bapps",),
                   (Score("2afc", "higher", two_afc + ("all",), label="2AFC score, agreement with human judges"),
                    Score("jnd_map", "higher", jnd + ("all",), label="JND mean average precision")),
-                  ("table_3", "table_4", "table_5", "fig_2")),
+                  ("table_3", "table_4", "table_5", "fig_2"), "b1 2afc all"),
         Benchmark("b2", "super-resolution", "dplib.benchmarks.b2", "notebooks/b2_super_resolution.ipynb",
                   "params/b2.yaml", ("superres",),
                   (Score("psnr", "higher", b2_sets, scales, "dB"), Score("ssim", "higher", b2_sets, scales)),
-                  ("table_3", "table_4", "table_6", "table_7", "table_8", "table_9", "fig_2")),
+                  ("table_3", "table_4", "table_6", "table_7", "table_8", "table_9", "fig_2"), "b2 ssim bsd100 x4"),
         Benchmark("b3", "road delineation", "dplib.benchmarks.b3", "notebooks/b3_delineation.ipynb",
-                  "params/b3.yaml", ("roads",), _b3_scores(), ("table_3", "table_4", "table_10", "fig_2")),
+                  "params/b3.yaml", ("roads",), _b3_scores(), ("table_3", "table_4", "table_10", "fig_2"),
+                  "b3 quality mrd"),
         Benchmark("b4", "autoencoder embeddings", "dplib.benchmarks.b4", "notebooks/b4_autoencoding.ipynb",
                   "params/b4.yaml", ("svhn", "stl10"),
                   (Score("accuracy", "higher", ("svhn", "stl10"), label="percent, test accuracy of the chosen MLP"),
@@ -108,7 +118,7 @@ def _paper_benchmarks():
                          optional=True),
                    Score("reconstruction_l1", "lower", ("svhn", "stl10"),
                          label="mean L1 per test image, decoder retrained pixel-wise (004)", optional=True)),
-                  ("table_3", "table_4", "table_11", "fig_2")),
+                  ("table_3", "table_4", "table_11", "fig_2", "fig_3"), "b4 accuracy stl10"),
     )
 
 

@@ -31,6 +31,7 @@ BENCHMARK = Benchmark(
     (Score("psnr", "higher", SETS, label="dB, RGB, outputs clamped to [0, 1]"),
      Score("ssim", "higher", SETS, label="RGB, 11 x 11 Gaussian window"),
      Score("distance", "lower", SETS, label="Eq. 1 distance to the clean image (AlexNet, four points)")),
+    headline="b5 psnr bsd100",
 )
 SIMILARITY = ("alexnet", ("early", "semi_early", "mid", "late"))  # the distance's network and points (Eq. 1)
 
