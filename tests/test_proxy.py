@@ -80,3 +80,17 @@ def test_the_papers_data_answers_the_proxy_question():
     assert pair.spearman_rho == pytest.approx(stats.spearmanr(merged.value_x, merged.value_y).statistic)
     choice = proxy.proxy_choice(table)
     assert set(choice.target) == set(proxy.KEYS) - {proxy.CHEAP} and (choice.regret >= 0).all()
+
+
+def test_a_fifth_benchmark_joins_the_wide_table_with_lower_is_better_scores_negated():
+    from dplib.benchmarks.record import score_row
+
+    rows = [score_row("b1", "2afc", v, dataset="all", arch=a, point="early") for a, v in (("vgg16", 0.7), ("alexnet", 0.6))]
+    rows += [score_row("b5", "distance", v, dataset="set5", arch=a, point="early") for a, v in (("vgg16", 0.1), ("alexnet", 0.3))]
+    rows += [score_row("b1", "2afc", 0.5, dataset="cnn", arch="vgg16", point="early")]  # per subset: not a paper score
+    table = proxy.wide(pd.DataFrame(rows), keys=None)
+    assert list(table.columns) == ["b1 2afc all", "b5 distance set5"]
+    assert table.loc[("vgg16", "early"), "b5 distance set5"] == -0.1  # lower is better: higher goodness is better
+    # so B1 choosing vgg16 (its best) picks b5's best too: no regret
+    [row] = proxy.proxy_choice(table, proxy="b1 2afc all", ks=(1,)).to_dict("records")
+    assert row["regret"] == 0 and row["best"] == "vgg16 early"

@@ -132,13 +132,14 @@ def evaluate(model, root, scale, device, arch, point, convention, channel, crop_
     return rows, examples
 
 
-def plot_examples(examples, title=""):
-    """Low resolution / output / ground truth for one image of each test set."""
+def plot_examples(examples, title="", labels=("low resolution", "output", "ground truth")):
+    """Input / output / ground truth for one image of each test set ({set: three (3, H, W) images});
+    Benchmark 5 labels them noisy / output / clean."""
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(len(examples), 3, figsize=(9, 3 * len(examples)), squeeze=False)
     for row, (name, images) in zip(axes, examples.items()):
-        for axis, image, label in zip(row, images, ("low resolution", "output", "ground truth")):
+        for axis, image, label in zip(row, images, labels):
             axis.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
             axis.set_title(f"{name}: {label}")
             axis.axis("off")

@@ -121,18 +121,10 @@ def evaluate(model, root, sigma, seed, device, arch, point, distance_network, se
 
 
 def plot_examples(examples, title=""):
-    """One row per test set: noisy input, output, clean image."""
-    import matplotlib.pyplot as plt
+    """One row per test set: noisy input, output, clean image (Benchmark 2's figure)."""
+    from .b2 import plot_examples as plot_rows
 
-    figure, axes = plt.subplots(len(examples), 3, figsize=(9, 3 * len(examples)), squeeze=False)
-    for row, (name, images) in zip(axes, examples.items()):
-        for axis, image, label in zip(row, images, ("noisy", "output", "clean")):
-            axis.imshow(image.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-            axis.set_title(f"{name}: {label}")
-            axis.axis("off")
-    figure.suptitle(title)
-    figure.tight_layout()
-    return figure
+    return plot_rows(examples, title, labels=("noisy", "output", "clean"))
 
 
 # ----- what the grid asks of every benchmark module -------------------------------------------
