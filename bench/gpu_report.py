@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import grid_lengths, interleaved, notebook_defaults  # noqa: E402
 
-from dplib.benchmarks import BENCHMARKS, b2, b3, b4  # noqa: E402
+from dplib.benchmarks import b2, b3, b4, benchmark as benchmark_record  # noqa: E402
 from dplib.data import bapps, embeddings  # noqa: E402
 from dplib.attributes import attributes_table  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
@@ -34,7 +34,7 @@ from dplib.models import IterativeUNet, TransformerNet  # noqa: E402
 from dplib.train import adam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULTS = {name: notebook_defaults(Path(BENCHMARKS[name].notebook).stem) for name in ("b1", "b2", "b3", "b4")}
+DEFAULTS = {name: notebook_defaults(Path(benchmark_record(name).notebook).stem) for name in ("b1", "b2", "b3", "b4")}
 
 
 # (batch, side) of each benchmark's step at the paper's sizes: the notebooks' batch sizes and
