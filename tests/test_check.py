@@ -75,6 +75,22 @@ def test_runs_that_need_no_loss_network_need_no_weights(tmp_path, monkeypatch):
     assert len(check.check_weights(runs, spec)) == 1  # AlexNet, for the other five procedures
 
 
+def test_b5s_distance_network_is_checked_beside_its_loss_network(tmp_path, monkeypatch):
+    """Benchmark 5 scores with Eq. 1 on ImageNet AlexNet, whatever the run's loss network: a
+    vgg16 run needs both files, and a run with another pretraining still AlexNet's ImageNet one."""
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    spec, runs = runs_of(ROOT / "params" / "b5.yaml", smoke=False, tmp_path=tmp_path)
+    vgg = [r for r in runs if r.parameters["arch"] == "vgg16" and r.parameters["point"] == "early"]
+    assert sorted(check.imagenet_files(vgg)) == [("alexnet", "IMAGENET1K_V1"), ("vgg16", "IMAGENET1K_V1")]
+    vgg[0].parameters["weights"] = None  # offline: random weights, the distance network's too
+    assert check.imagenet_files(vgg) == {}
+    resnet = [r for r in runs if r.parameters["arch"] == "resnet50"][:1]
+    resnet[0].parameters["weights"] = "IMAGENET1K_V2"
+    assert sorted(check.imagenet_files(resnet)) == [("alexnet", "IMAGENET1K_V1"), ("resnet50", "IMAGENET1K_V2")]
+
+
 def test_free_disk_for_the_checkpoints_and_the_largest_caches_at_once(tmp_path, monkeypatch):
     spec, runs = runs_of(ROOT / "params" / "b4.yaml", smoke=False, tmp_path=tmp_path)
     usage = shutil.disk_usage(tmp_path)

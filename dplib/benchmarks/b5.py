@@ -36,6 +36,12 @@ BENCHMARK = Benchmark(
 SIMILARITY = ("alexnet", ("early", "semi_early", "mid", "late"))  # the distance's network and points (Eq. 1)
 
 
+def distance_weights(weights):
+    """The distance network's weights: ImageNet's always (the metric is fixed, whatever the loss
+    network's pretraining), or seeded random ones where the run has none (offline, smoke)."""
+    return None if weights is None else "imagenet"
+
+
 class DnCNN(nn.Module):
     """(N, 3, H, W) noisy -> (N, 3, H, W) denoised: x - f(x), f the noise estimate of `depth`
     3x3 convolutions (conv+ReLU, depth-2 x conv+BN+ReLU, conv), as Zhang et al. 2017."""
@@ -137,6 +143,12 @@ def data_needs(parameters):
 
 def steps(parameters):
     return parameters["iterations"]
+
+
+def other_networks(parameters):
+    """[(arch, weights)] a run loads beside its loss network: the distance's AlexNet (for the
+    pre-flight check and `dplib weights download`)."""
+    return [(SIMILARITY[0], distance_weights(parameters["weights"]))]
 
 
 def step_key(parameters):

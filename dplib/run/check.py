@@ -89,15 +89,25 @@ def imagenet_files(runs):
     from ..lossnets import REGISTRY, imagenet_weights, weight_name
 
     files = {}
-    for run in runs:
-        arch, weights = run.parameters.get("arch"), run.parameters.get("weights")
-        if arch not in REGISTRY or benchmark(run.benchmark) is None or not _uses_loss_network(run):
+    for arch, weights in _networks(runs):
+        if arch not in REGISTRY:
             continue
         name = weight_name(arch, weights)
         entry = imagenet_weights(arch, name) if name is not None and (arch, name) not in files else None
         if entry is not None:
             files[(arch, name)] = (entry.url, Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(entry.url))
     return files
+
+
+def _networks(runs):
+    """(arch, weights) of every network the runs load: each run's loss network and what its
+    benchmark's `other_networks(parameters)` names (Benchmark 5's distance network)."""
+    for run in runs:
+        if benchmark(run.benchmark) is None:
+            continue
+        if _uses_loss_network(run):
+            yield run.parameters.get("arch"), run.parameters.get("weights")
+        yield from getattr(benchmark(run.benchmark).code(), "other_networks", lambda parameters: [])(run.parameters)
 
 
 def check_weights(runs, spec=None, grid_file=None):
