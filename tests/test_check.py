@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dplib.data import bapps
 from dplib.run import check, cli, plan
@@ -89,6 +90,20 @@ def test_b5s_distance_network_is_checked_beside_its_loss_network(tmp_path, monke
     resnet = [r for r in runs if r.parameters["arch"] == "resnet50"][:1]
     resnet[0].parameters["weights"] = "IMAGENET1K_V2"
     assert sorted(check.imagenet_files(resnet)) == [("alexnet", "IMAGENET1K_V1"), ("resnet50", "IMAGENET1K_V2")]
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "params").glob("*.yaml")
+                                         if "smoke" in (yaml.safe_load(p.read_text()) or {})))
+def test_each_smoke_grid_asks_the_disk_for_what_its_fixture_runs_write(tmp_path, name):
+    """A smoke grid runs on the bundled fixtures (at most 96 images per split): its pre-flight must
+    not ask for the full datasets' feature caches (37 GB for the 003 grid's, before its smoke block
+    said how many autoencoder images its runs read), or a CI machine with a small disk refuses it."""
+    spec, runs = runs_of(ROOT / "params" / f"{name}.yaml", tmp_path=tmp_path)
+    largest = 0  # each run's cache (checkpoints are as large as the full runs': the models are the same)
+    for run in runs:
+        code = check.benchmark(run.benchmark).code()
+        largest = max(largest, getattr(code, "disk_bytes", lambda parameters: (0, 0))(run.parameters)[1])
+    assert largest < 2**28, f"{name}: a cache of {largest / 2**30:.2f} GB"  # 96 STL-10 images x vgg16's early: 0.14
 
 
 def test_free_disk_for_the_checkpoints_and_the_largest_caches_at_once(tmp_path, monkeypatch):
