@@ -21,10 +21,10 @@ def explore(scores, attributes, attribute, key, color_by="point"):
 
     import ipywidgets as widgets
 
-    keys = sorted({score_key(r) for r in scores[KEY].to_dict("records")})
     # (label, key): a score its benchmark's record calls lower-is-better says so in the list
-    lower = {score_key(r) for r in scores[KEY].to_dict("records") if direction(r["benchmark"], r["score"]) == "lower"}
-    options = [(f"{k} (lower is better)" if k in lower else k, k) for k in keys]
+    lower = {score_key(r): direction(r["benchmark"], r["score"]) == "lower" for r in scores[KEY].to_dict("records")}
+    keys = sorted(lower)
+    options = [(f"{k} (lower is better)" if lower[k] else k, k) for k in keys]
     x = widgets.Dropdown(options=point_attributes(attributes), value=attribute, description="attribute")
     y = widgets.Dropdown(options=options, value=key if key in keys else keys[0], description="score")
     colour = widgets.ToggleButtons(options=["point", "family"], value=color_by, description="colour by")

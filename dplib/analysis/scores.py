@@ -31,12 +31,11 @@ def load_results(path, variant="baseline"):
     calibrated one ("lin", "tune", "scratch": results/b1_calibrated.csv); None keeps every
     row. Rows without a variant (the other benchmarks) are always kept."""
     path = Path(path)
+    files = sorted(path.glob("*.csv")) if path.is_dir() else [path] if path.is_file() else []
+    tables = [(f, pd.read_csv(f, keep_default_na=False, na_values=[""])) for f in files]
     if path.is_dir():  # a benchmark's grid collects into <benchmark>.csv; other grids' CSVs are not read
-        tables = [pd.read_csv(f, keep_default_na=False, na_values=[""]) for f in sorted(path.glob("*.csv"))]
-        tables = [t for t, f in zip(tables, sorted(path.glob("*.csv")))
-                  if "benchmark" in t and f.stem in set(t.benchmark.astype(str))]
-    else:
-        tables = [pd.read_csv(path, keep_default_na=False, na_values=[""])] if path.is_file() else []
+        tables = [(f, t) for f, t in tables if "benchmark" in t and f.stem in set(t.benchmark.astype(str))]
+    tables = [t for _, t in tables]
     if not tables:
         raise FileNotFoundError(f"no collected results at {path}; run `dplib grid collect PARAMS` first")
     table = pd.concat(tables, ignore_index=True)

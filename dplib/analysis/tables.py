@@ -14,10 +14,10 @@ import pandas as pd
 from scipy import stats
 
 from ..benchmarks import benchmark, benchmark_order, direction
+from ..benchmarks.record import KEY, score_key  # noqa: F401  (score_key: this module's API too)
 from ..lossnets import ARCHITECTURES, POINTS
 
 POINT_LETTERS = {"early": "E", "semi_early": "S", "mid": "M", "late": "L"}
-KEY = ["benchmark", "score", "dataset", "scale"]
 
 
 def architecture_order(names):
@@ -31,13 +31,6 @@ def mark_paper(table):
     """A table indexed by architecture, with a column saying which rows are the paper's
     networks (when own runs add registered ones)."""
     return table.assign(in_paper=[a in ARCHITECTURES for a in table.index])
-
-
-def score_key(row):
-    """'b2 psnr set5 x4' for a score row (or a tuple of its KEY fields)."""
-    benchmark, score, dataset, scale = (row[k] for k in KEY) if not isinstance(row, tuple) else row
-    scale = "" if pd.isna(scale) or scale == "" else f" x{int(scale)}"
-    return f"{benchmark} {score} {dataset}{scale}".strip()
 
 
 def _with_keys(scores):
@@ -69,7 +62,8 @@ def paper_scores_only(scores):
     2AFC / JND and slack-3 delineation scores, which Table III must not average in. A benchmark
     beyond the paper's (its record feeds no paper item: b5, one's own) keeps all its scores."""
     keys = pd.Series([score_key(r) for r in scores[KEY].to_dict("records")], index=scores.index)
-    own = scores.benchmark.map(lambda name: not (benchmark(name) and benchmark(name).paper_items))
+    beyond = {name for name in set(scores.benchmark) if not (benchmark(name) and benchmark(name).paper_items)}
+    own = scores.benchmark.isin(beyond)
     return scores[own | keys.map(lambda k: any(holds(k) for holds in PAPER_TABLES.values()))]
 
 

@@ -24,7 +24,7 @@ library (dplib's top level); the grid runner (dplib.run) uses them, never the ot
 import importlib
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DIRECTIONS = ("higher", "lower")  # which way a score is better
@@ -72,11 +72,10 @@ class Benchmark:
 
     def headline_key(self):
         """'b2 ssim bsd100 x4': the score Fig. 2 draws for this benchmark."""
-        if self.headline:
-            return self.headline
+        from .record import score_key
+
         score = self.scores[0]
-        scale = f" x{score.scales[0]}" if score.scales[0] != "" else ""
-        return f"{self.name} {score.name} {score.datasets[0]}{scale}".strip()
+        return self.headline or score_key((self.name, score.name, score.datasets[0], score.scales[0]))
 
     def path(self, relative):
         """A path of the record (notebook, params) as the files are laid out."""
@@ -141,14 +140,8 @@ def _from_folders():
         for module in sorted(folder.glob("*.py")):
             if not module.name.startswith(("test_", "_")) and "BENCHMARK = Benchmark(" in module.read_text():
                 record = _load(module.stem)
-                found.append(record if record.root else _rooted(record, folder))
+                found.append(record if record.root else replace(record, root=str(folder)))
     return found
-
-
-def _rooted(record, folder):
-    from dataclasses import replace
-
-    return replace(record, root=str(folder))
 
 
 def _from_entry_points():
@@ -167,10 +160,15 @@ _KNOWN = {}  # DPLIB_BENCHMARKS -> {name: Benchmark}: the records are read once 
 def all_benchmarks():
     """{name: Benchmark} of every benchmark known here: the built-in ones (b1 ... b5, in order),
     then those of entry points and of DPLIB_BENCHMARKS folders. A name given twice is an error."""
+    return dict(_records())
+
+
+def _records():
+    """The records as read for the current DPLIB_BENCHMARKS (not to be changed by callers)."""
     setting = os.environ.get(PATH_VARIABLE, "")
     if setting not in _KNOWN:
         _KNOWN[setting] = _gather()
-    return dict(_KNOWN[setting])
+    return _KNOWN[setting]
 
 
 def _gather():
@@ -185,7 +183,7 @@ def _gather():
 
 def benchmark(name):
     """The benchmark called `name`, or None for a grid of a notebook that is no benchmark."""
-    return all_benchmarks().get(name)
+    return _records().get(name)
 
 
 def add_folder(folder):
@@ -200,7 +198,7 @@ def add_folder(folder):
 
 def benchmark_order(names):
     """Benchmark names in the records' order (b1 ... b5, then others sorted): table columns."""
-    known = list(all_benchmarks())
+    known = list(_records())
     names = set(names)
     return [n for n in known if n in names] + sorted(names - set(known))
 
@@ -268,19 +266,16 @@ def _check_files(record):
     return errors
 
 
-def _scale(value):
-    """A row's scale as the records list it: "" for none (None, "", NaN, pandas' NA), else an int."""
-    return "" if value is None or str(value) in ("", "nan", "<NA>") else int(value)
-
-
 def check_rows(record, rows, require_all=True):
     """What breaks the contract in score rows (result.json's `scores`, or a collected grid's rows):
     a list of one-line errors. A row must name this benchmark and a declared score, dataset and
     scale; with require_all, every score the record declares (but optional ones) must have rows."""
+    from .record import scale_of
+
     errors, seen = [], set()
     for row in rows:
         score = record.score(row.get("score"))
-        scale = _scale(row.get("scale"))
+        scale = scale_of(row.get("scale"))
         if row.get("benchmark") != record.name:
             errors.append(f"a row names the benchmark {row.get('benchmark')!r}, not {record.name!r}")
         elif score is None:

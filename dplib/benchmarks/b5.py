@@ -65,7 +65,10 @@ def check_sigma(sigma):
 
 
 def add_noise(clean, sigma, generator=None):
-    """clean + N(0, (sigma/255)^2), not clipped (as DnCNN's training and test inputs)."""
+    """clean + N(0, (sigma/255)^2), not clipped (as DnCNN's training and test inputs). Training
+    draws on clean's device; a (CPU) generator gives the same noise on any device."""
+    if generator is None:  # the training step: no copy from the host
+        return clean + torch.randn_like(clean) * (sigma / 255.0)
     noise = torch.randn(clean.shape, generator=generator, dtype=clean.dtype, device="cpu").to(clean.device)
     return clean + noise * (sigma / 255.0)
 

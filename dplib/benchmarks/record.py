@@ -25,6 +25,7 @@ from pathlib import Path
 from ..atomic import write_json_atomic
 
 SCORE_COLUMNS = ["benchmark", "score", "dataset", "scale", "arch", "point", "value", "note"]
+KEY = ["benchmark", "score", "dataset", "scale"]  # what names a score, apart from the loss network
 RESULT = "result.json"  # the record a run leaves behind; dplib.run.folder finds it by this name
 
 
@@ -67,6 +68,19 @@ class Timer:
             yield
         finally:
             self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
+
+
+def scale_of(value):
+    """A row's scale: "" for none (None, "", NaN, pandas' NA), else an int (4 for 4.0)."""
+    return "" if value is None or str(value) in ("", "nan", "<NA>") else int(value)
+
+
+def score_key(row):
+    """'b2 psnr set5 x4' for a score row (or a tuple of its KEY fields): how tables, figures and
+    records name a score."""
+    benchmark, score, dataset, scale = (row[k] for k in KEY) if not isinstance(row, tuple) else row
+    scale = scale_of(scale)
+    return f"{benchmark} {score} {dataset}{f' x{scale}' if scale != '' else ''}".strip()
 
 
 def score_row(benchmark, score, value, dataset="", scale="", arch="", point="", note=""):

@@ -56,8 +56,10 @@ def write_missing_fixtures(spec, runs):
     """Write the smoke grid's fixture dataset (the params file's `fixture`) where its runs read
     it, unless what they read is there already; returns the roots written."""
     written = []
+    if not spec.get("fixture"):
+        return written
     for (dataset, root), needs in data_needs(runs).items():
-        if spec.get("fixture") and (not Path(root).exists() or registry.DATASETS[dataset].verify(root, needs)):
+        if not Path(root).exists() or registry.DATASETS[dataset].verify(root, needs):
             registry.fixtures(spec["fixture"], root)
             written.append(root)
     return written
@@ -74,9 +76,6 @@ def check_data(runs, spec, grid_file=None, full=False):
     return problems
 
 
-def _uses_loss_network(run):
-    code = benchmark(run.benchmark).code()
-    return getattr(code, "uses_loss_network", lambda parameters: True)(run.parameters)
 
 
 def imagenet_files(runs):
@@ -103,11 +102,13 @@ def _networks(runs):
     """(arch, weights) of every network the runs load: each run's loss network and what its
     benchmark's `other_networks(parameters)` names (Benchmark 5's distance network)."""
     for run in runs:
-        if benchmark(run.benchmark) is None:
+        record = benchmark(run.benchmark)
+        if record is None:
             continue
-        if _uses_loss_network(run):
+        code = record.code()
+        if getattr(code, "uses_loss_network", lambda parameters: True)(run.parameters):
             yield run.parameters.get("arch"), run.parameters.get("weights")
-        yield from getattr(benchmark(run.benchmark).code(), "other_networks", lambda parameters: [])(run.parameters)
+        yield from getattr(code, "other_networks", lambda parameters: [])(run.parameters)
 
 
 def check_weights(runs, spec=None, grid_file=None):

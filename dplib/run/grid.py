@@ -330,9 +330,10 @@ def collect(params_path, smoke=False, runs_dir=None, out=None, grid_file=None):
                              arch=run.parameters.get("arch", ""), point=_slug(run.parameters.get("point", "")),
                              value=float("nan"), note=error.get("message", ""), run_id=run.run_id, state=state))
     record = benchmark(spec["benchmark"])
-    for problem in check_rows(record, [r for r in rows if r["state"] == "completed"], require_all=False) if record else []:
-        print(f"dplib grid collect: {problem} (`dplib benchmark check {record.name}` checks the whole contract)",
-              file=sys.stderr)
+    if record is not None:  # rows its record does not declare are named, and collected all the same
+        for problem in check_rows(record, [r for r in rows if r["state"] == "completed"], require_all=False):
+            print(f"dplib grid collect: {problem} (`dplib benchmark check {record.name}` checks the whole contract)",
+                  file=sys.stderr)
     table = pd.DataFrame(rows, columns=SCORE_COLUMNS + list(spec["collect"]) + ["run_id", "state"])
     out = Path(out) if out else Path("results") / ("smoke" if smoke else "") / f"{spec['name']}.csv"
     with atomic_write(out) as f:
