@@ -17,6 +17,8 @@ from .similarity import PerceptualSimilarity
 from .errors import install_in_ipython
 from . import extended  # noqa: F401  (registers the networks beyond the paper's 14 and timm's resolver)
 
+extended.import_networks()  # networks of one's own, in the modules DPLIB_NETWORKS names
+
 install_in_ipython()  # in a notebook, errors a user fixes show as one line (dplib.errors)
 
 __version__ = "0.1.0"

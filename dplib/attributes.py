@@ -34,6 +34,7 @@ from torch.utils.weak import WeakTensorKeyDictionary
 from .atomic import atomic_write
 from .progress import tqdm
 from .lossnets import ARCHITECTURES, LossNetwork, architecture, imagenet_weights
+from .errors import InputError
 
 # Design facts: residual/dense shortcuts, and parallel paths that are merged again (the paper's
 # 14, and the networks dplib.extended registers); None for networks registered without them.
@@ -119,7 +120,7 @@ def attributes_table(input_size=224, cache=True, architectures=ARCHITECTURES):
     default ~/.cache/dplib); cache=False measures anew.
     """
     if input_size < MIN_CLASSIFIER_INPUT:
-        raise ValueError(f"attributes_table needs input_size >= {MIN_CLASSIFIER_INPUT} (Inception-v3's whole "
+        raise InputError(f"attributes_table needs input_size >= {MIN_CLASSIFIER_INPUT} (Inception-v3's whole "
                          f"network does not fit a smaller image), got {input_size}; the paper uses 224")
     for arch in architectures:
         architecture(arch)  # an unknown name stops here

@@ -28,6 +28,7 @@ from .data import bapps
 from .lossnets import check_points
 from .progress import tqdm
 from .similarity import PerceptualSimilarity
+from .errors import InputError
 
 VARIANTS = ("baseline", "lin", "tune", "scratch")
 # The released code (perceptual_metric/experiment.py: Adam 1e-3, betas (0.5, 0.999), batch 256,
@@ -123,22 +124,22 @@ def _settings(recipe):
     if isinstance(recipe, dict):  # your own: every key of a named recipe
         missing = set(RECIPES["released"]) - set(recipe)
         if missing:
-            raise ValueError(f"a recipe dict needs {sorted(missing)} too (see dplib.calibration.RECIPES)")
+            raise InputError(f"a recipe dict needs {sorted(missing)} too (see dplib.calibration.RECIPES)")
         return "custom", recipe
     if recipe not in RECIPES:
-        raise ValueError(f"recipe must be one of {', '.join(RECIPES)} or a dict, got {recipe!r}")
+        raise InputError(f"recipe must be one of {', '.join(RECIPES)} or a dict, got {recipe!r}")
     return recipe, RECIPES[recipe]
 
 
 def _check(variant, clamp, trunk_mode, lin_cache):
     if variant not in VARIANTS[1:]:
-        raise ValueError(f"variant must be one of {', '.join(VARIANTS[1:])} to calibrate, got {variant!r}")
+        raise InputError(f"variant must be one of {', '.join(VARIANTS[1:])} to calibrate, got {variant!r}")
     if clamp not in CLAMPS:
-        raise ValueError(f"clamp must be one of {', '.join(CLAMPS)}, got {clamp!r}")
+        raise InputError(f"clamp must be one of {', '.join(CLAMPS)}, got {clamp!r}")
     if trunk_mode not in TRUNK_MODES:
-        raise ValueError(f"trunk_mode must be one of {', '.join(TRUNK_MODES)}, got {trunk_mode!r}")
+        raise InputError(f"trunk_mode must be one of {', '.join(TRUNK_MODES)}, got {trunk_mode!r}")
     if lin_cache and variant != "lin":
-        raise ValueError("lin_cache needs a frozen network: it is for variant 'lin' only")
+        raise InputError("lin_cache needs a frozen network: it is for variant 'lin' only")
 
 
 def _metric(arch, points, weights, seed, normalize_input, inception_transform):

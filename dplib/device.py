@@ -13,6 +13,7 @@ import contextlib
 from pathlib import Path
 
 import torch
+from .errors import InputError, Unavailable
 
 PRECISIONS = (False, "float16", "bfloat16")
 # CPU instruction-set flags (as Linux's /proc/cpuinfo names them) that compute a reduced
@@ -26,7 +27,7 @@ def resolve_device(device="auto"):
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} asked for, but no CUDA GPU is visible; use device='cpu' or 'auto'")
+        raise Unavailable(f"device {device!r} asked for, but no CUDA GPU is visible; use device='cpu' or 'auto'")
     return device
 
 
@@ -36,7 +37,7 @@ def autocast_dtype(precision, name="autocast"):
         return None
     if precision in ("float16", "bfloat16"):
         return getattr(torch, precision)
-    raise ValueError(f"{name} must be False, 'float16' or 'bfloat16', got {precision!r}: float16 on a GPU, "
+    raise InputError(f"{name} must be False, 'float16' or 'bfloat16', got {precision!r}: float16 on a GPU, "
                      "bfloat16 on a CPU with AMX or AVX512-BF16 (faster there, less precise); the bench scripts "
                      "measure both and how much they change the scores")
 

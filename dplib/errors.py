@@ -1,5 +1,7 @@
-"""Errors a user fixes (a dataset not downloaded, weights that cannot be fetched offline):
-their message says what is wrong and what to do, and a notebook shows just that message.
+"""Errors a user fixes (a dataset not downloaded, weights that cannot be fetched offline, a
+params file or a value that is wrong): their message says what is wrong and what to do, and a
+notebook or the `dplib` command shows just that one line. Anything else is a bug, and keeps its
+traceback (the command says so).
 
 In an IPython kernel (JupyterLab, papermill), `import dplib` registers a handler that
 shows these errors as one line instead of pages of chained traceback; the cell still fails
@@ -19,6 +21,21 @@ class MissingData(UserError, FileNotFoundError):
 
 class WeightsUnavailable(UserError, RuntimeError):
     """Pretrained weights could not be loaded (offline, or no such file); the message says what to do."""
+
+
+class InputError(UserError, ValueError):
+    """A value given to dplib (an argument, a parameter, a flag) is not one it takes; the message
+    names the value and what it takes."""
+
+
+class ParamsError(InputError):
+    """A params file (or an axis file) says something the grid cannot run: an unknown key, a value
+    of the wrong type, an architecture or point that does not exist. Raised before any run starts."""
+
+
+class Unavailable(UserError, RuntimeError):
+    """Something this machine lacks that was asked for: a CUDA GPU, a Slurm controller, an optional
+    package (the message names the extra to install)."""
 
 
 def _show_briefly(shell, etype, value, tb, tb_offset=None):

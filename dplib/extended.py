@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .lossnets import POINTS, build_classifier, load_weights, register_architecture, register_resolver
+from .errors import InputError, Unavailable
 
 
 class TokensToMap(nn.Module):
@@ -101,7 +102,7 @@ def _timm_model(model_name, weights, seed):
     try:
         import timm
     except ImportError:
-        raise ImportError("timm models need timm: pip install 'dplib[timm]'") from None
+        raise Unavailable("timm models need timm: pip install 'dplib[timm]'") from None
     tags = {name.split(".", 1)[1] for name in timm.list_pretrained(f"{model_name.split('.')[0]}.*")}
     tagged = isinstance(weights, str) and weights in tags and not Path(weights).is_file()
     with torch.random.fork_rng(devices=[]):
@@ -121,10 +122,28 @@ def timm_architecture(name):
     model = _timm_model(model_name, None, 0)
     stages = [info["module"] for info in getattr(model, "feature_info", [])]
     if len(stages) < 4:
-        raise ValueError(f"{name}: timm lists {len(stages)} feature stages; register it with "
+        raise InputError(f"{name}: timm lists {len(stages)} feature stages; register it with "
                          "dplib.register_architecture and FX node names instead")
     return register_architecture(name, functools.partial(_timm_model, model_name), dict(zip(POINTS, stages[-4:])),
                                  family="timm", replace=True)
 
 
 register_resolver("timm:", timm_architecture)
+
+
+# ----- networks of one's own -------------------------------------------------------------------
+NETWORKS_VARIABLE = "DPLIB_NETWORKS"  # modules that register networks, comma-separated: imported by `import dplib`
+
+
+def import_networks():
+    """Import the modules named in DPLIB_NETWORKS (each calls dplib.register_architecture), so
+    that the grid, its checks and every run's kernel, each of which imports dplib, know them."""
+    import importlib
+    import os
+
+    for name in filter(None, (n.strip() for n in os.environ.get(NETWORKS_VARIABLE, "").split(","))):
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise Unavailable(f"{NETWORKS_VARIABLE} names the module {name!r}, which cannot be imported ({error}); "
+                              "put its folder on PYTHONPATH or fix the name") from None

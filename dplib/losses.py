@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .lossnets import LossNetwork
+from .errors import InputError
 
 EPS = 1e-10  # as the lpips package; added under the square root so zero vectors give finite gradients
 
@@ -21,10 +22,10 @@ def _pairs(features_x, features_y):
     if isinstance(features_x, torch.Tensor):
         features_x, features_y = {"": features_x}, {"": features_y}
     if features_x.keys() != features_y.keys():
-        raise ValueError(f"feature points differ: {list(features_x)} vs {list(features_y)}")
+        raise InputError(f"feature points differ: {list(features_x)} vs {list(features_y)}")
     for point in features_x:
         if features_x[point].shape != features_y[point].shape:
-            raise ValueError(f"features at {point!r} differ in shape: "
+            raise InputError(f"features at {point!r} differ in shape: "
                              f"{tuple(features_x[point].shape)} vs {tuple(features_y[point].shape)}")
         yield point, features_x[point], features_y[point]
 
@@ -78,7 +79,7 @@ def perceptual_sse(features_x, features_y, sigmoid=False, reduction="sum"):
     the average can be used instead of the sum"); "none": per sample (N,).
     """
     if reduction not in ("sum", "mean", "none"):
-        raise ValueError(f"unknown reduction {reduction!r}; choose sum, mean or none")
+        raise InputError(f"unknown reduction {reduction!r}; choose sum, mean or none")
     total, elements = 0, 0
     for _, fx, fy in _pairs(features_x, features_y):
         total = total + (squash(fx, sigmoid) - squash(fy, sigmoid)).pow(2).flatten(1).sum(dim=1)  # (N,)
@@ -118,24 +119,24 @@ class PerceptualLoss(nn.Module):
                  normalize_input=True, inception_transform=False, seed=0):
         super().__init__()
         if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; choose one of {sorted(KINDS)}")
+            raise InputError(f"unknown kind {kind!r}; choose one of {sorted(KINDS)}")
         if point_weights is not None and kind != "distance":
-            raise ValueError("point_weights weigh the points of Eq. 1: they go with kind='distance'")
+            raise InputError("point_weights weigh the points of Eq. 1: they go with kind='distance'")
         if sigmoid and kind != "sse":
-            raise ValueError("sigmoid squashes the features of Eq. 6: it goes with kind='sse'")
+            raise InputError("sigmoid squashes the features of Eq. 6: it goes with kind='sse'")
         self.kind = kind
         self.options = ({"point_weights": point_weights} if kind == "distance" else
                         {"sigmoid": sigmoid} if kind == "sse" else {})
         self.network = LossNetwork(arch, points=points, weights=weights, normalize_input=normalize_input,
                                    inception_transform=inception_transform, seed=seed)
         if point_weights is not None and set(point_weights) != set(self.network.points):
-            raise ValueError(f"point_weights must give one weight per point {self.network.points}, "
+            raise InputError(f"point_weights must give one weight per point {self.network.points}, "
                              f"got {sorted(point_weights)}")
 
     def forward(self, output, target=None, target_features=None):
         if target_features is None:
             if target is None:
-                raise ValueError("give the target images or their precomputed target_features")
+                raise InputError("give the target images or their precomputed target_features")
             with torch.no_grad():
                 target_features = self.network(target)
         output_features = self.network(output, check_range=self.kind == "distance")

@@ -22,6 +22,7 @@ nothing of them.
 """
 
 import functools
+import inspect
 import os
 import urllib.error
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 import torchvision
 
-from .errors import MissingData, WeightsUnavailable
+from .errors import InputError, MissingData, WeightsUnavailable
 
 ARCHITECTURES = (
     "vgg11", "vgg16", "vgg16_bn", "vgg19",
@@ -129,7 +130,7 @@ class Architecture:
         unknown = [p for p in points if p not in known]
         if unknown or not points:
             extra = f"; or the named points {', '.join(self.extra_points)}" if self.extra_points else ""
-            raise ValueError(f"unknown extraction point(s) {unknown or points!r} for {self.name}; choose from: "
+            raise InputError(f"unknown extraction point(s) {unknown or points!r} for {self.name}; choose from: "
                              f"{', '.join(self.points)}{extra}")
         return tuple(p for p in known if p in points)
 
@@ -155,20 +156,38 @@ def register_architecture(name, build, points, family="other", layout="nchw", cl
     indices. Checked now: the points must be nodes of the network (check=False skips building the
     network for that: dplib.extended's own, which its tests build, so `import dplib` stays fast)."""
     if name in REGISTRY and not replace:
-        raise ValueError(f"architecture {name!r} is already registered; pass replace=True to redefine it")
+        raise InputError(f"architecture {name!r} is already registered; pass replace=True to redefine it")
     if not isinstance(points, dict) or not points:
-        raise ValueError("points must map point names to nodes, e.g. {'early': 'features.1', 'late': 'features.7'}")
+        raise InputError("points must map point names to nodes, e.g. {'early': 'features.1', 'late': 'features.7'}")
     kinds = {type(node) for node in points.values()}
     if kinds not in ({int}, {str}) or (kinds == {int}) != (children_of is not None):
-        raise ValueError(f"{name}: give FX node names (str), or child indices (int) together with children_of")
+        raise InputError(f"{name}: give FX node names (str), or child indices (int) together with children_of")
     if layout not in ("nchw", "nhwc"):
-        raise ValueError(f"layout must be 'nchw' or 'nhwc', got {layout!r}")
-    entry = Architecture(name, build, dict(points), family, children_of, layout, classifier or build, imagenet,
-                         paper)
+        raise InputError(f"layout must be 'nchw' or 'nhwc', got {layout!r}")
+    build = _seeded(build, name, "build")
+    classifier = _seeded(classifier, name, "classifier") if classifier else build
+    entry = Architecture(name, build, dict(points), family, children_of, layout, classifier, imagenet, paper)
     if kinds == {str} and check:
         _check_nodes(entry, entry.build(None, 0))
     REGISTRY[name] = entry
     return entry
+
+
+def _seeded(build, name, role):
+    """`build` as build(weights, seed): a builder written build(weights) (the earlier contract)
+    gets the weights only; one that takes neither is refused now, not inside LossNetwork."""
+    try:
+        signature = inspect.signature(build)
+    except (TypeError, ValueError):  # a builtin or C callable: take it at its word
+        return build
+    for arguments in ((None, 0), (None,)):
+        try:
+            signature.bind(*arguments)
+        except TypeError:
+            continue
+        return build if len(arguments) == 2 else functools.wraps(build)(lambda weights, seed: build(weights))
+    raise InputError(f"{name}: {role} must take (weights, seed) or (weights), e.g. `def build(weights, seed): "
+                     f"return MyNet()`; it takes {signature}")
 
 
 def register_points(arch, points):
@@ -178,11 +197,11 @@ def register_points(arch, points):
     entry = architecture(arch)
     kinds = {type(node) for node in entry.points.values()}
     if {type(node) for node in points.values()} != kinds:
-        raise ValueError(f"{arch}'s points are {'child indices' if kinds == {int} else 'FX node names'}; "
+        raise InputError(f"{arch}'s points are {'child indices' if kinds == {int} else 'FX node names'}; "
                          f"give the new ones the same way")
     clashing = [name for name in points if name in entry.points and entry.points[name] != points[name]]
     if clashing:
-        raise ValueError(f"{arch} already has points named {clashing} at other nodes")
+        raise InputError(f"{arch} already has points named {clashing} at other nodes")
     entry.extra_points.update(points)
     return entry
 
@@ -194,7 +213,7 @@ def architecture(name):
     for prefix, resolve in RESOLVERS.items():
         if str(name).startswith(prefix):
             return resolve(name)
-    raise ValueError(f"unknown architecture {name!r}; registered: {', '.join(REGISTRY)}; any timm model as "
+    raise InputError(f"unknown architecture {name!r}; registered: {', '.join(REGISTRY)}; any timm model as "
                      "'timm:<name>'; or dplib.register_architecture(...)")
 
 
@@ -222,7 +241,7 @@ def _check_nodes(entry, module):
     nodes, prefixes = _node_names(module)
     unknown = [n for n in entry.points.values() if n not in nodes and n not in prefixes]
     if unknown:
-        raise ValueError(f"{entry.name}: {unknown} are not nodes of the network; dplib.list_points({entry.name!r}) "
+        raise InputError(f"{entry.name}: {unknown} are not nodes of the network; dplib.list_points({entry.name!r}) "
                          f"lists them (e.g. {', '.join(nodes[1:6])}, ...)")
 
 
@@ -263,15 +282,15 @@ def check_images(x, name="input", check_range=True):
         raise TypeError(f"{name} must be a float tensor with values in [0, 1], got dtype {x.dtype}; "
                         "for uint8 images use x.float() / 255")
     if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"{name} must be an RGB batch of shape (N, 3, H, W), got {tuple(x.shape)}; "
+        raise InputError(f"{name} must be an RGB batch of shape (N, 3, H, W), got {tuple(x.shape)}; "
                          "add a batch dimension with x[None] or repeat grey images to 3 channels")
     if check_range and x.numel():
         low, high = (v.item() for v in torch.aminmax(x.detach()))
         if high > 2.0:
-            raise ValueError(f"{name} has values up to {high:.3g}: it looks like 0-255 data, "
+            raise InputError(f"{name} has values up to {high:.3g}: it looks like 0-255 data, "
                              "but loss networks take RGB in [0, 1]; divide by 255")
         if low < -0.5:
-            raise ValueError(f"{name} has values down to {low:.3g}: it looks like [-1, 1] data, "
+            raise InputError(f"{name} has values down to {low:.3g}: it looks like [-1, 1] data, "
                              "but loss networks take RGB in [0, 1]; use (x + 1) / 2")
 
 
@@ -335,11 +354,11 @@ def _load_state(model, state, name):
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as error:  # shape mismatches
-        raise ValueError(f"weights do not fit {name}: {error}") from None
+        raise InputError(f"weights do not fit {name}: {error}") from None
     # Auxiliary classifier heads are not part of a loss network: ignore them, nothing else.
     unexpected = [k for k in unexpected if not k.startswith(("aux1.", "aux2.", "AuxLogits."))]
     if missing or unexpected:
-        raise ValueError(f"weights do not fit {name}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise InputError(f"weights do not fit {name}: missing {missing[:5]}, unexpected {unexpected[:5]}")
     return model
 
 
@@ -379,7 +398,7 @@ def _probe_min_input(model, points, limit=1024):
         return all(torch.is_tensor(v) and v.numel() > 0 for v in out.values())
 
     if not works(limit):
-        raise ValueError(f"the network gives no features even for {limit} px inputs")
+        raise InputError(f"the network gives no features even for {limit} px inputs")
     low, high = 0, limit  # works(high) is true
     while high - low > 1:
         middle = (low + high) // 2
@@ -448,7 +467,7 @@ class LossNetwork(nn.Module):
     def forward(self, x, check_range=True):
         check_images(x, check_range=check_range)
         if min(x.shape[-2:]) < self.min_input_size:
-            raise ValueError(f"input of {tuple(x.shape[-2:])} px is too small for {self.arch} at "
+            raise InputError(f"input of {tuple(x.shape[-2:])} px is too small for {self.arch} at "
                              f"{'/'.join(self.points)}: it needs at least {self.min_input_size} px per side")
         # Out of place: the caller's tensor is never changed.
         if self.normalize_input and self.transform_input:

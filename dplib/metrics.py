@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
+from .errors import InputError
 
 
 def _numpy(x):
@@ -25,7 +26,7 @@ def two_afc(d0, d1, judge, reduce=True):
     """
     d0, d1, judge = (_numpy(v).ravel() for v in (d0, d1, judge))
     if not (d0.shape == d1.shape == judge.shape):
-        raise ValueError(f"d0, d1 and judge must have the same length, got {d0.shape}, {d1.shape}, {judge.shape}")
+        raise InputError(f"d0, d1 and judge must have the same length, got {d0.shape}, {d1.shape}, {judge.shape}")
     scores = (d0 < d1) * (1.0 - judge) + (d1 < d0) * judge + (d0 == d1) * 0.5
     return float(scores.mean()) if reduce else scores
 
@@ -48,7 +49,7 @@ def jnd_map(distances, same):
     """
     distances, same = _numpy(distances).ravel(), _numpy(same).ravel()
     if distances.shape != same.shape:
-        raise ValueError(f"distances and same must have the same length, got {distances.shape} and {same.shape}")
+        raise InputError(f"distances and same must have the same length, got {distances.shape} and {same.shape}")
     order = np.argsort(distances, kind="stable")
     same = same[order]
     true_positives = np.cumsum(same)
@@ -71,14 +72,14 @@ def rgb_to_y(x):
 
 def _prepare(x, y, channel, crop_border):
     if x.shape != y.shape:
-        raise ValueError(f"images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
+        raise InputError(f"images differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
     if x.ndim == 3:
         x, y = x[None], y[None]
     x, y = x.double(), y.double()
     if channel == "y":
         x, y = rgb_to_y(x), rgb_to_y(y)
     elif channel != "rgb":
-        raise ValueError(f"channel must be 'y' or 'rgb', got {channel!r}")
+        raise InputError(f"channel must be 'y' or 'rgb', got {channel!r}")
     if crop_border:
         x = x[..., crop_border:-crop_border, crop_border:-crop_border]
         y = y[..., crop_border:-crop_border, crop_border:-crop_border]
@@ -200,7 +201,7 @@ def delineation_scores(pred, target, threshold=0.5, slack=0):
     """
     pred, target = _numpy(pred), _numpy(target)
     if pred.shape != target.shape:
-        raise ValueError(f"pred and target differ in shape: {pred.shape} vs {target.shape}")
+        raise InputError(f"pred and target differ in shape: {pred.shape} vs {target.shape}")
     if pred.ndim == 2:
         pred, target = pred[None], target[None]
     scores = {"correctness": [], "completeness": [], "quality": []}

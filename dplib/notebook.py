@@ -6,6 +6,7 @@ under the repository root in all three cases, and leaves absolute paths alone.
     out_dir = resolve(out_dir)      # "runs/b1/manual" -> <repository>/runs/b1/manual
 """
 
+import re
 from pathlib import Path
 
 LAYOUT = ("notebooks", "params")  # a folder holding both is the repository root
@@ -72,9 +73,90 @@ def notebook_contract(notebook, required):
     for name, record in parameters.items():
         if record.get("inferred_type_name") in (None, "None"):
             errors.append(f"{notebook}: the parameter {name!r} has no type (write `{name}: type = value`)")
+            continue
+        try:
+            parse_annotation(record["inferred_type_name"])
+        except ValueError as error:
+            errors.append(f"{notebook}: the parameter {name!r}: {error}")
         if not (record.get("help") or "").strip():
             errors.append(f"{notebook}: the parameter {name!r} is not documented (a `# comment` after it)")
     return errors
+
+
+# ----- typed parameters ----------------------------------------------------------------------
+# A parameters cell types each parameter (`lr: float = 0.001`); the grid checks every value a
+# params file gives against that annotation before any run starts (dplib.run.schema). The forms
+# the notebooks use: int, float, bool, str, list, dict, None, Optional[X], Union[X, Y, ...].
+
+SIMPLE_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict, "None": type(None)}
+# A YAML 1.1 reader (PyYAML) reads 1e-3 and 5e4 as strings (its float needs a dot): such a
+# string is the number it spells when the annotation asks for one.
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def parse_annotation(text):
+    """'Optional[str]' -> (str, NoneType): the types a parameter's annotation admits, in order."""
+    text = str(text).strip().strip("\"'").replace("typing.", "")
+    match = re.fullmatch(r"(Optional|Union)\[(.*)\]", text)
+    if match:
+        members = [m for part in _split_members(match.group(2)) for m in parse_annotation(part)]
+        return tuple(members) + ((type(None),) if match.group(1) == "Optional" else ())
+    generic = re.fullmatch(r"(list|List|dict|Dict|tuple|Tuple)(\[.*\])?", text)
+    if generic:
+        return ({"tuple": list, "list": list, "dict": dict}[generic.group(1).lower()],)
+    if text not in SIMPLE_TYPES:
+        raise ValueError(f"the annotation {text!r} is none of {', '.join(SIMPLE_TYPES)}, Optional[...] or Union[...]")
+    return (SIMPLE_TYPES[text],)
+
+
+def _split_members(text):
+    members, depth, current = [], 0, ""
+    for char in text:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            members.append(current)
+            current = ""
+        else:
+            current += char
+    return [m.strip() for m in members + [current] if m.strip()]
+
+
+def _as(value, kind):
+    """`value` as `kind`, or a sentinel _NO when it is not one (no lossy conversion)."""
+    if kind is bool:
+        return value if isinstance(value, bool) else _NO
+    if kind in (int, float) and isinstance(value, bool):
+        return _NO  # True is an int to Python, not to a reader of a params file
+    if kind is float and isinstance(value, (int, float)):
+        return float(value)
+    if kind is int and isinstance(value, float):
+        return int(value) if value.is_integer() else _NO
+    if kind in (int, float) and isinstance(value, str) and NUMBER.fullmatch(value.strip()):
+        return _as(float(value) if kind is float or not value.strip().lstrip("+-").isdigit() else int(value), kind)
+    if kind is list and isinstance(value, tuple):
+        return list(value)
+    return value if isinstance(value, kind) else _NO
+
+
+_NO = object()
+
+
+def coerce(value, annotation):
+    """`value` as the annotation's type: unchanged when it is one already, a number notation
+    string ("1e-3") as the float (or whole int) it spells, an integral float as an int; a
+    ValueError naming the type it needs otherwise."""
+    kinds = parse_annotation(annotation)
+    if any(type(value) is kind for kind in kinds):
+        return value
+    for kind in kinds:
+        converted = _as(value, kind)
+        if converted is not _NO:
+            return converted
+    raise ValueError(f"needs {annotation_text(annotation)}")
+
+
+def annotation_text(annotation):
+    return str(annotation).strip().strip("\"'")
 
 
 def write_notebook(path, cells):

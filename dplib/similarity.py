@@ -22,6 +22,7 @@ from torch import nn
 
 from .lossnets import LossNetwork, register_points
 from .losses import unit_normalize
+from .errors import InputError, MissingData, Unavailable
 
 FORMAT = "dplib-calibration/1"
 # The lpips package's layers: the output after these `.features` children (its slices, its
@@ -60,7 +61,7 @@ class PerceptualSimilarity(nn.Module):
                  inception_transform=False, seed=0):
         super().__init__()
         if input_scaling not in INPUT_SCALINGS:
-            raise ValueError(f"input_scaling must be one of {', '.join(INPUT_SCALINGS)}, got {input_scaling!r}")
+            raise InputError(f"input_scaling must be one of {', '.join(INPUT_SCALINGS)}, got {input_scaling!r}")
         record = load_calibration(calibration) if isinstance(calibration, (str, Path)) else calibration
         if record is not None and record["variant"] == "scratch":
             weights = None  # its network's weights come from the file
@@ -78,7 +79,7 @@ class PerceptualSimilarity(nn.Module):
     def load_record(self, record):
         """Take a calibration's weights (the dict load_calibration returns)."""
         if record["arch"] != self.arch or tuple(record["points"]) != tuple(self.points):
-            raise ValueError(f"the calibration is for {record['arch']} at {'/'.join(record['points'])}, not "
+            raise InputError(f"the calibration is for {record['arch']} at {'/'.join(record['points'])}, not "
                              f"{self.arch} at {'/'.join(self.points)}: build the metric with those")
         if record.get("network") is not None:
             self.network.load_state_dict(record["network"])
@@ -92,11 +93,11 @@ class PerceptualSimilarity(nn.Module):
         layers of torchvision's ImageNet network, its input scaling. Equal to
         lpips.LPIPS(net=net, version=version) (tests/test_similarity.py)."""
         if net not in LPIPS_NETWORKS or version not in ("0.1", "0.0"):
-            raise ValueError(f"from_lpips takes net alex, vgg or squeeze and version '0.1' or '0.0', got "
+            raise InputError(f"from_lpips takes net alex, vgg or squeeze and version '0.1' or '0.0', got "
                              f"{net!r}, {version!r}")
         spec = importlib.util.find_spec("lpips")
         if spec is None:
-            raise ImportError("from_lpips reads the weights the lpips package ships: pip install lpips")
+            raise Unavailable("from_lpips reads the weights the lpips package ships: pip install lpips")
         arch, points = LPIPS_NETWORKS[net]
         state = torch.load(Path(spec.origin).parent / "weights" / f"v{version}" / f"{net}.pth", map_location="cpu",
                            weights_only=True)
@@ -121,7 +122,7 @@ class PerceptualSimilarity(nn.Module):
         check_images(x)
         check_images(y)
         if x.shape != y.shape:
-            raise ValueError(f"the two image batches differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
+            raise InputError(f"the two image batches differ in shape: {tuple(x.shape)} vs {tuple(y.shape)}")
         features = self._scaled(torch.cat([x, y]))                           # one pass: (2N, C, h, w) per point
         maps = {}
         for point, f in features.items():
@@ -156,7 +157,7 @@ def save_calibration(path, metric, **about):
     from .atomic import atomic_write
 
     if metric.channel_weights is None:
-        raise ValueError("the metric is the uncalibrated baseline: there are no weights to save")
+        raise InputError("the metric is the uncalibrated baseline: there are no weights to save")
     record = {"format": FORMAT, "arch": metric.arch, "points": list(metric.points), "variant": metric.variant,
               "channel_weights": {p: w.detach().cpu().clone() for p, w in metric.channel_weights.items()},
               "network": ({k: v.detach().cpu().clone() for k, v in metric.network.state_dict().items()}
@@ -171,11 +172,11 @@ def load_calibration(path):
     """The dict save_calibration wrote (weights_only: a calibration file cannot run code)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no calibration file at {path}: make one with `dplib calibrate ARCH --points ... "
+        raise MissingData(f"no calibration file at {path}: make one with `dplib calibrate ARCH --points ... "
                                 "--bapps DIR --out FILE`")
     record = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(record, dict) or record.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a dplib calibration file ({FORMAT}); lpips's own weights load with "
+        raise InputError(f"{path} is not a dplib calibration file ({FORMAT}); lpips's own weights load with "
                          "PerceptualSimilarity.from_lpips")
     return record
 

@@ -23,6 +23,7 @@ import pickle
 import signal
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import torch
@@ -31,6 +32,7 @@ from .progress import tqdm
 
 from .atomic import atomic_write
 from .device import autocast, autocast_dtype
+from .errors import InputError, UserError
 
 
 class RunInterrupted(RuntimeError):
@@ -66,11 +68,25 @@ def _save_checkpoint(path, model, optimizer, state):
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, f)
 
 
+class UnsafeCheckpoint(UserError, RuntimeError):
+    """A checkpoint holds more than tensors, numbers, strings, lists and dicts (a pickled callable
+    would run as it loads): refused, not loaded."""
+
+
 def _load_checkpoint(path):
+    """The saved training state, loaded with weights_only=True: a checkpoint in a run folder others
+    can write (a shared cluster filesystem) cannot run code. None for one cut short by a kill."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        # a whole archive (torch.save's zip) whose pickle names a global: refused; bytes that are
+        # no archive at all are a checkpoint cut short
+        if zipfile.is_zipfile(path) and "Unsupported global" in str(error):
+            raise UnsafeCheckpoint(f"{path} holds objects other than tensors, numbers and containers (it could run "
+                                   "code as it loads), so it was not loaded; delete it to start the run over") from None
         return None  # a checkpoint cut short by a kill: start over rather than crash
+    except (OSError, RuntimeError, EOFError):
+        return None
 
 
 def _resume(checkpoint, model, optimizer, state):
@@ -139,9 +155,9 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     papers' released code did); None or 0 trains to the end.
     """
     if (iterations is None) == (epochs is None):
-        raise ValueError("give exactly one of iterations or epochs")
+        raise InputError("give exactly one of iterations or epochs")
     if len(dataset) == 0:
-        raise ValueError("the training set is empty (0 items)")
+        raise InputError("the training set is empty (0 items)")
     dtype = autocast_dtype(amp, "amp")
     generator = torch.Generator()
     # The last partial batch is trained on, as the released code's loaders did (PyTorch's default),

@@ -50,7 +50,7 @@ def test_check_record_names_each_break_of_the_contract():
     assert missing[0].startswith("the name 'B-5' must be") and "notebooks/nothing.ipynb does not exist" in missing[-1]
     assert check_record(dataclasses.replace(record, module="dplib.benchmarks.record")) == [
         f"dplib.benchmarks.record lacks {name}(parameters), which the grid calls"
-        for name in ("data_needs", "steps", "step_key", "disk_bytes")]
+        for name in ("data_needs", "steps", "step_key", "disk_bytes", "check_parameters")]
 
 
 def test_check_rows_names_unknown_and_missing_scores():

@@ -6,6 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from dplib.errors import ParamsError
 import yaml
 
 from dplib.data import bapps
@@ -186,6 +188,15 @@ def test_a_pretraining_grids_weights_are_checked_by_name_before_any_run(tmp_path
     axis_file.write_text(yaml.safe_dump({"arch": ["resnet50"], "point": ["early"],
                                          "axes": {"weights": ["IMAGENET1K_V9"]}}))
     spec = plan.load_spec(ROOT / "params" / "b1.yaml", grid_file=axis_file)
+    # a weight name the architecture lacks is refused as the grid is expanded, before the
+    # pre-flight (issue 33; this check was check_weights' Problem before)
+    with pytest.raises(ParamsError, match=r"axes.weights = 'IMAGENET1K_V9': not a torchvision weight name of "
+                                          r"resnet50 \(IMAGENET1K_V1, IMAGENET1K_V2"):
+        plan.expand(spec)
+    # a path that is no file stays the pre-flight's problem (it may be written before the runs start)
+    axis_file.write_text(yaml.safe_dump({"arch": ["resnet50"], "point": ["early"],
+                                         "axes": {"weights": ["weights/mine.pt"]}}))
+    spec = plan.load_spec(ROOT / "params" / "b1.yaml", grid_file=axis_file)
     [problem] = check.check_weights(plan.expand(spec), spec, axis_file)
-    assert "'IMAGENET1K_V9' of resnet50 are neither a file nor one of its" in problem.what
+    assert "'weights/mine.pt' of resnet50 are neither a file nor one of its" in problem.what
     assert "IMAGENET1K_V1, IMAGENET1K_V2" in problem.what

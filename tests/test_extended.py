@@ -162,3 +162,25 @@ def test_attributes_of_registered_networks(tmp_path, monkeypatch):
     assert convnext.imagenet_top1.iloc[0] == documented["_metrics"]["ImageNet-1K"]["acc@1"]
     assert list(convnext.channels) == [96, 192, 384, 768] and convnext.family.iloc[0] == "ConvNeXt"
     assert convnext.point_mflops.is_monotonic_increasing and len(table) == 8
+
+
+def test_a_builder_of_weights_only_is_taken_and_one_of_nothing_is_refused_at_registration():
+    """The earlier contract was build(weights); the registry now calls build(weights, seed) and
+    passes seed only to a builder that takes it. A builder of no argument is refused at once."""
+    seen = []
+    try:
+        dplib.register_architecture("tiny_old", lambda weights=None: seen.append(weights) or Tiny(),
+                                    {"shallow": "relu"}, replace=True)
+        dplib.register_architecture("tiny_new", lambda weights, seed: seen.append((weights, seed)) or Tiny(),
+                                    {"shallow": "relu"}, replace=True)
+        seen.clear()
+        assert LossNetwork("tiny_old", "shallow", weights=None)(torch.rand(1, 3, 32, 32))["shallow"].shape[1] == 8
+        assert LossNetwork("tiny_new", "shallow", weights=None, seed=3)(torch.rand(1, 3, 32, 32))["shallow"].ndim == 4
+        assert seen == [None, (None, 3)]
+        with pytest.raises(ValueError, match=r"tiny_bad: build must take \(weights, seed\) or \(weights\), e.g. "
+                                             r"`def build\(weights, seed\)"):
+            dplib.register_architecture("tiny_bad", lambda: Tiny(), {"shallow": "relu"})
+        assert "tiny_bad" not in REGISTRY
+    finally:
+        for name in ("tiny_old", "tiny_new", "tiny_bad"):
+            REGISTRY.pop(name, None)

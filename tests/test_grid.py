@@ -29,7 +29,7 @@ def test_unknown_grid_key_stops_before_anything_runs(tmp_path, b1_params):
     path.write_text(yaml.safe_dump(spec))
     result = dplib_cli("grid", "run", str(path), "--smoke", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
     assert result.returncode == 2
-    assert "'bach_size' is not a parameter" in result.stderr and "batch_size" in result.stderr
+    assert "unknown key 'bach_size' in parameters: not a parameter of" in result.stderr and "batch_size" in result.stderr
     assert not (tmp_path / "runs").exists()
 
 

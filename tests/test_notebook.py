@@ -115,3 +115,32 @@ def test_progress_is_plain_text_headless_and_a_widget_in_lab(monkeypatch):
     assert progress.headless() and type(progress.tqdm(range(3), disable=True)).__module__ == "tqdm.std"
     monkeypatch.setattr(sys, "argv", ["ipykernel_launcher", "-f", "k.json"])  # a JupyterLab kernel
     assert not progress.headless() and isinstance(progress.tqdm(range(3), disable=True), auto)
+
+
+@pytest.mark.parametrize("annotation,value,expected", [
+    ("float", "1e-3", 0.001), ("float", "5E4", 50000.0), ("float", 3, 3.0), ("float", ".5", 0.5),
+    ("int", "5e4", 50000), ("int", 2.0, 2), ("int", "-3", -3), ("bool", True, True), ("str", "vgg16", "vgg16"),
+    ("list", ["a"], ["a"]), ("Optional[str]", None, None), ("Optional[int]", "10", 10),
+    ("Union[bool, str]", "float16", "float16"), ("Union[bool, str]", False, False), ('"Optional[str]"', "x", "x"),
+])
+def test_a_value_is_coerced_to_the_parameters_annotation(annotation, value, expected):
+    coerced = notebook.coerce(value, annotation)
+    assert coerced == expected and type(coerced) is type(expected)
+
+
+@pytest.mark.parametrize("annotation,value", [
+    ("float", "fast"), ("float", True), ("int", "1e-3"), ("int", 2.5), ("int", False), ("bool", "yes"),
+    ("str", 3), ("list", "a"), ("Optional[int]", "many"), ("Union[bool, str]", 1.5)])
+def test_a_value_the_annotation_does_not_admit_is_refused(annotation, value):
+    with pytest.raises(ValueError, match="needs"):
+        notebook.coerce(value, annotation)
+
+
+def test_every_notebook_default_is_of_its_annotated_type():
+    """A parameters cell's own defaults pass the check the grid applies to a params file's values."""
+    from dplib.run.plan import notebook_defaults, notebook_parameters
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for name, record in notebook_parameters(path).items():
+            default = notebook_defaults(path)[name]
+            assert notebook.coerce(default, record["inferred_type_name"]) == default, (path.name, name)

@@ -53,7 +53,8 @@ def test_exclude_leaves_combinations_out_of_the_product(tmp_path):
         plan.load_spec(tmp_path / "bad.yaml", grid_file=ROOT / "params" / "grid.yaml")
 
 
-@pytest.mark.parametrize("name", ["b1", "b2", "b3", "b4", "autoencoder_embeddings", "feature_prediction"])
+@pytest.mark.parametrize("name", ["b1", "b1_calibrated", "b2", "b3", "b4", "b5", "autoencoder_embeddings",
+                                  "feature_prediction"])
 def test_every_params_file_names_only_notebook_parameters_and_restates_no_default(name):
     raw = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
     defaults = plan.notebook_defaults(ROOT / raw["notebook"])
@@ -62,8 +63,8 @@ def test_every_params_file_names_only_notebook_parameters_and_restates_no_defaul
         restated = [k for k, v in block.items() if defaults[k] == v]
         assert not restated, f"params/{name}.yaml restates notebook defaults: {restated}"
     assert set(raw["axes"]) | set(raw["smoke"]["axes"]) <= set(defaults)
-    for smoke in (False, True):
-        plan.check_parameters(plan.load_spec(ROOT / "params" / f"{name}.yaml", smoke=smoke))
+    for smoke in (False, True):  # the schema, the types and every run's values (was plan.check_parameters)
+        plan.expand(plan.load_spec(ROOT / "params" / f"{name}.yaml", smoke=smoke))
 
 
 def test_the_grid_file_is_the_registry():

@@ -200,3 +200,34 @@ def test_compiled_steps_equal_eager_steps(tmp_path):
     for name, update in models[False].items():
         torch.testing.assert_close(models[True][name], update, rtol=0, atol=1e-6 * largest_update,
                                    msg=lambda detail, name=name: f"{name}: {detail}")
+
+
+class _Planted:
+    """What a hostile checkpoint carries: unpickling it calls Path.touch (any callable would run)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_a_checkpoint_carrying_a_pickled_callable_is_refused_not_run(tmp_path):
+    from dplib.errors import UserError
+    from dplib.train import UnsafeCheckpoint
+
+    model, loss_fn, dataset, validate = problem()
+    checkpoint, marker = tmp_path / "checkpoint.pt", tmp_path / "ran"
+    fit(model, loss_fn, dataset, validate, iterations=2, batch_size=16, checkpoint=checkpoint, progress=False)
+    saved = torch.load(checkpoint, weights_only=True)  # what fit writes loads without pickle's code paths
+    saved["state"]["planted"] = _Planted(marker)
+    torch.save(saved, checkpoint)
+    with pytest.raises(UnsafeCheckpoint) as refused:
+        fit(model, loss_fn, dataset, validate, iterations=4, batch_size=16, checkpoint=checkpoint, progress=False)
+    assert not marker.exists()  # refused, not executed
+    assert isinstance(refused.value, UserError) and "\n" not in str(refused.value)
+    assert "could run code as it loads" in str(refused.value) and str(checkpoint) in str(refused.value)
+    torch.load(checkpoint, weights_only=False)  # the same file with pickle's full powers runs the callable
+    assert marker.exists()

@@ -12,6 +12,7 @@ reconstruction L1 after decoder retraining, relative to the best type's).
 import pandas as pd
 
 from .scores import PAPER_DIR, read_collected
+from ..errors import InputError
 
 NAME = "autoencoder_embeddings"  # its params file, notebook, collected CSV and printed numbers
 
@@ -34,7 +35,7 @@ def load_runs(path):
     table["variational"] = table.variational.astype(str).str.lower() == "true"
     unknown = set(zip(table.procedure, table.variational)) - set(AUTOENCODERS)
     if unknown:
-        raise ValueError(f"{path} has runs of {sorted(unknown)}, which 003 does not compare; it compares "
+        raise InputError(f"{path} has runs of {sorted(unknown)}, which 003 does not compare; it compares "
                          f"{', '.join(AUTOENCODERS.values())}")
     table["autoencoder"] = [AUTOENCODERS[k] for k in zip(table.procedure, table.variational)]
     table["z"] = table.z.astype(int)

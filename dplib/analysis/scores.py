@@ -5,6 +5,7 @@ the columns of dplib.benchmarks.record.SCORE_COLUMNS."""
 from pathlib import Path
 
 import pandas as pd
+from ..errors import InputError, MissingData
 
 PAPER_DIR = Path(__file__).parent / "paper"  # package data: the paper's numbers as tidy CSV
 
@@ -37,7 +38,7 @@ def load_results(path, variant="baseline"):
         tables = [(f, t) for f, t in tables if "benchmark" in t and f.stem in set(t.benchmark.astype(str))]
     tables = [t for _, t in tables]
     if not tables:
-        raise FileNotFoundError(f"no collected results at {path}; run `dplib grid collect PARAMS` first")
+        raise MissingData(f"no collected results at {path}; run `dplib grid collect PARAMS` first")
     table = pd.concat(tables, ignore_index=True)
     if "state" in table:
         table = table[table.state == "completed"]
@@ -60,6 +61,6 @@ def read_collected(path, columns, name):
     table = pd.read_csv(path)
     missing = set(columns) - set(table)
     if missing:
-        raise ValueError(f"{path} lacks the columns {sorted(missing)}: collect it with params/{name}.yaml "
+        raise InputError(f"{path} lacks the columns {sorted(missing)}: collect it with params/{name}.yaml "
                          f"(`dplib grid collect params/{name}.yaml`)")
     return table

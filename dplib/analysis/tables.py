@@ -16,6 +16,7 @@ from scipy import stats
 from ..benchmarks import benchmark, benchmark_order, direction
 from ..benchmarks.record import KEY, score_key  # noqa: F401  (score_key: this module's API too)
 from ..lossnets import ARCHITECTURES, POINTS
+from ..errors import InputError
 
 POINT_LETTERS = {"early": "E", "semi_early": "S", "mid": "M", "late": "L"}
 
@@ -223,7 +224,7 @@ def by_pretraining(scores):
     pretraining, with its ImageNet-1K top-1 and data in dplib.attributes.pretraining. Each
     architecture's rows only where it ran with more than one pretraining."""
     if "weights" not in scores:
-        raise ValueError("these scores have no weights column: collect a grid run with "
+        raise InputError("these scores have no weights column: collect a grid run with "
                          "--grid params/grid_pretraining.yaml")
     scores = _with_keys(scores).assign(weights=lambda t: t.weights.fillna("random").astype(str))
     table = scores.pivot_table(index=["key", "arch", "point"], columns="weights", values="value")

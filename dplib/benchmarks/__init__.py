@@ -26,6 +26,7 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from ..errors import InputError, MissingData
 
 DIRECTIONS = ("higher", "lower")  # which way a score is better
 ENTRY_POINTS = "dplib.benchmarks"  # a package's entry point: name = "package.module:BENCHMARK"
@@ -134,7 +135,7 @@ def _from_folders():
     for folder in filter(None, os.environ.get(PATH_VARIABLE, "").split(os.pathsep)):
         folder = Path(folder).resolve()
         if not folder.is_dir():
-            raise FileNotFoundError(f"{PATH_VARIABLE} names {folder}, which is no folder")
+            raise MissingData(f"{PATH_VARIABLE} names {folder}, which is no folder")
         if str(folder) not in sys.path:
             sys.path.insert(0, str(folder))  # its module imports as `<name>`, here and in a run's kernel
         for module in sorted(folder.glob("*.py")):
@@ -175,7 +176,7 @@ def _gather():
     found = {}
     for record in (*_built_in(), *_from_entry_points(), *_from_folders()):
         if record.name in found and found[record.name] != record:
-            raise ValueError(f"two benchmarks are called {record.name!r} ({found[record.name].module} and "
+            raise InputError(f"two benchmarks are called {record.name!r} ({found[record.name].module} and "
                              f"{record.module}): rename one")
         found[record.name] = record
     return found
@@ -213,7 +214,7 @@ def direction(benchmark_name, score_name):
 
 # ----- the contract a benchmark keeps (`dplib benchmark check NAME`) ----------------------------
 
-MODULE_FUNCTIONS = ("data_needs", "steps", "step_key", "disk_bytes")  # what the grid asks of its code
+MODULE_FUNCTIONS = ("data_needs", "steps", "step_key", "disk_bytes", "check_parameters")  # what the grid asks of its code
 CONTRACT_PARAMETERS = ("arch", ("point", "points"), "weights", "seed", "data_root", "device", "out_dir")
 NAME_PATTERN = r"[a-z][a-z0-9_]*"
 
@@ -291,3 +292,63 @@ def check_rows(record, rows, require_all=True):
     errors += [f"{record.name}'s runs wrote no {score.name!r} score, which its record declares (missing score)"
                for score in record.scores if require_all and not score.optional and score.name not in seen]
     return list(dict.fromkeys(errors))
+
+
+# ----- a benchmark's own choices, checked before any run starts --------------------------------
+# Each module's check_parameters(parameters) -> [(parameter, problem)] is called by the grid for
+# every run (dplib.run.plan), so a value that no run can use is refused with the place it stands
+# in the params file, not found inside a kernel. A table of choices does most of it:
+#   {parameter: allowed values (a tuple), each(allowed) for a list of them, or a function that
+#    raises InputError}
+
+def each(allowed):
+    """A list parameter whose every item must be one of `allowed` (and which may not be empty)."""
+    return ("each", tuple(allowed))
+
+
+def positive(value):
+    if value <= 0:
+        raise InputError(f"must be above 0, got {value!r}")
+
+
+def not_negative(value):
+    if value < 0:
+        raise InputError(f"must be 0 or more, got {value!r}")
+
+
+def device_choice(value):
+    if value not in ("auto", "cpu", "cuda") and not str(value).startswith("cuda:"):
+        raise InputError(f"unknown device {value!r}; choose auto, cpu, cuda or cuda:N")
+
+
+def precision_choice(value):
+    from ..device import autocast_dtype
+
+    autocast_dtype(value, "the precision")
+
+
+COMMON_CHOICES = {"device": device_choice, "amp": precision_choice, "autocast": precision_choice,
+                  "num_workers": not_negative, "batch_size": positive}
+
+
+def check_choices(parameters, choices):
+    """[(parameter, problem)] of the parameters whose values are not among their choices (with
+    COMMON_CHOICES: device, precision, workers, batch size)."""
+    problems = []
+    for name, allowed in {**COMMON_CHOICES, **choices}.items():
+        if name not in parameters:
+            continue
+        value = parameters[name]
+        if callable(allowed):
+            try:
+                allowed(value)
+            except InputError as error:
+                problems.append((name, str(error)))
+        elif isinstance(allowed, tuple) and allowed[:1] == ("each",):
+            unknown = [v for v in value if v not in allowed[1]]
+            if unknown or not value:
+                problems.append((name, f"{'has ' + repr(unknown) if unknown else 'is empty'}; choose among "
+                                       f"{', '.join(map(str, allowed[1]))}"))
+        elif value not in allowed:
+            problems.append((name, f"unknown value {value!r}; choose one of {', '.join(map(str, allowed))}"))
+    return problems

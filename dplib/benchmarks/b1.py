@@ -268,3 +268,14 @@ def disk_bytes(parameters):
     """(kept, while running) bytes on disk of one run: its distance files (float64 d0, d1 per
     point and item, and the labels)."""
     return steps(parameters) * parameters["batch_size"] * (2 * len(parameters["points"]) + 1) * 8, 0
+
+
+def check_parameters(parameters):
+    """[(parameter, problem)]: the B1 notebook's choices, checked by the grid before any run."""
+    from ..calibration import CLAMPS, RECIPES, TRUNK_MODES, VARIANTS
+    from . import check_choices, each, not_negative
+
+    return check_choices(parameters, {
+        "variant": VARIANTS, "calibration_recipe": tuple(RECIPES), "lin_clamp": CLAMPS, "trunk_mode": TRUNK_MODES,
+        "subsets": each(bapps.TWO_AFC_SUBSETS), "jnd_subsets": each(bapps.JND_SUBSETS),
+        "train_subsets": each(bapps.TRAIN_SUBSETS), "patches_per_subset": not_negative})

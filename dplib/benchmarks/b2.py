@@ -19,6 +19,7 @@ from ..data.superres import TEST_SETS, degrade, test_images
 from ..losses import feature_loss
 from ..metrics import psnr, psnr_released, psnr_released_validation, ssim, ssim_released
 from .record import score_row
+from ..errors import InputError
 
 CONVENTIONS = {  # metric_convention -> what the record says of its scores
     "released": "the released test: Y' = (65.738 R + 129.057 G + 25.064 B) / 256 of the 8-bit PNG outputs, a 2 px "
@@ -31,9 +32,9 @@ CONVENTIONS = {  # metric_convention -> what the record says of its scores
 
 def check_convention(convention, channel):
     if convention not in CONVENTIONS:
-        raise ValueError(f"unknown metric convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+        raise InputError(f"unknown metric convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
     if convention == "released" and channel != "y":
-        raise ValueError("the released metric convention scores the luma only: channel 'rgb' goes with "
+        raise InputError("the released metric convention scores the luma only: channel 'rgb' goes with "
                          "metric_convention 'matlab'")
 
 
@@ -172,3 +173,22 @@ def disk_bytes(parameters):
         count = sum(p.numel() for p in model.parameters())
     cache = parameters["train_images"] * 3 * parameters["crop"] ** 2 * (1 + 1 / parameters["scale"] ** 2)
     return int(12 * count + (cache if parameters["cache_crops"] else 0)), 0
+
+
+def check_parameters(parameters):
+    """[(parameter, problem)]: the B2 notebook's choices, checked by the grid before any run."""
+    from ..data.superres import DEGRADATIONS
+    from ..models.transformer_net import check_scale
+    from . import check_choices, not_negative, positive
+
+    problems = check_choices(parameters, {
+        "scale": check_scale, "train_crop": ("resize_center", "random"), "degradation": DEGRADATIONS,
+        "test_crop": ("whole", "resize_center"), "metric_convention": tuple(CONVENTIONS), "channel": ("y", "rgb"),
+        "iterations": positive, "lr": positive, "crop": positive, "train_images": positive, "val_images": positive,
+        "val_every": not_negative, "residual_blocks": positive, "pixel_weight": not_negative,
+        "tv_weight": not_negative})
+    try:
+        check_convention(parameters["metric_convention"], parameters["channel"])
+    except InputError as error:
+        problems.append(("channel", str(error)))
+    return problems

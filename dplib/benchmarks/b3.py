@@ -20,6 +20,7 @@ from ..data import roads
 from ..losses import feature_loss, pixel_bce
 from ..metrics import delineation_scores
 from .record import score_row
+from ..errors import InputError
 
 
 ITERATION_WEIGHTS = ("linear", "equal")
@@ -31,7 +32,7 @@ def iteration_weights(k, kind="linear"):
         return [i / (k * (k + 1) / 2) for i in range(1, k + 1)]
     if kind == "equal":
         return [1 / k] * k
-    raise ValueError(f"unknown iteration weights {kind!r}; choose one of {', '.join(ITERATION_WEIGHTS)}")
+    raise InputError(f"unknown iteration weights {kind!r}; choose one of {', '.join(ITERATION_WEIGHTS)}")
 
 
 def make_loss(loss_network, mu, device, weights="linear"):
@@ -99,7 +100,7 @@ def make_validation(loss_fn, dataset, device, score, iterations, batch_size):
     divided by the constant number of batches) or training loss ("loss"). Lower is better.
     The model is applied `iterations` times, the training K as the released validation did."""
     if score not in VALIDATION_SCORES:
-        raise ValueError(f"unknown validation score {score!r}; choose one of {', '.join(VALIDATION_SCORES)}")
+        raise InputError(f"unknown validation score {score!r}; choose one of {', '.join(VALIDATION_SCORES)}")
 
     def validate(model):
         values = []
@@ -126,7 +127,7 @@ def _per_image(probabilities, masks, threshold, slack, iterations):
     if iterations == "last":
         return delineation_scores(probabilities[-1, :, 0], masks[:, 0], threshold=threshold, slack=slack)
     if iterations != "accumulated":
-        raise ValueError(f"unknown iteration scores {iterations!r}; choose one of {', '.join(ITERATION_SCORES)}")
+        raise InputError(f"unknown iteration scores {iterations!r}; choose one of {', '.join(ITERATION_SCORES)}")
     k = probabilities.shape[0]
     per_iteration = [delineation_scores(p[:, 0], masks[:, 0], threshold=threshold, slack=slack) for p in probabilities]
     return {name: sum((k - i) * scores[name] for i, scores in enumerate(per_iteration)) for name in per_iteration[0]}
@@ -197,3 +198,21 @@ def disk_bytes(parameters):
     with torch.device("meta"):
         model = IterativeUNet(unet=parameters["unet"], base_channels=parameters["base_channels"])
     return 12 * sum(p.numel() for p in model.parameters()), 0
+
+
+def check_parameters(parameters):
+    """[(parameter, problem)]: the B3 notebook's choices, checked by the grid before any run."""
+    from ..data.roads import TRAIN_TRANSFORMS
+    from ..models.unet import UNETS
+    from . import check_choices, not_negative, positive
+
+    def slacks(values):
+        if not values or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values):
+            raise InputError(f"must be a non-empty list of whole numbers of pixels, 0 or more, got {values!r}")
+
+    return check_choices(parameters, {
+        "iteration_weights": ITERATION_WEIGHTS, "unet": UNETS, "train_transform": TRAIN_TRANSFORMS,
+        "validation_score": VALIDATION_SCORES, "test_split": ("test", "valid"), "iteration_scores": ITERATION_SCORES,
+        "slacks": slacks, "epochs": positive, "iterations_k": positive, "train_iterations_k": positive,
+        "mu": not_negative, "lr": positive, "size": positive, "tiles_limit": not_negative,
+        "base_channels": positive})

@@ -37,6 +37,7 @@ from ..models.autoencoder import (AUTOENCODERS, MLP_SHAPES, Autoencoder, Feature
 from .record import score_row
 from ..losses import perceptual_sse, squash
 from ..train import adam
+from ..errors import InputError
 
 PROCEDURES = {  # name: (encoder input, decoder output, loss), in companion paper 004's order
     "I-I-PW": ("image", "image", "pixel"), "I-I-PS": ("image", "image", "perceptual"),
@@ -47,7 +48,7 @@ PROCEDURES = {  # name: (encoder input, decoder output, loss), in companion pape
 
 def check_procedure(procedure):
     if procedure not in PROCEDURES:
-        raise ValueError(f"unknown procedure {procedure!r}; choose one of {', '.join(PROCEDURES)}")
+        raise InputError(f"unknown procedure {procedure!r}; choose one of {', '.join(PROCEDURES)}")
     return PROCEDURES[procedure]
 
 
@@ -111,7 +112,7 @@ def build_autoencoder(procedure, dataset, feature_size, embedding_size, variatio
     VAE sampling z when validating too (validation_sample, as the released forward did)."""
     encoder_kind, decoder_kind, _ = check_procedure(procedure)
     if autoencoder not in AUTOENCODERS:
-        raise ValueError(f"unknown autoencoder {autoencoder!r}; choose one of {', '.join(AUTOENCODERS)}")
+        raise InputError(f"unknown autoencoder {autoencoder!r}; choose one of {', '.join(AUTOENCODERS)}")
     size = SIZE[dataset]
     image_encoder, image_decoder = IMAGE_PARTS[autoencoder]
     encoder = (image_encoder(size, embedding_size, variational) if encoder_kind == "image"
@@ -126,13 +127,13 @@ REDUCTIONS = ("sum", "mean")
 
 def check_reduction(reduction):
     if reduction not in REDUCTIONS:
-        raise ValueError(f"unknown loss reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+        raise InputError(f"unknown loss reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
 
 
 def check_retrainable(procedure):
     """003's decoder retraining needs an image encoder: the new decoder reads its embeddings."""
     if check_procedure(procedure)[0] != "image":
-        raise ValueError(f"retrain_decoder needs an image encoder (I-I-PW, I-I-PS, I-F-FP), not {procedure}")
+        raise InputError(f"retrain_decoder needs an image encoder (I-I-PW, I-I-PS, I-F-FP), not {procedure}")
 
 
 VAE_VALIDATIONS = ("sample", "mean")
@@ -143,13 +144,13 @@ def check_run(procedure, dataset, predictor, loss_reduction, retrain_decoder, pr
     """The B4 notebook's choices, checked before any data is read: one line per mistake."""
     check_procedure(procedure)
     if dataset not in SIZE:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(SIZE)}")
+        raise InputError(f"unknown dataset {dataset!r}; choose one of {', '.join(SIZE)}")
     for name, value, allowed in (("predictor", predictor, PREDICTORS),
                                  ("predictor selection", predictor_selection, PREDICTOR_SELECTIONS),
                                  ("split", split, SPLITS), ("STL-10 orientation", stl10_orientation, STL10_ORIENTATIONS),
                                  ("VAE validation", vae_validation, VAE_VALIDATIONS)):
         if value not in allowed:
-            raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
+            raise InputError(f"unknown {name} {value!r}; choose one of {', '.join(allowed)}")
     check_reduction(loss_reduction)
     if retrain_decoder:
         check_retrainable(procedure)
@@ -247,7 +248,7 @@ def predictor_loss(outputs, labels, kind="mse_onehot"):
         return F.mse_loss(outputs, F.one_hot(labels, outputs.shape[1]).to(outputs.dtype))
     if kind == "cross_entropy":
         return F.cross_entropy(outputs, labels)
-    raise ValueError(f"unknown predictor loss {kind!r}; choose one of {', '.join(PREDICTOR_LOSSES)}")
+    raise InputError(f"unknown predictor loss {kind!r}; choose one of {', '.join(PREDICTOR_LOSSES)}")
 
 
 PREDICTORS = ("mlp", "linear", "search")
@@ -269,7 +270,7 @@ def predictor_specs(family="mlp", activation="leaky_relu"):
                 for out in (None, "softmax")]
     if family == "search_linear":
         return [((), activation, out) for out in (None, "softmax")]
-    raise ValueError(f"unknown predictor family {family!r}; choose mlp, linear, search or search_linear")
+    raise InputError(f"unknown predictor family {family!r}; choose mlp, linear, search or search_linear")
 
 
 # Which epoch of each predictor is kept, and which predictor is tested: (epoch by, predictor by)
@@ -311,7 +312,7 @@ def train_predictors(train, validation, test, *, epochs, batch_size, lr, seed, d
     chosen index)."""
     predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
     if select not in PREDICTOR_SELECTIONS:
-        raise ValueError(f"unknown predictor selection {select!r}; choose one of {', '.join(PREDICTOR_SELECTIONS)}")
+        raise InputError(f"unknown predictor selection {select!r}; choose one of {', '.join(PREDICTOR_SELECTIONS)}")
     epoch_by, predictor_by = PREDICTOR_SELECTIONS[select]
     train, validation, test = predictor_inputs(train, validation, test, standardize)
     (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
@@ -501,3 +502,26 @@ def disk_bytes(parameters):
     cache = (_autoencoder_images(p), features)
     fits = size_gb(cache, CACHE_DTYPE) <= p["cache_limit_gb"]
     return 12 * sum(t.numel() for t in model.parameters()), math.prod(cache) * np.dtype(CACHE_DTYPE).itemsize * fits
+
+
+def check_parameters(parameters):
+    """[(parameter, problem)]: the B4 notebook's choices (check_run's, each named), checked by the
+    grid before any run."""
+    from ..models.autoencoder import ACTIVATIONS
+    from . import check_choices, not_negative, positive
+
+    p = parameters
+    problems = check_choices(p, {
+        "procedure": tuple(PROCEDURES), "dataset": tuple(SIZE), "predictor": PREDICTORS,
+        "predictor_selection": PREDICTOR_SELECTIONS, "split": SPLITS, "stl10_orientation": STL10_ORIENTATIONS,
+        "vae_validation": VAE_VALIDATIONS, "loss_reduction": REDUCTIONS, "autoencoder": AUTOENCODERS,
+        "predictor_loss": PREDICTOR_LOSSES, "predictor_activation": tuple(ACTIVATIONS),
+        "svhn_padding": embeddings.SVHN_PADDINGS, "embedding_size": positive, "ae_epochs": positive,
+        "mlp_epochs": positive, "kl_weight": not_negative, "lr": positive, "cache_limit_gb": not_negative,
+        "ae_images_limit": not_negative, "labelled_limit": not_negative})
+    if not problems and p.get("retrain_decoder"):
+        try:
+            check_retrainable(p["procedure"])
+        except InputError as error:
+            problems.append(("retrain_decoder", str(error)))
+    return problems

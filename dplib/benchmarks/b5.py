@@ -23,6 +23,7 @@ from ..losses import feature_loss
 from ..metrics import psnr, ssim
 from . import Benchmark, Score
 from .record import score_row
+from ..errors import InputError
 
 SETS = tuple(name.lower() for name in TEST_SETS)
 BENCHMARK = Benchmark(
@@ -61,7 +62,7 @@ class DnCNN(nn.Module):
 
 def check_sigma(sigma):
     if not 0 < sigma <= 255:
-        raise ValueError(f"sigma is the noise's standard deviation on the 0-255 scale (DnCNN: 15, 25, 50); got {sigma}")
+        raise InputError(f"sigma is the noise's standard deviation on the 0-255 scale (DnCNN: 15, 25, 50); got {sigma}")
 
 
 def add_noise(clean, sigma, generator=None):
@@ -163,3 +164,12 @@ def disk_bytes(parameters):
     with torch.device("meta"):
         count = sum(p.numel() for p in DnCNN(parameters["depth"]).parameters())
     return int(12 * count), 0
+
+
+def check_parameters(parameters):
+    """[(parameter, problem)]: the B5 notebook's choices, checked by the grid before any run."""
+    from . import check_choices, not_negative, positive
+
+    return check_choices(parameters, {"sigma": check_sigma, "iterations": positive, "lr": positive,
+                                      "val_every": positive, "train_images": positive, "val_images": positive,
+                                      "crop": positive, "depth": positive, "pixel_weight": not_negative})

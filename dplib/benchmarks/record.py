@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from ..atomic import write_json_atomic
+from ..errors import InputError
 
 SCORE_COLUMNS = ["benchmark", "score", "dataset", "scale", "arch", "point", "value", "note"]
 KEY = ["benchmark", "score", "dataset", "scale"]  # what names a score, apart from the loss network
@@ -118,7 +119,7 @@ def write_result(out_dir, benchmark, scores, params, timings=None, extra=None):
     for row in scores:
         missing = set(SCORE_COLUMNS) - set(row)
         if missing:
-            raise ValueError(f"score row {row} lacks {sorted(missing)}; build rows with dplib.benchmarks.record.score_row")
+            raise InputError(f"score row {row} lacks {sorted(missing)}; build rows with dplib.benchmarks.record.score_row")
     record = {"benchmark": benchmark, "scores": list(scores), "params": params, "timings": timings or {},
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(), **(extra or {})}
     write_json_atomic(Path(out_dir) / RESULT, record)

@@ -11,7 +11,7 @@ It writes FOLDER/NAME/ with four files, each already wired to the rest of dplib:
 The task as written is real and runs as it is: restore images degraded by a 2 x 2 box blur with a
 small residual network trained with one loss network's feature loss (Eq. 3) plus a pixel term,
 on Benchmark 2's COCO sample, scored by PSNR and SSIM on Set5, Set14 and BSD100. Make it yours:
-replace `degrade`, `Restorer`, the data and the scores, keeping the record, the four functions the
+replace `degrade`, `Restorer`, the data and the scores, keeping the record, the functions the
 grid calls and the parameters contract; `dplib benchmark check NAME` says what breaks it.
 Benchmark 5 (image denoising, dplib/benchmarks/b5.py) began as this template.
 """
@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 
 from ..notebook import write_notebook
+from ..errors import InputError
 
 MODULE = '''"""TITLE: a benchmark made with `dplib new-benchmark NAME`.
 
@@ -27,7 +28,7 @@ The task as written: restore images degraded by `degrade` (a 2 x 2 box blur) wit
 small residual network trained with the feature loss (Eq. 3) of one loss network plus a pixel MSE
 term on Benchmark 2's seeded COCO sample, keeping the best validation PSNR; tested on Set5, Set14
 and BSD100 by PSNR and SSIM. Replace degrade, Restorer, the data and the scores with your task's;
-keep BENCHMARK, data_needs, steps, step_key and disk_bytes (the grid calls them).
+keep BENCHMARK, data_needs, steps, step_key, disk_bytes and check_parameters (the grid calls them).
 """
 
 from pathlib import Path
@@ -37,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dplib.benchmarks import Benchmark, Score
+from dplib.benchmarks import Benchmark, Score, check_choices, not_negative, positive
 from dplib.benchmarks.record import score_row
 from dplib.data import superres
 from dplib.losses import feature_loss
@@ -136,6 +137,14 @@ def disk_bytes(parameters):
     with torch.device("meta"):
         count = sum(p.numel() for p in Restorer(parameters["depth"]).parameters())
     return int(12 * count), 0
+
+
+def check_parameters(parameters):
+    """[(parameter, problem)] for values no run can use: the grid checks every run with it before
+    any starts (device, precision, workers and batch size are checked for every benchmark)."""
+    return check_choices(parameters, {"iterations": positive, "lr": positive, "depth": positive, "crop": positive,
+                                      "train_images": positive, "val_images": positive, "val_every": positive,
+                                      "pixel_weight": not_negative})
 '''
 
 TESTS = '''"""Tests of NAME.py, on CPU (pytest test_NAME.py)."""
@@ -279,13 +288,13 @@ def new_benchmark(name, folder="benchmarks", title=None):
     from . import NAME_PATTERN, all_benchmarks
 
     if not re.fullmatch(NAME_PATTERN, name):
-        raise ValueError(f"a benchmark's name is its module's: lower-case letters, digits and _, starting with a "
+        raise InputError(f"a benchmark's name is its module's: lower-case letters, digits and _, starting with a "
                          f"letter (got {name!r})")
     if name in all_benchmarks():
-        raise ValueError(f"a benchmark called {name!r} exists already: choose another name")
+        raise InputError(f"a benchmark called {name!r} exists already: choose another name")
     target = Path(folder) / name
     if target.exists():
-        raise FileExistsError(f"{target} exists: give another name or --dir")
+        raise InputError(f"{target} exists: give another name or --dir")
     target.mkdir(parents=True)
     title = title or f"Benchmark {name}"
     (target / f"{name}.py").write_text(_fill(MODULE, name, title))

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from . import download as downloads, manifest
 from .files import image_problem, missing, read_image, resize
 from .distortions import distort
+from ..errors import InputError
 
 TWO_AFC_SUBSETS = ("traditional", "cnn", "superres", "deblur", "color", "frameinterp")
 JND_SUBSETS = ("traditional", "cnn")
@@ -58,12 +59,12 @@ def _paired(folder, image_folders, label_folder, limit):
     columns[label_folder] = _files(folder / label_folder, ".npy")
     counts = {name: len(files) for name, files in columns.items()}
     if len(set(counts.values())) != 1 or not counts[label_folder]:
-        raise ValueError(f"BAPPS folder {folder} has mismatched file counts {counts}; the download may be "
+        raise InputError(f"BAPPS folder {folder} has mismatched file counts {counts}; the download may be "
                          "incomplete: delete the folder and download again")
     for row in zip(*columns.values()):
         stems = {p.stem for p in row}
         if len(stems) != 1:
-            raise ValueError(f"BAPPS files do not pair up by name in {folder}: {[str(p) for p in row]}")
+            raise InputError(f"BAPPS files do not pair up by name in {folder}: {[str(p) for p in row]}")
     if limit:
         columns = {name: files[:limit] for name, files in columns.items()}
     return columns
@@ -73,9 +74,9 @@ def _label(path):
     try:
         value = np.load(path)
     except (ValueError, OSError, EOFError) as error:
-        raise ValueError(f"cannot read the judgement file {path}: {error}") from error
+        raise InputError(f"cannot read the judgement file {path}: {error}") from error
     if value.size != 1:
-        raise ValueError(f"judgement file {path} holds an array of shape {value.shape}; expected one number")
+        raise InputError(f"judgement file {path} holds an array of shape {value.shape}; expected one number")
     return float(value.reshape(-1)[0])
 
 

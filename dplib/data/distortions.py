@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
+from ..errors import InputError
 
 
 def blur(x, strength, generator=None):
@@ -50,6 +51,6 @@ DISTORTIONS = {"blur": blur, "noise": noise, "jpeg": jpeg, "color": color, "cont
 def distort(x, kind, strength, seed=0):
     """Apply distortion `kind` (one of DISTORTIONS) at `strength` in [0, 1]."""
     if kind not in DISTORTIONS:
-        raise ValueError(f"unknown distortion {kind!r}; choose one of {sorted(DISTORTIONS)}")
+        raise InputError(f"unknown distortion {kind!r}; choose one of {sorted(DISTORTIONS)}")
     generator = torch.Generator().manual_seed(seed)
     return DISTORTIONS[kind](x, float(strength), generator=generator)

@@ -25,12 +25,13 @@ import zipfile
 import zlib
 from pathlib import Path
 
+from ..errors import UserError
 from ..progress import tqdm
 
 CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download that could not be completed or verified; the message says what to do."""
 
 

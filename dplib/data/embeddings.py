@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision import datasets
 
-from ..errors import MissingData
+from ..errors import InputError, MissingData
 from . import download as downloads, manifest
 
 AUTOENCODER_SPLIT = {"svhn": "extra", "stl10": "unlabeled"}
@@ -39,7 +39,7 @@ def _torchvision_class(name, folder):
     dplib download that checked their md5s, or a fixture), the same class without its md5
     pass at every load (module docstring)."""
     if name not in _CLASSES:
-        raise ValueError(f"unknown dataset {name!r}; choose svhn or stl10")
+        raise InputError(f"unknown dataset {name!r}; choose svhn or stl10")
     cls = _CLASSES[name]
     recorded = manifest.read(folder)
     if recorded and recorded["files"] and not manifest.check(folder):
@@ -57,7 +57,7 @@ def load_split(name, root, split, *, orientation):
     "transposed", height and width swapped, as the companion papers' released code read them
     (`np.reshape(..., (-1, 3, 96, 96))` without torchvision's transpose: a plain bug)."""
     if orientation not in STL10_ORIENTATIONS:
-        raise ValueError(f"unknown STL-10 orientation {orientation!r}; choose one of {', '.join(STL10_ORIENTATIONS)}")
+        raise InputError(f"unknown STL-10 orientation {orientation!r}; choose one of {', '.join(STL10_ORIENTATIONS)}")
     folder = _folder(root, name)
     cls = _torchvision_class(name, folder)
     try:
@@ -84,7 +84,7 @@ def to_model_input(name, images, padding):
     released `np.pad(images, ((0, 0), (0, 0), (0, 32), (0, 32)), mode='wrap')`: a 2x2 tiling
     whose top-left quarter is the digit."""
     if padding not in SVHN_PADDINGS:
-        raise ValueError(f"unknown SVHN padding {padding!r}; choose one of {', '.join(SVHN_PADDINGS)}")
+        raise InputError(f"unknown SVHN padding {padding!r}; choose one of {', '.join(SVHN_PADDINGS)}")
     x = images.float() / 255
     if name == "svhn":
         x = F.pad(x, (16, 16, 16, 16), mode="reflect") if padding == "reflect" else x.repeat(1, 1, 2, 2)
@@ -119,7 +119,7 @@ def split_indices(count, seed, kind, validation=0.2):
         cut = int(count * (1 - validation))
         return torch.arange(cut), torch.arange(cut, min(cut + int(count * validation), count))
     if kind != "random":
-        raise ValueError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
+        raise InputError(f"unknown split {kind!r}; choose one of {', '.join(SPLITS)}")
     order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     cut = count - int(count * validation)
     return order[:cut].sort().values, order[cut:].sort().values
@@ -168,7 +168,7 @@ def download(root, needs, *, name, progress=True):
             archive.unlink()
             (folder / ".downloads").rmdir()
     else:
-        raise ValueError(f"unknown dataset {name!r}; choose svhn or stl10")
+        raise InputError(f"unknown dataset {name!r}; choose svhn or stl10")
     downloads.raise_for(verify(root, needs, full=True, name=name), name, root)
     manifest.record(folder, name, [p for p in folder.rglob("*") if p.is_file()], progress=progress)
     return folder
@@ -222,7 +222,7 @@ def loadmat_headers(path):
     try:
         return whosmat(str(path))
     except (ValueError, OSError, TypeError) as error:
-        raise ValueError(f"{path} is not a readable MATLAB file ({error}); delete it and download again") from error
+        raise InputError(f"{path} is not a readable MATLAB file ({error}); delete it and download again") from error
 
 
 # ----- fixture ------------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def write_fixture(root, name, counts=None, seed=0):
         (binary / "class_names.txt").write_text("\n".join(f"class{i}" for i in range(CLASSES)) + "\n")
         (binary / "fold_indices.txt").write_text("\n".join(" ".join(map(str, range(i, 80, 10))) for i in range(10)))
     else:
-        raise ValueError(f"unknown dataset {name!r}; choose svhn or stl10")
+        raise InputError(f"unknown dataset {name!r}; choose svhn or stl10")
     manifest.record(folder, name, [f for f in folder.rglob("*") if f.is_file()], fixture=True, progress=False,
                     extra={"counts": counts})
     return Path(root)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import MissingData
+from ..errors import InputError, MissingData
 
 
 def missing(name, root, what):
@@ -22,7 +22,7 @@ def open_image(path, mode="RGB"):
         with Image.open(path) as image:
             return image.convert(mode)
     except (UnidentifiedImageError, OSError, SyntaxError) as error:
-        raise ValueError(f"cannot decode the image {path}: {error}; the file is corrupt: delete it and download "
+        raise InputError(f"cannot decode the image {path}: {error}; the file is corrupt: delete it and download "
                          "the dataset again") from error
 
 

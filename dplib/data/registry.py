@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import bapps, embeddings, roads, superres
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def names(name):
     if name in ALIASES:
         return ALIASES[name]
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join([*DATASETS, *ALIASES])}")
+        raise InputError(f"unknown dataset {name!r}; choose one of: {', '.join([*DATASETS, *ALIASES])}")
     return (name,)
 
 

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 
 from . import download as downloads, files, manifest
 from .files import missing, read_image, resize
+from ..errors import InputError
 
 URL = "https://www.cs.toronto.edu/~vmnih/data/mass_roads/"
 # Published facts: 1171 tiles of 1500 x 1500 px split 1108 / 14 / 49 (Mnih 2013; the three
@@ -54,7 +55,7 @@ def tile_files(root, split, limit=None):
     masks = {p.stem: p for p in maps.iterdir() if p.suffix.lower() in (".tif", ".tiff")}
     if images.keys() != masks.keys() or not images:
         unpaired = sorted(images.keys() ^ masks.keys())[:5]
-        raise ValueError(f"{root / split}: {len(images)} images and {len(masks)} masks do not pair up by name "
+        raise InputError(f"{root / split}: {len(images)} images and {len(masks)} masks do not pair up by name "
                          f"(e.g. {unpaired}); the download may be incomplete, run it again")
     names = sorted(images)[:limit] if limit else sorted(images)
     return [(n, images[n], masks[n]) for n in names]
@@ -113,7 +114,7 @@ def training_set(root, size, transform, antialias, limit=None):
         return RoadTiles(root, "train", size, antialias, limit=limit)
     if transform == "crop_flip":
         return RoadCrops(root, "train", size=size, limit=limit)
-    raise ValueError(f"unknown train transform {transform!r}; choose one of {', '.join(TRAIN_TRANSFORMS)}")
+    raise InputError(f"unknown train transform {transform!r}; choose one of {', '.join(TRAIN_TRANSFORMS)}")
 
 
 # ----- download and verify ------------------------------------------------------------------

@@ -39,6 +39,7 @@ from . import download as downloads, manifest
 from ..cache import ArrayCache
 from ..models.transformer_net import check_scale
 from .files import image_problem, missing, open_image, read_image, to_tensor  # noqa: F401  (read_image: this module's API)
+from ..errors import InputError
 
 COCO_IMAGES = "http://images.cocodataset.org/"   # + {train,val}2014/COCO_{split}2014_<id:012d>.jpg
 COCO_ANNOTATIONS = "http://images.cocodataset.org/annotations/annotations_trainval2014.zip"
@@ -67,7 +68,7 @@ def degrade(hr, scale):
     H and W must be multiples of `scale`."""
     check_scale(scale)
     if hr.shape[-1] % scale or hr.shape[-2] % scale:
-        raise ValueError(f"image of {tuple(hr.shape[-2:])} px is not a multiple of the scale {scale}")
+        raise InputError(f"image of {tuple(hr.shape[-2:])} px is not a multiple of the scale {scale}")
     blurred = TF.gaussian_blur(hr, kernel_size=7, sigma=1.0)
     low = F.interpolate(blurred, scale_factor=1 / scale, mode="bicubic", align_corners=False, antialias=False)
     return low.clamp(0, 1)
@@ -115,11 +116,11 @@ def make_pair(image, scale, crop, crop_mode, degradation, rng=None):
         width, height = (image.size[0] // scale) * scale, (image.size[1] // scale) * scale
         hr = image.crop((0, 0, width, height))
     else:
-        raise ValueError(f"unknown crop {crop_mode!r}; choose one of {', '.join(CROPS)}")
+        raise InputError(f"unknown crop {crop_mode!r}; choose one of {', '.join(CROPS)}")
     if degradation == "torch":
         return to_tensor(hr), None
     if degradation != "pil":
-        raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
+        raise InputError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
     return to_tensor(hr), to_tensor(pil_degrade(hr, (hr.size[0] // scale, hr.size[1] // scale)))
 
 
@@ -149,7 +150,7 @@ def sample_coco(root, split, count, seed, min_size):
     large = sorted(name for name, width, height in images if min(width, height) >= min_size)
     skipped = len(images) - len(large)
     if count > len(large):
-        raise ValueError(f"asked for {count} COCO {split} images but the annotations list only {len(large)}"
+        raise InputError(f"asked for {count} COCO {split} images but the annotations list only {len(large)}"
                          f"{f' of at least {min_size} px' if min_size else ''}: give a smaller count "
                          "(train_images / val_images)")
     random.Random(seed).shuffle(large)
@@ -163,11 +164,11 @@ class CocoPairs(Dataset):
 
     def __init__(self, root, split, count, scale, crop, crop_mode, degradation, seed):
         if crop_mode not in ("resize_center", "random", "center"):
-            raise ValueError(f"unknown training crop {crop_mode!r}; choose resize_center, random or center")
+            raise InputError(f"unknown training crop {crop_mode!r}; choose resize_center, random or center")
         if degradation not in DEGRADATIONS:
-            raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
+            raise InputError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
         if crop % scale:
-            raise ValueError(f"the crop ({crop} px) must be a multiple of the scale ({scale})")
+            raise InputError(f"the crop ({crop} px) must be a multiple of the scale ({scale})")
         self.folder = Path(root) / "coco" / f"{split}2014"
         self.names, self.skipped_small = sample_coco(root, split, count, seed, min_size(crop_mode, crop))
         missing = [n for n in self.names if not (self.folder / n).is_file()]
@@ -191,7 +192,7 @@ class CachedPairs(Dataset):
 
     def __init__(self, source, folder):
         if source.crop_mode == "random":
-            raise ValueError("random crops change every epoch and cannot be cached; use crop resize_center or center")
+            raise InputError("random crops change every epoch and cannot be cached; use crop resize_center or center")
         self.pairs = source.degradation == "pil"
         small = source.crop // source.scale
 

@@ -20,6 +20,7 @@ import itertools
 
 import torch
 from torch import nn
+from ..errors import InputError
 
 CHANNELS = (32, 64, 128, 256)
 MLP_SHAPES = ((), (32,), (64,), (32, 32), (64, 32), (64, 64), (128, 128))  # the seven predictors
@@ -73,7 +74,7 @@ class ReleasedImageDecoder(nn.Module):
 
 def _check_released_size(size):
     if size < 64 or (size - 64) % 16:
-        raise ValueError(f"the released autoencoder takes images of 64 + 16 k px (64 for SVHN, 96 for STL-10), got {size}")
+        raise InputError(f"the released autoencoder takes images of 64 + 16 k px (64 for SVHN, 96 for STL-10), got {size}")
 
 
 class ImageEncoder(_Encoder):
@@ -82,7 +83,7 @@ class ImageEncoder(_Encoder):
     def __init__(self, size, embedding_size=64, variational=False):
         super().__init__()
         if size % 16:
-            raise ValueError(f"image side must be a multiple of 16, got {size}")
+            raise InputError(f"image side must be a multiple of 16, got {size}")
         layers, previous = [], 3
         for channels in CHANNELS:
             layers += [nn.Conv2d(previous, channels, 4, stride=2, padding=1), nn.ReLU(inplace=True)]
@@ -179,9 +180,9 @@ def mlp(input_size, hidden, classes=10, activation="leaky_relu", output=None):
     """An MLP predictor: `hidden` sizes with `activation` between (the authors': LeakyReLU
     with slope 0.01), then one output per class, raw (None) or through a softmax."""
     if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        raise InputError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
     if output not in OUTPUTS:
-        raise ValueError(f"unknown output {output!r}; choose None or 'softmax'")
+        raise InputError(f"unknown output {output!r}; choose None or 'softmax'")
     layers, previous = [], input_size
     for width in hidden:
         layers += [nn.Linear(previous, width), ACTIVATIONS[activation]()]

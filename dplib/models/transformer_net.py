@@ -12,6 +12,7 @@ import math
 
 import torch
 from torch import nn
+from ..errors import InputError
 
 
 def _conv(in_channels, out_channels, kernel):
@@ -21,7 +22,7 @@ def _conv(in_channels, out_channels, kernel):
 def check_scale(scale):
     """Stop unless `scale` is a power of two: the network upsamples by x2 steps."""
     if scale < 2 or 2 ** round(math.log2(scale)) != scale:
-        raise ValueError(f"scale must be a power of two (the paper: 4 or 8), got {scale}")
+        raise InputError(f"scale must be a power of two (the paper: 4 or 8), got {scale}")
 
 
 class ResidualBlock(nn.Module):

@@ -18,6 +18,7 @@ import contextlib
 
 import torch
 from torch import nn
+from ..errors import InputError
 
 
 def _double_conv(in_channels, out_channels):
@@ -28,7 +29,7 @@ def _double_conv(in_channels, out_channels):
 
 def _check_size(x, multiple):
     if x.shape[-1] % multiple or x.shape[-2] % multiple:
-        raise ValueError(f"U-Net input of {tuple(x.shape[-2:])} px: sides must be multiples of {multiple}")
+        raise InputError(f"U-Net input of {tuple(x.shape[-2:])} px: sides must be multiples of {multiple}")
 
 
 class UNet(nn.Module):
@@ -95,7 +96,7 @@ class IterativeUNet(nn.Module):
     def __init__(self, iterations=3, base_channels=32, levels=4, unet="released", train_iterations=None):
         super().__init__()
         if unet not in UNETS:
-            raise ValueError(f"unknown U-Net {unet!r}; choose one of {', '.join(UNETS)}")
+            raise InputError(f"unknown U-Net {unet!r}; choose one of {', '.join(UNETS)}")
         self.iterations = iterations
         self.train_iterations = iterations if train_iterations is None else train_iterations
         self.unet = ReleasedUNet(4) if unet == "released" else UNet(4, base_channels=base_channels, levels=levels)

@@ -6,34 +6,43 @@
     dplib calibrate ARCH --points ... --bapps DIR --out FILE   a calibrated metric (dplib.calibration)
     dplib new-benchmark NAME [--dir FOLDER]        a working benchmark of one's own (dplib.benchmarks.template)
     dplib benchmark check NAME | list              a benchmark against the contract (dplib.run.contract)
+
+Each verb takes only its own flags (`dplib grid status --help`). A mistake of the user's (a
+params file, a flag, a missing dataset: dplib.errors.UserError) is one line and exit status 2;
+anything else is a bug, shown with its traceback and exit status 3.
 """
 
 import argparse
+import errno
 import sys
+import traceback
 from pathlib import Path
 
 from tabulate import tabulate
 
 from ..calibration import CLAMPS, RECIPES, TRUNK_MODES, VARIANTS
+from ..errors import InputError, MissingData, UserError
+
+# errors of the machine a user fixes (a full disk, a quota, a path that is not writable)
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS}
 
 
 def _grid(args):
     from . import check, grid, plan
 
-    if args.command == "execute":  # internal: one run, in its own process
+    if args.verb == "execute":  # internal: one run, in its own process
         from .execute import execute_run
 
         return 0 if execute_run(args.target, token=args.claim_token) == "completed" else 1
-    if args.command == "check":
+    if args.verb == "check":
         spec = plan.load_spec(args.target, smoke=args.smoke, timeout_run=args.timeout_run,
                               slurm_overrides=plan.parse_assignments(args.slurm), grid_file=args.grid)
-        plan.check_parameters(spec)
         runs = plan.expand(spec, only=plan.parse_only(args.only), runs_dir=args.runs_dir)
         problems, notes = check.check(spec, runs, args.executor, plan.runs_root(spec, args.runs_dir), args.grid,
                                       args.workers)
         print(check.report(problems, notes), file=sys.stderr if problems else sys.stdout)
         return 1 if problems else 0
-    if args.command == "run":
+    if args.verb == "run":
         grid.install_signal_handlers()
         try:
             counts = grid.run_grid(args.target, smoke=args.smoke, only=plan.parse_only(args.only), workers=args.workers,
@@ -41,7 +50,7 @@ def _grid(args):
                                    cluster=args.cluster, timeout_run=args.timeout_run,
                                    slurm_overrides=plan.parse_assignments(args.slurm), grid_file=args.grid,
                                    preflight=not args.skip_check)
-        except grid.PreflightError as error:
+        except grid.PreflightError as error:  # a table of what is missing, each with its fix
             print(error, file=sys.stderr)
             return 1
         print("summary: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n))
@@ -52,17 +61,17 @@ def _grid(args):
             print(f"{counts['failed']} run(s) failed: `dplib grid status {args.target}"
                   f"{' --smoke' if args.smoke else ''}` shows why; --retry-failed reruns them", file=sys.stderr)
         return 1 if counts["failed"] or counts["interrupted"] or counts["pending"] else 0
-    if args.command == "status":
+    if args.verb == "status":
         table = grid.status_table(args.target, smoke=args.smoke, runs_dir=args.runs_dir, grid_file=args.grid)
         print(tabulate(table, headers="keys", showindex=False))
         print("\n" + ", ".join(f"{n} {s}" for s, n in table.state.value_counts().items()))
         return 0
-    if args.command == "collect":
+    if args.verb == "collect":
         out, table = grid.collect(args.target, smoke=args.smoke, runs_dir=args.runs_dir, out=args.out,
                                   grid_file=args.grid)
         print(f"{len(table)} rows from {table.run_id.nunique()} runs -> {out}")
         return 0
-    raise AssertionError(args.command)
+    raise AssertionError(args.verb)
 
 
 def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include_optional=False):
@@ -82,7 +91,7 @@ def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include
         bench = benchmark(registry.DATASETS[datasets[0]].benchmark)
         notebook = Path(resolve(bench.notebook))
         if not notebook.is_file():
-            raise FileNotFoundError(f"{notebook} not found: run this in the repository, or give --for PARAMS")
+            raise MissingData(f"{notebook} not found: run this in the repository, or give --for PARAMS")
         runs = [(bench.name, plan.notebook_defaults(notebook))]
     found = {}
     for benchmark_name, parameters in runs:
@@ -94,11 +103,11 @@ def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include
                 folder = resolve(root or parameters["data_root"])
                 found.setdefault(dataset, {}).setdefault(folder, []).append(needs)
     if not found:
-        raise ValueError(f"no run of {params or 'the notebook defaults'} reads {name}")
+        raise InputError(f"no run of {params or 'the notebook defaults'} reads {name}")
     result = {}
     for dataset, roots in found.items():
         if len(roots) > 1:
-            raise ValueError(f"the runs read {dataset} from several folders ({', '.join(sorted(roots))}); give --root")
+            raise InputError(f"the runs read {dataset} from several folders ({', '.join(sorted(roots))}); give --root")
         [(folder, needs)] = roots.items()
         extra = registry.DATASETS[dataset].extra if include_optional else None
         result[dataset] = (folder, registry.union(needs + ([extra] if extra else [])))
@@ -122,20 +131,18 @@ def _weights(args):
 def _data(args):
     from ..data import registry
 
-    if args.command == "fixtures":
-        if not args.root:
-            raise ValueError("fixtures needs --root DIR")
+    if args.verb == "fixtures":
         print(f"{args.name} fixture written to {registry.fixtures(args.name, args.root)}")
         return 0
-    datasets = data_plan(args.name, args.params, args.smoke, args.grid, args.root, include_optional=args.all)
+    datasets = data_plan(args.name, args.params, args.smoke, args.grid, args.root, include_optional=getattr(args, "all", False))
     status = 0
     for dataset, (root, needs) in datasets.items():
         entry = registry.DATASETS[dataset]
-        if args.command == "download":
+        if args.verb == "download":
             entry.download(root, needs)
             print(f"{dataset} is complete in {root}")
         else:
-            problems = entry.verify(root, needs, full=not args.quick)
+            problems = entry.verify(root, needs, full=not getattr(args, "quick", False))
             if problems:
                 status = 1
                 print(f"{dataset} in {root}: {len(problems)} problem{'s' if len(problems) > 1 else ''}:\n  "
@@ -143,7 +150,7 @@ def _data(args):
                       + (f" --for {args.params}{' --smoke' if args.smoke else ''}" if args.params else "")
                       + f" --root {root}", file=sys.stderr)
             else:
-                print(f"{dataset} in {root}: complete ({'counts and sizes' if args.quick else 'every file read'})")
+                print(f"{dataset} in {root}: complete ({'counts and sizes' if getattr(args, 'quick', False) else 'every file read'})")
     return status
 
 
@@ -186,92 +193,170 @@ def _benchmark(args):
     return contract_main(args)
 
 
-def main(argv=None):
+def _verb(group, name, help, target=None, target_help=None):
+    """A sub-command with its own flags (argparse refuses any other)."""
+    parser = group.add_parser(name, help=help, description=help)
+    parser.set_defaults(verb_parser=parser)
+    if target:
+        parser.add_argument(target, help=target_help)
+    return parser
+
+
+def _grid_options(parser, *names):
+    """The grid flags a verb takes, one definition each."""
+    options = {
+        "smoke": lambda: parser.add_argument("--smoke", action="store_true",
+                                             help="the params file's smoke settings (CPU-sized)"),
+        "grid": lambda: parser.add_argument("--grid", metavar="AXIS_FILE",
+                                            help="the file the params' `grid` axes come from (default: grid.yaml beside "
+                                                 "it; params/grid_extended.yaml: the networks beyond the paper's 14)"),
+        "runs_dir": lambda: parser.add_argument("--runs-dir", help="where run folders go (default runs/, runs/smoke/ "
+                                                                   "with --smoke)"),
+        "only": lambda: parser.add_argument("--only", help="filter runs, e.g. arch=vgg16|alexnet,point=late"),
+        "workers": lambda: parser.add_argument("--workers", type=_positive_int, default=1,
+                                               help="runs at once (local: processes; slurm: array)"),
+        "executor": lambda: parser.add_argument("--executor", choices=["local", "slurm"], default="local"),
+        "timeout_run": lambda: parser.add_argument("--timeout-run", type=float, metavar="SECONDS",
+                                                   help="the limit per run (replaces the params file's timeouts.run_s)"),
+        "slurm": lambda: parser.add_argument("--slurm", action="append", metavar="KEY=VALUE",
+                                             help="override a key of the params file's slurm block, e.g. --slurm "
+                                                  "gpus_per_node=0"),
+    }
+    for name in names:
+        options[name]()
+    return parser
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def build_parser():
+    """The `dplib` command line: groups, their verbs, and for each verb only the flags it uses."""
     parser = argparse.ArgumentParser(prog="dplib", description="Deep perceptual loss networks: benchmarks and grids")
-    groups = parser.add_subparsers(dest="group", required=True)
+    groups = parser.add_subparsers(dest="group", required=True, metavar="{grid,data,weights,calibrate,"
+                                   "new-benchmark,benchmark}")
 
-    grid_parser = groups.add_parser("grid", help="check, run, inspect and collect a benchmark grid")
-    grid_parser.add_argument("command", choices=["run", "check", "status", "collect", "execute"])
-    grid_parser.add_argument("target", help="params/bN.yaml (a run folder for `execute`)")
-    grid_parser.add_argument("--smoke", action="store_true", help="the params file's smoke settings (CPU-sized)")
-    grid_parser.add_argument("--only", help="filter runs, e.g. arch=vgg16|alexnet,point=late")
-    grid_parser.add_argument("--workers", type=int, default=1, help="runs at once (local: processes; slurm: array)")
-    grid_parser.add_argument("--executor", choices=["local", "slurm"], default="local")
-    grid_parser.add_argument("--cluster", default="slurm",
-                             help="submitit cluster for --executor slurm: slurm, or local to try the path here")
-    grid_parser.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
-    grid_parser.add_argument("--skip-check", action="store_true",
-                             help="run: start without the pre-flight check of data, weights, disk and device")
-    grid_parser.add_argument("--runs-dir", help="where run folders go (default runs/, runs/smoke/ with --smoke)")
-    grid_parser.add_argument("--out", help="collect: the CSV to write (default results/<name>.csv, name: the benchmark unless the params file names one)")
-    grid_parser.add_argument("--timeout-run", type=float, metavar="SECONDS",
-                             help="run: the limit per run (replaces the params file's timeouts.run_s)")
-    grid_parser.add_argument("--slurm", action="append", metavar="KEY=VALUE",
-                             help="run: override a key of the params file's slurm block, e.g. --slurm gpus_per_node=0")
-    grid_parser.add_argument("--grid", metavar="AXIS_FILE",
-                             help="the file the params' `grid` axes come from (default: grid.yaml beside it; "
-                                  "params/grid_extended.yaml: the networks beyond the paper's 14)")
-    grid_parser.add_argument("--claim-token", help=argparse.SUPPRESS)  # execute: the runner's claim to join
+    grid = groups.add_parser("grid", help="check, run, inspect and collect a benchmark grid").add_subparsers(
+        dest="verb", required=True, metavar="{run,check,status,collect}")  # and `execute`, internal
+    target = ("target", "params/bN.yaml")
+    run = _grid_options(_verb(grid, "run", "run every run of the grid not yet done (resumes)", *target),
+                        "smoke", "grid", "runs_dir", "only", "workers", "executor", "timeout_run", "slurm")
+    run.add_argument("--cluster", default="slurm",
+                     help="submitit cluster for --executor slurm: slurm, or local to try the path here")
+    run.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
+    run.add_argument("--skip-check", action="store_true",
+                     help="start without the pre-flight check of data, weights, disk and device")
+    _grid_options(_verb(grid, "check", "pre-flight: the params file, every run's values, data, weights, disk, device",
+                        *target), "smoke", "grid", "runs_dir", "only", "workers", "executor", "timeout_run", "slurm")
+    _grid_options(_verb(grid, "status", "each run's state, attempts, time and error", *target),
+                  "smoke", "grid", "runs_dir")
+    collect = _grid_options(_verb(grid, "collect", "gather the runs' scores into one tidy CSV", *target),
+                            "smoke", "grid", "runs_dir")
+    collect.add_argument("--out", help="the CSV to write (default results/<name>.csv, name: the benchmark unless "
+                                       "the params file names one)")
+    execute = grid.add_parser("execute")  # internal: one run, in its own process (listed nowhere)
+    execute.add_argument("target")
+    execute.add_argument("--claim-token", help=argparse.SUPPRESS)  # the runner's claim to join
 
-    data_parser = groups.add_parser("data", help="download or verify what a grid reads, or write a tiny fixture")
-    data_parser.add_argument("command", choices=["download", "verify", "fixtures"])
-    data_parser.add_argument("name", help="bapps, superres, roads, svhn, stl10, or embeddings (svhn and stl10)")
-    data_parser.add_argument("--root", help="the dataset's folder (default: the data_root of the runs)")
-    data_parser.add_argument("--for", dest="params", metavar="PARAMS",
+    data = groups.add_parser("data", help="download or verify what a grid reads, or write a tiny fixture"
+                             ).add_subparsers(dest="verb", required=True)
+    name = ("name", "bapps, superres, roads, svhn, stl10, or embeddings (svhn and stl10)")
+    for verb, help in (("download", "download what the runs read, checksums verified"),
+                       ("verify", "check what is on disk against the manifest")):
+        command = _verb(data, verb, help, *name)
+        command.add_argument("--root", help="the dataset's folder (default: the data_root of the runs)")
+        command.add_argument("--for", dest="params", metavar="PARAMS",
                              help="what every run of this grid reads (default: a run of the notebook's defaults)")
-    data_parser.add_argument("--smoke", action="store_true", help="with --for: the params file's smoke grid")
-    data_parser.add_argument("--grid", metavar="AXIS_FILE", help="with --for: the file of its `grid` axes")
-    data_parser.add_argument("--all", action="store_true", help="download: optional parts too (BAPPS 2AFC train)")
-    data_parser.add_argument("--quick", action="store_true",
-                             help="verify: counts and sizes only (what `dplib grid check` does), no file read")
+        command.add_argument("--smoke", action="store_true", help="with --for: the params file's smoke grid")
+        command.add_argument("--grid", metavar="AXIS_FILE", help="with --for: the file of its `grid` axes")
+        if verb == "download":
+            command.add_argument("--all", action="store_true", help="optional parts too (BAPPS 2AFC train)")
+        else:
+            command.add_argument("--quick", action="store_true",
+                                 help="counts and sizes only (what `dplib grid check` does), no file read")
+    fixtures = _verb(data, "fixtures", "write a dataset's tiny fixture, in its real format", *name)
+    fixtures.add_argument("--root", required=True, help="the folder to write it into")
 
-    weights_parser = groups.add_parser("weights", help="download the ImageNet weights a grid's runs load")
-    weights_parser.add_argument("command", choices=["download"])
-    weights_parser.add_argument("--for", dest="params", metavar="PARAMS", required=True, help="the grid's params file")
-    weights_parser.add_argument("--smoke", action="store_true", help="its smoke grid")
-    weights_parser.add_argument("--grid", metavar="AXIS_FILE", help="the file of its `grid` axes")
+    weights = groups.add_parser("weights", help="download the ImageNet weights a grid's runs load"
+                                ).add_subparsers(dest="verb", required=True)
+    download = _verb(weights, "download", "the torchvision weights every run of a grid loads, into the torch cache")
+    download.add_argument("--for", dest="params", metavar="PARAMS", required=True, help="the grid's params file")
+    download.add_argument("--smoke", action="store_true", help="its smoke grid")
+    download.add_argument("--grid", metavar="AXIS_FILE", help="the file of its `grid` axes")
 
-    calibrate_parser = groups.add_parser(
+    calibrate = groups.add_parser(
         "calibrate", help="a calibrated perceptual similarity (LPIPS's lin, tune or scratch) from any loss network")
-    calibrate_parser.add_argument("arch", help="a registered network (dplib.REGISTRY) or timm:<model>")
-    calibrate_parser.add_argument("--points", nargs="+", required=True, help="its points, one metric over them all")
-    calibrate_parser.add_argument("--bapps", required=True, metavar="DIR",
-                                  help="a BAPPS root holding 2afc/train (dplib data download bapps --all); its val "
-                                       "sets, when there, are scored")
-    calibrate_parser.add_argument("--out", required=True, metavar="FILE", help="the calibration file to write")
-    calibrate_parser.add_argument("--variant", choices=VARIANTS[1:], help="default: lin")
-    calibrate_parser.add_argument("--recipe", choices=sorted(RECIPES), help="default: released")
-    calibrate_parser.add_argument("--lin-cache", action="store_true", help="lin on cached channel means (one pass)")
-    calibrate_parser.add_argument("--clamp", choices=CLAMPS, help="default: after_step")
-    calibrate_parser.add_argument("--trunk-mode", choices=TRUNK_MODES, help="tune/scratch; default: train")
-    calibrate_parser.add_argument("--weights", help="imagenet (default), none (random, seeded) or a state-dict path")
-    calibrate_parser.add_argument("--device", default="auto", help="auto (cuda when there is one), cuda or cpu")
-    calibrate_parser.add_argument("--seed", type=int, help="default: 0")
-    calibrate_parser.add_argument("--limit", type=int, help="the first N triplets of each subset (a quick try)")
-    calibrate_parser.add_argument("--epochs", type=int, help="the recipe's first N epochs only (a quick try)")
+    calibrate.set_defaults(verb_parser=calibrate)
+    calibrate.add_argument("arch", help="a registered network (dplib.REGISTRY) or timm:<model>")
+    calibrate.add_argument("--points", nargs="+", required=True, help="its points, one metric over them all")
+    calibrate.add_argument("--bapps", required=True, metavar="DIR",
+                           help="a BAPPS root holding 2afc/train (dplib data download bapps --all); its val sets, "
+                                "when there, are scored")
+    calibrate.add_argument("--out", required=True, metavar="FILE", help="the calibration file to write")
+    calibrate.add_argument("--variant", choices=VARIANTS[1:], help="default: lin")
+    calibrate.add_argument("--recipe", choices=sorted(RECIPES), help="default: released")
+    calibrate.add_argument("--lin-cache", action="store_true", help="lin on cached channel means (one pass)")
+    calibrate.add_argument("--clamp", choices=CLAMPS, help="default: after_step")
+    calibrate.add_argument("--trunk-mode", choices=TRUNK_MODES, help="tune/scratch; default: train")
+    calibrate.add_argument("--weights", help="imagenet (default), none (random, seeded) or a state-dict path")
+    calibrate.add_argument("--device", default="auto", help="auto (cuda when there is one), cuda or cpu")
+    calibrate.add_argument("--seed", type=int, help="default: 0")
+    calibrate.add_argument("--limit", type=_positive_int, help="the first N triplets of each subset (a quick try)")
+    calibrate.add_argument("--epochs", type=_positive_int, help="the recipe's first N epochs only (a quick try)")
 
-    new_parser = groups.add_parser("new-benchmark", help="write a working benchmark of your own from the template")
-    new_parser.add_argument("name", help="its name: lower-case letters, digits and _ (its module's name)")
-    new_parser.add_argument("--dir", default="benchmarks", help="the folder it goes into, as DIR/NAME/ (default: benchmarks)")
-    new_parser.add_argument("--title", help="what it is, for its notebook and record (default: 'Benchmark NAME')")
+    new = groups.add_parser("new-benchmark", help="write a working benchmark of your own from the template")
+    new.set_defaults(verb_parser=new)
+    new.add_argument("name", help="its name: lower-case letters, digits and _ (its module's name)")
+    new.add_argument("--dir", default="benchmarks", help="the folder it goes into, as DIR/NAME/ (default: benchmarks)")
+    new.add_argument("--title", help="what it is, for its notebook and record (default: 'Benchmark NAME')")
 
-    benchmark_parser = groups.add_parser("benchmark", help="check a benchmark against the contract, or list them")
-    benchmark_parser.add_argument("command", choices=["check", "list"])
-    benchmark_parser.add_argument("name", nargs="?", help="check: the benchmark's name")
-    benchmark_parser.add_argument("--path", metavar="FOLDER", help="a folder holding benchmarks of one's own "
-                                  "(as DPLIB_BENCHMARKS)")
-    benchmark_parser.add_argument("--runs-dir", help="check: where the smoke runs go (default runs/smoke/)")
-    benchmark_parser.add_argument("--workers", type=int, default=2, help="check: smoke runs at once")
+    bench = groups.add_parser("benchmark", help="check a benchmark against the contract, or list them"
+                              ).add_subparsers(dest="verb", required=True)
+    path_help = "a folder holding benchmarks of one's own (as DPLIB_BENCHMARKS)"
+    check = _verb(bench, "check", "run a benchmark's smoke grid and check its record, files and rows",
+                  "name", "the benchmark's name")
+    check.add_argument("--path", metavar="FOLDER", help=path_help)
+    check.add_argument("--runs-dir", help="where the smoke runs go (default runs/smoke/)")
+    check.add_argument("--workers", type=_positive_int, default=2, help="smoke runs at once")
+    _verb(bench, "list", "every benchmark known here").add_argument("--path", metavar="FOLDER", help=path_help)
+    return parser
 
-    args = parser.parse_args(argv)
-    if args.group == "benchmark" and args.command == "check" and not args.name:
-        parser.error("benchmark check needs the benchmark's NAME")
+
+BUG = ("dplib: internal error (a bug in dplib, not a mistake in what you typed): the traceback is above; "
+       "please report it with the command you ran")
+
+
+def main(argv=None):
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a flag of another verb: refused by the verb's own parser, which lists what it takes
+        getattr(args, "verb_parser", parser).error(f"unrecognized arguments: {' '.join(extra)} (this command's flags: "
+                                                  f"`--help`)")
+    handlers = {"grid": _grid, "data": _data, "weights": _weights, "calibrate": _calibrate,
+                "new-benchmark": _new_benchmark, "benchmark": _benchmark}
     try:
-        return {"grid": _grid, "data": _data, "weights": _weights, "calibrate": _calibrate,
-                "new-benchmark": _new_benchmark, "benchmark": _benchmark}[args.group](args)
-    except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
+        return handlers[args.group](args)
+    except UserError as error:  # what the user can fix: one line
         print(f"dplib: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("dplib: interrupted", file=sys.stderr)
+        return 130
+    except OSError as error:
+        if error.errno in ENVIRONMENT_ERRNOS or isinstance(error, PermissionError):
+            print(f"dplib: error: {error}", file=sys.stderr)  # the machine's, not dplib's: a full disk, no access
+            return 2
+        traceback.print_exc()
+        print(BUG, file=sys.stderr)
+        return 3
+    except Exception:  # a bug: its traceback, and a line saying so
+        traceback.print_exc()
+        print(BUG, file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

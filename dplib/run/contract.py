@@ -9,13 +9,14 @@ from pathlib import Path
 from ..benchmarks import all_benchmarks, benchmark, check_record, check_rows
 from . import grid, plan
 from .check import write_missing_fixtures
+from ..errors import InputError
 
 
 def find(name):
     """The record called `name`, or a one-line error saying where benchmarks are looked for."""
     record = benchmark(name)
     if record is None:
-        raise ValueError(f"no benchmark called {name!r} (known: {', '.join(all_benchmarks())}); one in a folder of "
+        raise InputError(f"no benchmark called {name!r} (known: {', '.join(all_benchmarks())}); one in a folder of "
                          f"its own: --path FOLDER or DPLIB_BENCHMARKS=FOLDER")
     return record
 
@@ -50,7 +51,7 @@ def main(args):
 
     if args.path:
         add_folder(args.path)
-    if args.command == "list":
+    if args.verb == "list":
         for record in all_benchmarks().values():
             scores = ", ".join(f"{s.name} ({s.direction})" for s in record.scores)
             print(f"{record.name:<8} {record.title:<24} {record.path(record.notebook)}  scores: {scores}")

@@ -25,7 +25,8 @@ from ..benchmarks.record import SCORE_COLUMNS
 from . import check, claims, slurm
 from .execute import current_cell, kill_processes
 from .folder import STATES, RunFolder, run_state
-from .plan import _slug, check_parameters, expand, load_spec, runs_root
+from .plan import _slug, expand, load_spec, runs_root
+from ..errors import InputError, UserError
 
 BACKSTOP_GRACE_S = 300  # the local worker kills a run's process this long after its own watchdog should have
 
@@ -215,7 +216,7 @@ class _Progress:
         self.bar.close()
 
 
-class PreflightError(RuntimeError):
+class PreflightError(UserError, RuntimeError):
     """The pre-flight check found what a run would miss; nothing was started."""
 
 
@@ -226,13 +227,12 @@ def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", r
     pre-flight check (dplib.run.check; preflight=False skips it): a grid whose runs would miss
     data, weights, disk or device raises PreflightError before anything starts."""
     if executor not in ("local", "slurm"):
-        raise ValueError(f"unknown executor {executor!r}; choose local or slurm")
+        raise InputError(f"unknown executor {executor!r}; choose local or slurm")
     spec = load_spec(params_path, smoke=smoke, timeout_run=timeout_run, slurm_overrides=slurm_overrides,
                      grid_file=grid_file)
-    check_parameters(spec)
+    runs = expand(spec, only=only, runs_dir=runs_dir)  # every value checked (dplib.run.plan.check_values)
     if executor == "slurm" and cluster == "slurm":
         slurm.check_request(spec["slurm"])  # before anything is written
-    runs = expand(spec, only=only, runs_dir=runs_dir)
     if preflight:
         problems, notes = check.check(spec, runs, executor, runs_root(spec, runs_dir), grid_file, workers)
         if problems:

@@ -6,6 +6,7 @@ parameters are the notebook's defaults, then the params file's, then the run's a
 """
 
 import copy
+import difflib
 import hashlib
 import itertools
 import json
@@ -15,77 +16,124 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ..errors import InputError, MissingData, ParamsError
+from . import schema
 
 
 def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, grid_file=None):
-    """Read params/bN.yaml; with smoke, apply its `smoke` block (which only shrinks sizes).
+    """Read params/bN.yaml, checked whole (dplib.run.schema); with smoke, apply its `smoke` block
+    (which only shrinks sizes).
 
     Keys: benchmark, notebook, parameters (the paper's settings), axes (grid axes; the
     value "grid" takes the list from grid.yaml beside it), timeouts {cell_s, run_s},
     smoke {parameters, axes, timeouts}, slurm (submitit resources); optional: name (of the
     runs folder and the collected CSV, default the benchmark's: a companion paper's grid
-    runs the B4 notebook under its own name) and collect ({column: dotted path into each
-    run's result.json}, extra columns of the collected CSV, e.g. z: params.embedding_size) and exclude
-    ([{axis: value or [values]}], combinations of axis values left out of the product, e.g.
-    {dataset: svhn, embedding_size: [256, 512]} when one dataset has its own z list). timeout_run replaces
-    timeouts.run_s; slurm_overrides ({key: value}) replace slurm keys. Slurm's own time
+    runs the B4 notebook under its own name), fixture (the dataset the smoke grid's fixture
+    writes), collect ({column: dotted path into each run's result.json}, extra columns of the
+    collected CSV, e.g. z: params.embedding_size) and exclude ([{axis: value or [values]}],
+    combinations of axis values left out of the product, e.g. {dataset: svhn, embedding_size:
+    [256, 512]} when one dataset has its own z list). Any other key, at any level, is refused;
+    each value of a notebook parameter is coerced to its annotation or refused. timeout_run
+    replaces timeouts.run_s; slurm_overrides ({key: value}) replace slurm keys. Slurm's own time
     limit, when the block does not set one, is run_s plus 10 minutes. grid_file: the axis file
     "grid" refers to (default: grid.yaml beside the params file; grid_extended.yaml lists the
     networks beyond the paper's 14).
     """
     params_path = Path(params_path)
     if not params_path.is_file():
-        raise FileNotFoundError(f"no params file at {params_path}; the benchmarks' files are params/b1.yaml ... b4.yaml")
-    spec = yaml.safe_load(params_path.read_text())
-    for key in ("benchmark", "notebook", "parameters", "axes"):
-        if key not in spec:
-            raise ValueError(f"{params_path} lacks the key {key!r}")
+        raise MissingData(f"no params file at {params_path}; the benchmarks' files are params/b1.yaml ... b5.yaml")
+    raw = _read_yaml(params_path)
+    schema.validate(raw, {"type": "object", "required": list(schema.TOP_LEVEL_REQUIRED),
+                          "properties": {"notebook": {"type": "string", "minLength": 1}}}, params_path)
+    spec = copy.deepcopy(raw)
+    _find_benchmark_beside(spec, params_path)
+    declared = notebook_parameters(spec["notebook"])
+    schema.validate(raw, schema.params_schema(declared), params_path, spec["notebook"])
+    types = {name: record["inferred_type_name"] for name, record in declared.items()}
     named = grid_file is not None
     grid_file = Path(grid_file) if grid_file else params_path.parent / "grid.yaml"
     if named and not grid_file.is_file():
-        raise FileNotFoundError(f"no axis file at {grid_file}; --grid names another (params/grid_extended.yaml)")
+        raise MissingData(f"no axis file at {grid_file}; --grid names another (params/grid_extended.yaml)")
     # no grid.yaml beside the params file (a benchmark of one's own, in its own folder): the paper's grid
-    shared = yaml.safe_load(grid_file.read_text()) if grid_file.is_file() else paper_grid()
-    spec = copy.deepcopy(spec)
-    _find_benchmark_beside(spec, params_path)
+    shared = _read_yaml(grid_file) if grid_file.is_file() else paper_grid()
+    schema.validate(shared, schema.axis_file_schema(), grid_file)
+    for key in ("parameters", "axes", "timeouts", "slurm", "collect", "exclude", "smoke"):
+        spec[key] = spec.get(key) or ({} if key != "exclude" else [])
+    spec["parameters"] = schema.typed_values(spec["parameters"], types, "parameters", params_path)
+    origins = dict.fromkeys(spec["parameters"], "parameters")
+    axes = _typed_axes(spec["axes"], types, "axes", params_path)
+    origins.update(dict.fromkeys(axes, "axes"))
     if smoke:
-        block = spec.get("smoke") or {}
-        spec["parameters"].update(block.get("parameters", {}))
-        spec["axes"].update(block.get("axes", {}))
-        spec.setdefault("timeouts", {}).update(block.get("timeouts", {}))
-    spec["timeouts"] = _timeouts(spec.get("timeouts") or {}, timeout_run, params_path)
-    spec["slurm"] = dict(spec.get("slurm") or {}, **(slurm_overrides or {}))
+        block = spec["smoke"]
+        smoke_parameters = schema.typed_values(block.get("parameters") or {}, types, "smoke.parameters", params_path)
+        spec["parameters"].update(smoke_parameters)
+        origins.update(dict.fromkeys(smoke_parameters, "smoke.parameters"))
+        smoke_axes = _typed_axes(block.get("axes") or {}, types, "smoke.axes", params_path)
+        axes.update(smoke_axes)
+        origins.update(dict.fromkeys(smoke_axes, "smoke.axes"))
+        spec["timeouts"] = {**spec["timeouts"], **(block.get("timeouts") or {})}
+    spec["timeouts"] = _timeouts(spec["timeouts"], timeout_run)
+    spec["slurm"] = dict(spec["slurm"], **(slurm_overrides or {}))
+    _check_slurm_overrides(slurm_overrides)
     run_s = spec["timeouts"]["run_s"]
     spec["slurm"].setdefault("timeout_min", math.ceil(run_s / 60) + 10 if run_s else 60 * 24)
     if run_s and spec["slurm"]["timeout_min"] * 60 < run_s:
-        raise ValueError(f"slurm.timeout_min ({spec['slurm']['timeout_min']} min) is shorter than timeouts.run_s "
-                         f"({run_s} s): Slurm would kill runs before their own limit; raise it or leave it unset")
-    for axis, values in spec["axes"].items():
+        raise ParamsError(f"slurm.timeout_min ({spec['slurm']['timeout_min']} min) is shorter than timeouts.run_s "
+                          f"({run_s} s): Slurm would kill runs before their own limit; raise it or leave it unset")
+    for axis, values in axes.items():
         if values == "grid":
             if axis not in shared:
-                raise ValueError(f"axis {axis!r} says 'grid' but {grid_file} has no {axis!r} list")
-            spec["axes"][axis] = list(shared[axis])
-        elif not isinstance(values, list) or not values:
-            raise ValueError(f"axis {axis!r} in {params_path} must be a non-empty list or 'grid'")
+                close = difflib.get_close_matches(axis, [k for k in shared if k not in ("axes", "exclude")], n=1)
+                raise ParamsError(f"{params_path}: {origins[axis]}.{axis} says 'grid', but {grid_file} has no "
+                                  f"{axis!r} list{f' (did you mean {close[0]!r}?)' if close else ''}")
+            axes[axis] = [schema.typed_value(v, types[axis], f"{axis}[{i}]", grid_file)
+                          for i, v in enumerate(shared[axis])]
+            origins[axis] = f"{grid_file.name}:{axis}"
+    spec["axes"] = axes
     spec.setdefault("name", spec["benchmark"])
-    collect_columns = spec.setdefault("collect", {})
-    if not isinstance(collect_columns, dict) or not all(isinstance(v, str) for v in collect_columns.values()):
-        raise ValueError(f"collect in {params_path} must map column names to dotted paths in result.json, "
-                         f"e.g. {{z: params.embedding_size}}")
+    collect_columns = spec["collect"]
     # An axis file may add axes to every benchmark (params/grid_pretraining.yaml: weights), with
     # exclusions of its own; each added axis is collected as a column of the results.
     added = shared.get("axes") or {}
     for axis, values in added.items():
-        if axis in spec["axes"] or not isinstance(values, list) or not values:
-            raise ValueError(f"{grid_file} adds the axis {axis!r}: give it a non-empty list, and one that "
-                             f"{params_path} has not already")
-        spec["axes"][axis] = list(values)
+        if axis not in types:
+            raise ParamsError(f"{grid_file}: axes.{axis} is not a parameter of {spec['notebook']}")
+        if axis in spec["axes"]:
+            raise ParamsError(f"{grid_file} adds the axis {axis!r}, which {params_path} has already")
+        spec["axes"][axis] = _typed_axes({axis: values}, types, f"{grid_file.name}: axes", grid_file)[axis]
+        origins[axis] = f"{grid_file.name}: axes.{axis}"
         collect_columns.setdefault(axis, f"params.{axis}")
-    rules = (spec.get("exclude") or []) + (shared.get("exclude") or [] if added else [])
+    rules = spec["exclude"] + ((shared.get("exclude") or []) if added else [])
     spec["exclude"] = _exclusions(rules, spec["axes"], params_path)
+    spec["origins"] = origins
     spec["smoke"] = smoke
     spec["path"] = str(params_path)
     return spec
+
+
+def _read_yaml(path):
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ParamsError(f"{path}: not valid YAML{line}: {getattr(error, 'problem', None) or error}") from None
+
+
+def _typed_axes(axes, types, label, path):
+    """Each axis list's values coerced to the parameter's annotation ("grid" stays as it is)."""
+    return {axis: values if values == "grid" else
+            [schema.typed_value(v, types[axis], f"{label}.{axis}[{i}]", path) for i, v in enumerate(values)]
+            for axis, values in axes.items()}
+
+
+def _check_slurm_overrides(overrides):
+    keys, patterns = schema.slurm_keys()
+    for key in overrides or {}:
+        if key not in keys and not any(key.startswith(p.lstrip("^")) for p in patterns):
+            close = difflib.get_close_matches(key, keys, n=1)
+            raise ParamsError(f"--slurm {key}=...: {key!r} is not a submitit resource"
+                              f"{f' (did you mean {close[0]!r}?)' if close else ''}; known: {', '.join(keys)}")
 
 
 def paper_grid():
@@ -111,28 +159,24 @@ def _find_benchmark_beside(spec, params_path):
 def _exclusions(rules, axes, params_path):
     """[{axis: set of slugs}] from the params file's `exclude` list, checked against the axes."""
     if not isinstance(rules, list) or not all(isinstance(r, dict) and r for r in rules):
-        raise ValueError(f"exclude in {params_path} must be a list of {{axis: value or [values]}}, "
+        raise ParamsError(f"exclude in {params_path} must be a list of {{axis: value or [values]}}, "
                          f"e.g. [{{dataset: svhn, embedding_size: [256, 512]}}]")
     checked = []
     for rule in rules:
         unknown = set(rule) - set(axes)
         if unknown:
-            raise ValueError(f"exclude in {params_path} names {sorted(unknown)}, which is not a grid axis; "
+            raise ParamsError(f"exclude in {params_path} names {sorted(unknown)}, which is not a grid axis; "
                              f"axes: {sorted(axes)}")
         checked.append({axis: {_slug(v) for v in (values if isinstance(values, list) else [values])}
                         for axis, values in rule.items()})
     return checked
 
 
-def _timeouts(timeouts, timeout_run, params_path):
-    unknown = set(timeouts) - {"cell_s", "run_s"}
-    if unknown:
-        raise ValueError(f"{params_path}: timeouts has {sorted(unknown)}; it takes cell_s and run_s (seconds)")
-    timeouts = {"cell_s": timeouts.get("cell_s"), "run_s": timeout_run if timeout_run is not None else timeouts.get("run_s")}
-    for key, value in timeouts.items():
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise ValueError(f"timeouts.{key} must be a positive number of seconds, got {value!r}")
-    return timeouts
+def _timeouts(timeouts, timeout_run):
+    """{cell_s, run_s} (keys and values checked by the schema); timeout_run replaces run_s."""
+    if timeout_run is not None and timeout_run <= 0:
+        raise InputError(f"--timeout-run must be a positive number of seconds, got {timeout_run!r}")
+    return {"cell_s": timeouts.get("cell_s"), "run_s": timeout_run if timeout_run is not None else timeouts.get("run_s")}
 
 
 def parse_assignments(items, option="--slurm"):
@@ -140,7 +184,7 @@ def parse_assignments(items, option="--slurm"):
     parsed = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"{option} takes KEY=VALUE, got {item!r}")
+            raise InputError(f"{option} takes KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         parsed[key.strip()] = yaml.safe_load(value)
     return parsed
@@ -183,7 +227,7 @@ def expand(spec, only=None, runs_dir=None):
     only = only or {}
     unknown = set(only) - set(axes) - set(spec["parameters"]) - set(defaults)
     if unknown:
-        raise ValueError(f"--only names {sorted(unknown)}, which is not a grid axis; axes: {sorted(axes)}")
+        raise InputError(f"--only names {sorted(unknown)}, which is not a grid axis; axes: {sorted(axes)}")
     # a value matches as typed or as YAML reads it: --only variational=false selects False
     allowed = {k: {_slug(v) for v in values} | {_slug(yaml.safe_load(str(v))) for v in values}
                for k, values in only.items()}
@@ -203,17 +247,76 @@ def expand(spec, only=None, runs_dir=None):
         runs.append(Run(spec["benchmark"], spec["notebook"], identifier, parameters, directory))
     if only and not runs:
         choices = "; ".join(f"{k}: {', '.join(_slug(v) for v in axes[k])}" for k in only if k in axes)
-        raise ValueError(f"--only {only} matches no run of the grid{f' (its values: {choices})' if choices else ''}")
+        raise InputError(f"--only {only} matches no run of the grid{f' (its values: {choices})' if choices else ''}")
+    check_values(spec, runs)
     return runs
+
+
+def check_values(spec, runs):
+    """Refuse, in one line naming the value and where it stands, a run whose loss network,
+    extraction points or weights do not exist, or whose values its benchmark's
+    check_parameters refuses: before any run starts, not inside each run's kernel."""
+    from ..benchmarks import benchmark
+
+    for run in runs:
+        p = run.parameters
+        for name, problem in _network_problems(p) + _benchmark_problems(benchmark(run.benchmark), p):
+            where = spec.get("origins", {}).get(name, "the notebook's default")
+            raise ParamsError(f"{spec['path']}: {where}{'.' + name if not where.endswith(name) else ''} = "
+                              f"{p.get(name)!r}: {problem}")
+
+
+def _network_problems(p):
+    """[(parameter, problem)] of a run's arch, point(s) and weights against the registry."""
+    from ..lossnets import REGISTRY, architecture, weight_names
+
+    if "arch" not in p:
+        return []
+    try:
+        entry = architecture(p["arch"])
+    except InputError:
+        close = " or ".join(map(repr, difflib.get_close_matches(str(p["arch"]), list(REGISTRY), n=2)))
+        return [("arch", f"no such architecture{f' (did you mean {close}?)' if close else ''}; registered: "
+                         f"{', '.join(REGISTRY)}; any timm model as 'timm:<name>'; your own: "
+                         f"dplib.register_architecture in a module named in DPLIB_NETWORKS")]
+    problems = []
+    for name in ("point", "points"):
+        if name in p:
+            try:
+                entry.check_points(p[name])
+            except InputError as error:
+                problems.append((name, str(error)))
+    weights = p.get("weights")
+    # a weight name (upper case, no path) that the architecture lacks; paths are the pre-flight's
+    if isinstance(weights, str) and re.fullmatch(r"[A-Z0-9_]+", weights) and not str(p["arch"]).startswith("timm:"):
+        named = weight_names(p["arch"])
+        if weights not in named:
+            problems.append(("weights", f"not a torchvision weight name of {p['arch']} "
+                                        f"({', '.join(named) or 'it has none'}; or imagenet, null, a state-dict path)"))
+    return problems
+
+
+def _benchmark_problems(record, parameters):
+    if record is None:
+        return []
+    check = getattr(record.code(), "check_parameters", None)
+    return list(check(parameters)) if check else []
+
+
+_INSPECTED = {}  # (path, mtime) -> parameters: a grid reads its notebook's cell once
 
 
 def notebook_parameters(notebook):
     """{name: papermill's parameter record} of a notebook's `parameters` cell."""
     import papermill
 
-    if not Path(notebook).is_file():
-        raise FileNotFoundError(f"notebook {notebook} not found (paths are relative to where you run dplib)")
-    return papermill.inspect_notebook(str(notebook))
+    path = Path(notebook)
+    if not path.is_file():
+        raise MissingData(f"notebook {notebook} not found (paths are relative to where you run dplib)")
+    key = (str(path.resolve()), path.stat().st_mtime_ns)
+    if key not in _INSPECTED:
+        _INSPECTED[key] = papermill.inspect_notebook(str(notebook))
+    return copy.deepcopy(_INSPECTED[key])
 
 
 def notebook_defaults(notebook):
@@ -225,19 +328,9 @@ def notebook_defaults(notebook):
         try:
             defaults[name] = ast.literal_eval(record["default"])
         except (ValueError, SyntaxError):
-            raise ValueError(f"{notebook}: the default of {name!r} ({record['default']}) is not a literal; "
+            raise InputError(f"{notebook}: the default of {name!r} ({record['default']}) is not a literal; "
                              "parameters cells hold literal values only") from None
     return defaults
-
-
-def check_parameters(spec):
-    """Stop before anything runs if a grid key is not a parameter of the notebook."""
-    known = notebook_parameters(spec["notebook"])
-    keys = set(spec["parameters"]) | set(spec["axes"]) | {"out_dir"}
-    unknown = sorted(keys - set(known))
-    if unknown:
-        raise ValueError(f"{spec['path']}: {', '.join(map(repr, unknown))} is not a parameter of {spec['notebook']}; "
-                         f"its parameters are: {', '.join(sorted(known))}")
 
 
 def parse_only(text):
@@ -247,7 +340,7 @@ def parse_only(text):
     only = {}
     for part in text.split(","):
         if "=" not in part:
-            raise ValueError(f"--only takes key=value pairs separated by commas, got {part!r}")
+            raise InputError(f"--only takes key=value pairs separated by commas, got {part!r}")
         key, value = part.split("=", 1)
         only[key.strip()] = [v.strip() for v in value.split("|")]
     return only

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from ..errors import InputError, Unavailable
 
 QUEUE_POLL_S = 5
 LEFT_QUEUE_GRACE_S = 20  # a job gone from the queue gets this long to write its result file
@@ -64,7 +65,7 @@ def nodes():
     """The cluster's nodes: [{name, partition, default, cpus, mem_mb, gpus, time_limit_min}]."""
     out = _run(["sinfo", "-h", "-N", "-o", "%N|%P|%c|%m|%G|%l"])
     if out is None:
-        raise RuntimeError("sinfo did not answer: is this a Slurm login node? (--executor slurm needs one; "
+        raise Unavailable("sinfo did not answer: is this a Slurm login node? (--executor slurm needs one; "
                            "--cluster local runs the same path without Slurm)")
     rows = []
     for line in out.splitlines():
@@ -81,7 +82,7 @@ def check_request(resources, cluster_nodes=None):
     cluster_nodes = nodes() if cluster_nodes is None else cluster_nodes
     partition = resources.get("slurm_partition")
     if partition and partition not in {n["partition"] for n in cluster_nodes}:
-        raise ValueError(f"Slurm partition {partition!r} does not exist; partitions: "
+        raise InputError(f"Slurm partition {partition!r} does not exist; partitions: "
                          f"{', '.join(sorted({n['partition'] for n in cluster_nodes}))} (--slurm slurm_partition=NAME)")
     candidates = [n for n in cluster_nodes if (n["partition"] == partition if partition else n["default"])]
     candidates = candidates or cluster_nodes
@@ -96,7 +97,7 @@ def check_request(resources, cluster_nodes=None):
                "timeout_min": max(n["time_limit_min"] for n in candidates)}
     too_big = [f"{key}={asked[key]} (at most {largest[key]})" for key in asked if asked[key] > largest[key]]
     detail = ", ".join(too_big) or "no single node has all of " + ", ".join(f"{k}={v}" for k, v in asked.items())
-    raise ValueError(f"no node of {'partition ' + repr(partition) if partition else 'the cluster'} can run this "
+    raise InputError(f"no node of {'partition ' + repr(partition) if partition else 'the cluster'} can run this "
                      f"request: {detail}; lower it in the params file's slurm block or with --slurm KEY=VALUE "
                      f"(e.g. --slurm gpus_per_node=0)")
 
