@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved  # noqa: E402
+from common import interleaved, notebook_defaults  # noqa: E402
 
 from dplib import calibration  # noqa: E402
 from dplib.data import bapps  # noqa: E402
@@ -35,6 +35,7 @@ from dplib.lossnets import POINTS  # noqa: E402
 from dplib.similarity import PerceptualSimilarity  # noqa: E402
 
 TRIPLETS = sum(count for count, _ in bapps.COUNTS["2afc/train"].values())  # BAPPS 2AFC train: 151.3K
+PASSES = notebook_defaults("b1_perceptual_similarity")["forward_passes"]  # the exact path as the protocol runs it
 
 
 def measure(arch, recipe, device, repeat):
@@ -68,10 +69,11 @@ def measure(arch, recipe, device, repeat):
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            calibration._clamp(metric.channel_weights)
+            calibration._clamp(metric, "channel_weights", released_timing=False)
 
         def exact():
-            train(*calibration._exact_distances(metric, batch, device, settings["dropout"], train_trunk=False))
+            train(*calibration._exact_distances(metric, batch, device, settings["dropout"], train_trunk=False,
+                                                passes=PASSES))
 
         def cached():
             dropped = torch.nn.functional.dropout(v, settings["dropout"], training=True)
@@ -97,7 +99,8 @@ def main():
           f"{args.recipe} (batch {settings['batch_size']}, {epochs} epochs); BAPPS 2AFC train: {TRIPLETS} triplets")
     totals = {"exact": 0.0, "cached": 0.0}
     record = {"device": args.device, "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-              "torch": str(torch.__version__), "recipe": args.recipe, "triplets": TRIPLETS, "epochs": epochs,
+              "torch": str(torch.__version__), "recipe": args.recipe, "forward_passes": PASSES, "triplets": TRIPLETS,
+              "epochs": epochs,
               "networks": {}}
     for arch in args.arch:
         exact, pass_s, cached = measure(arch, args.recipe, args.device, args.repeat)

@@ -17,6 +17,7 @@ channel's squared difference, computed in one pass over the training set; dropou
 on those channel means rather than on the maps (a named option, not the released recipe).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -40,7 +41,12 @@ RECIPES = {
     "lpips": dict(lr=1e-4, batch_size=50, betas=(0.5, 0.999), constant_epochs=5, decay_epochs=5, dropout=0.5),
 }
 CLAMPS = ("after_step", "before_update")
+CLAMP_SCOPES = ("channel_weights", "every_1x1")
 TRUNK_MODES = ("train", "eval")
+FORWARD_PASSES = ("separate", "shared")
+# How a calibration trains, beside its recipe: each switch's default and the values that give
+# the released behaviour (PROTOCOL.md, Benchmark 1), checked by _check and kept in the record.
+SWITCHES = ("lin_cache", "clamp", "clamp_scope", "trunk_mode", "lin_trunk_mode", "forward_passes")
 HEAD_EPS = 0.1  # lpips's Dist2LogitLayer: d0 / (d1 + 0.1)
 
 
@@ -79,29 +85,50 @@ def _initial_weights(metric, generator):
                              for p, c in channels.items()})
 
 
-def _clamp(weights):
+def _clamp(metric, scope, released_timing):
+    """The channel weights (scope "every_1x1": every 1x1 convolution of the network too, as the
+    lpips trainer's clamp_weights) set >= 0. The released timing (between a step's forward and its
+    update) writes through `.data`, as the released code does, which autograd does not see: the
+    forward already used the unclamped weights and the update then moves the clamped ones."""
+    tensors = list(metric.channel_weights.values())
+    if scope == "every_1x1":
+        tensors += [m.weight for m in metric.network.modules()
+                    if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)]
     with torch.no_grad():
-        for w in weights.values():
-            w.clamp_(min=0)
-
-
-def _exact_distances(metric, batch, device, dropout, train_trunk):
-    """(d0, d1) of a batch through the maps: features of (ref, p0, p1) in one pass, the
-    channel weights behind dropout on the squared differences (released)."""
-    images = torch.cat([batch["ref"], batch["p0"], batch["p1"]]).to(device)
-    with torch.set_grad_enabled(train_trunk):
-        features = metric.network(images)
-    d0 = d1 = 0
-    for point, f in features.items():
-        ref, p0, p1 = metric.normalize(f).chunk(3)
-        w = metric.channel_weights[point].view(1, -1, 1, 1)
-        for i, other in enumerate((p0, p1)):
-            squared = nn.functional.dropout((ref - other).pow(2), dropout, training=True)
-            d = nn.functional.conv2d(squared, w).mean(dim=(1, 2, 3))
-            if i == 0:
-                d0 = d0 + d
+        for w in tensors:
+            if released_timing:
+                w.data.clamp_(min=0)
             else:
-                d1 = d1 + d
+                w.clamp_(min=0)
+
+
+def _features(metric, images, device, train_trunk):
+    with torch.set_grad_enabled(train_trunk):
+        return metric.network(images.to(device))
+
+
+def _exact_distances(metric, batch, device, dropout, train_trunk, passes="separate"):
+    """(d0, d1) of a batch through the maps, the channel weights behind dropout on the squared
+    differences (released). passes "separate": ref and p0, then ref and p1, each its own forward
+    pass (the released DistanceMetric called twice: four passes, so a network in train mode
+    normalises each N-image batch on its own and moves its statistics four times); "shared":
+    one pass of the 3N images (cat(ref, p0, p1)), the same numbers for a network in eval mode."""
+    if passes == "shared":
+        features = _features(metric, torch.cat([batch["ref"], batch["p0"], batch["p1"]]), device, train_trunk)
+        pairs = {point: [(ref, p0), (ref, p1)] for point, (ref, p0, p1) in
+                 ((point, metric.normalize(f).chunk(3)) for point, f in features.items())}
+    else:
+        passes_ = [_features(metric, batch[name], device, train_trunk) for name in ("ref", "p0", "ref", "p1")]
+        pairs = {point: [(metric.normalize(passes_[0][point]), metric.normalize(passes_[1][point])),
+                         (metric.normalize(passes_[2][point]), metric.normalize(passes_[3][point]))]
+                 for point in passes_[0]}
+    d0 = d1 = 0
+    for point, ((ref0, p0), (ref1, p1)) in pairs.items():
+        w = metric.channel_weights[point].view(1, -1, 1, 1)
+        d0 = d0 + nn.functional.conv2d(nn.functional.dropout((ref0 - p0).pow(2), dropout, training=True), w
+                                       ).mean(dim=(1, 2, 3))
+        d1 = d1 + nn.functional.conv2d(nn.functional.dropout((ref1 - p1).pow(2), dropout, training=True), w
+                                       ).mean(dim=(1, 2, 3))
     return d0, d1
 
 
@@ -131,15 +158,20 @@ def _settings(recipe):
     return recipe, RECIPES[recipe]
 
 
-def _check(variant, clamp, trunk_mode, lin_cache):
+def _check(variant, switches):
+    """The variant and the switches (SWITCHES, all of them) checked; returns the switches."""
     if variant not in VARIANTS[1:]:
         raise InputError(f"variant must be one of {', '.join(VARIANTS[1:])} to calibrate, got {variant!r}")
-    if clamp not in CLAMPS:
-        raise InputError(f"clamp must be one of {', '.join(CLAMPS)}, got {clamp!r}")
-    if trunk_mode not in TRUNK_MODES:
-        raise InputError(f"trunk_mode must be one of {', '.join(TRUNK_MODES)}, got {trunk_mode!r}")
-    if lin_cache and variant != "lin":
+    for name, allowed in (("clamp", CLAMPS), ("clamp_scope", CLAMP_SCOPES), ("trunk_mode", TRUNK_MODES),
+                          ("lin_trunk_mode", TRUNK_MODES), ("forward_passes", FORWARD_PASSES)):
+        if switches[name] not in allowed:
+            raise InputError(f"{name} must be one of {', '.join(allowed)}, got {switches[name]!r}")
+    if switches["lin_cache"] and variant != "lin":
         raise InputError("lin_cache needs a frozen network: it is for variant 'lin' only")
+    if switches["lin_cache"] and switches["lin_trunk_mode"] == "train":
+        raise InputError("lin_cache needs fixed features: a network in train mode (lin_trunk_mode 'train') gives "
+                         "each batch its own; use lin_trunk_mode 'eval'")
+    return dict(switches)
 
 
 def _metric(arch, points, weights, seed, normalize_input, inception_transform):
@@ -156,7 +188,7 @@ def _untrained(arch, points, variant, weights, seed, device, normalize_input, in
     return metric.to(device)
 
 
-def _fit(metric, dataset, cached, settings, name, clamp, trunk_mode, epochs, device, seed, progress):
+def _fit(metric, dataset, cached, settings, name, switches, epochs, device, seed, progress):
     """Train `metric`'s channel weights (and for tune/scratch its network) with a new ranking
     head; the metric ends in eval mode and frozen. Returns the per-epoch history."""
     torch.manual_seed(seed)  # the head's initial weights and dropout's masks
@@ -164,14 +196,16 @@ def _fit(metric, dataset, cached, settings, name, clamp, trunk_mode, epochs, dev
     head = RankingHead().to(device)
     train_trunk = metric.variant in ("tune", "scratch")
     metric.network.requires_grad_(train_trunk)
-    if train_trunk and trunk_mode == "train":
-        nn.Module.train(metric.network, True)  # past LossNetwork's always-eval: the released fit's train mode
+    mode = switches["trunk_mode"] if train_trunk else switches["lin_trunk_mode"]
+    if mode == "train":  # past LossNetwork's always-eval: the released fit's train mode (batch statistics)
+        nn.Module.train(metric.network, True)
     for w in metric.channel_weights.values():
         w.requires_grad_(True)
     parameters = list(metric.channel_weights.values()) + list(head.parameters())
     parameters += list(metric.network.parameters()) if train_trunk else []
     optimizer = torch.optim.Adam(parameters, lr=settings["lr"], betas=tuple(settings["betas"]))
     judges = torch.tensor(np.concatenate([d.judge for d in dataset.datasets]), dtype=torch.float32)
+    clamp = functools.partial(_clamp, metric, switches["clamp_scope"])
     history = []
     for epoch, factor in enumerate(lr_factors(settings["constant_epochs"], settings["decay_epochs"])[:epochs]):
         for group in optimizer.param_groups:
@@ -184,7 +218,8 @@ def _fit(metric, dataset, cached, settings, name, clamp, trunk_mode, epochs, dev
         losses = []
         for batch in tqdm(batches, desc=f"{name} epoch {epoch + 1}", leave=False, disable=not progress):
             if cached is None:
-                d0, d1 = _exact_distances(metric, batch, device, settings["dropout"], train_trunk)
+                d0, d1 = _exact_distances(metric, batch, device, settings["dropout"], train_trunk,
+                                          switches["forward_passes"])
                 judge = batch["judge"].float().to(device)
             else:
                 d0 = d1 = 0
@@ -193,13 +228,13 @@ def _fit(metric, dataset, cached, settings, name, clamp, trunk_mode, epochs, dev
                     d0, d1 = d0 + v[:, 0] @ w, d1 + v[:, 1] @ w                # (N, 2, C) -> (N,) each
                 judge = judges[batch].to(device)
             loss = nn.functional.binary_cross_entropy(head(d0, d1), judge)
-            if clamp == "before_update":
-                _clamp(metric.channel_weights)  # after the forward, before the update (released)
+            if switches["clamp"] == "before_update":
+                clamp(released_timing=True)  # Lightning's on_before_zero_grad: after the forward, before the update
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            if clamp == "after_step":
-                _clamp(metric.channel_weights)
+            if switches["clamp"] == "after_step":
+                clamp(released_timing=False)
             losses.append(loss.item())
         history.append({"epoch": epoch + 1, "lr": settings["lr"] * factor, "loss": float(np.mean(losses))})
     metric.network.requires_grad_(False)
@@ -209,17 +244,17 @@ def _fit(metric, dataset, cached, settings, name, clamp, trunk_mode, epochs, dev
     return history
 
 
-def _record(name, settings, lin_cache, clamp, trunk_mode, history, subsets, dataset, limit, seed):
+def _record(name, settings, switches, history, subsets, dataset, limit, seed):
     recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
-    return {"recipe": {"name": name, **recipe, "lin_cache": lin_cache, "clamp": clamp, "trunk_mode": trunk_mode,
-                       "epochs": len(history)},
+    return {"recipe": {"name": name, **recipe, **switches, "epochs": len(history)},
             "data": {"bapps_train_subsets": list(subsets), "triplets": len(dataset), "limit": limit},
             "history": history, "seed": seed}
 
 
 def calibrate(arch, points, root, variant="lin", recipe="released", lin_cache=False, clamp="after_step",
-              trunk_mode="train", weights="imagenet", subsets=bapps.TRAIN_SUBSETS, limit=None, epochs=None,
-              device="cpu", seed=0, normalize_input=True, inception_transform=False, progress=True):
+              clamp_scope="channel_weights", trunk_mode="train", lin_trunk_mode="eval", forward_passes="separate",
+              weights="imagenet", subsets=bapps.TRAIN_SUBSETS, limit=None, epochs=None, device="cpu", seed=0,
+              normalize_input=True, inception_transform=False, progress=True):
     """Train one calibrated PerceptualSimilarity over `points` together (as lpips's metric over
     its layers); returns (metric, record).
 
@@ -227,28 +262,36 @@ def calibrate(arch, points, root, variant="lin", recipe="released", lin_cache=Fa
     keys. lin_cache: train "lin" on cached channel means (module docstring). clamp:
     "after_step" (the weights >= 0 after every optimiser step: lpips's trainer) or
     "before_update" (the released code clamps in Lightning's on_before_zero_grad, between a
-    step's forward and its update, so the last update stays unclamped). trunk_mode: "train"
-    (tune/scratch train the network in train mode, batch norm updating its statistics, as the
-    released Lightning fit did) or "eval". epochs: None for the recipe's; a smaller number runs
-    the schedule's first epochs only (a shorter run, not another recipe).
+    step's forward and its update, so the last update stays unclamped). clamp_scope:
+    "channel_weights" (the released code) or "every_1x1" (the lpips trainer: every 1x1
+    convolution, the network's included). trunk_mode: "train" (tune/scratch train the network
+    in train mode, batch norm updating its statistics, as the released Lightning fit did) or
+    "eval". lin_trunk_mode: "eval" (lin's frozen network as it was built to be) or "train" (the
+    released fit put it in train mode too: batch statistics, drifting running statistics).
+    forward_passes: "separate" (ref, p0, ref, p1: the released four passes) or "shared" (one
+    pass of the three). epochs: None for the recipe's; a smaller number runs the schedule's first
+    epochs only (a shorter run, not another recipe).
     """
-    _check(variant, clamp, trunk_mode, lin_cache)
+    switches = _check(variant, dict(lin_cache=lin_cache, clamp=clamp, clamp_scope=clamp_scope, trunk_mode=trunk_mode,
+                                    lin_trunk_mode=lin_trunk_mode, forward_passes=forward_passes))
     name, settings = _settings(recipe)
     dataset = training_set(root, subsets, limit)  # opened first: missing data stops before any work
     metric = _untrained(arch, points, variant, weights, seed, device, normalize_input, inception_transform)
     cached = channel_means(metric, dataset, settings["batch_size"], device, progress) if lin_cache else None
-    history = _fit(metric, dataset, cached, settings, f"calibrate {arch}", clamp, trunk_mode, epochs, device, seed,
-                   progress)
-    return metric, _record(name, settings, lin_cache, clamp, trunk_mode, history, subsets, dataset, limit, seed)
+    history = _fit(metric, dataset, cached, settings, f"calibrate {arch}", switches, epochs, device, seed, progress)
+    return metric, _record(name, settings, switches, history, subsets, dataset, limit, seed)
 
 
 def calibrate_each(arch, points, root, variant="lin", recipe="released", lin_cache=False, clamp="after_step",
-                   trunk_mode="train", weights="imagenet", subsets=bapps.TRAIN_SUBSETS, limit=None, epochs=None,
-                   device="cpu", seed=0, normalize_input=True, inception_transform=False, progress=True):
+                   clamp_scope="channel_weights", trunk_mode="train", lin_trunk_mode="eval",
+                   forward_passes="separate", weights="imagenet", subsets=bapps.TRAIN_SUBSETS, limit=None,
+                   epochs=None, device="cpu", seed=0, normalize_input=True, inception_transform=False, progress=True):
     """One calibrated metric per point (Benchmark 1's loss networks are single points):
     {point: (metric, record)}. With lin_cache, one pass over the training set caches every
-    point's channel means (the shared pass Benchmark 1 makes), and each point trains on its own."""
-    _check(variant, clamp, trunk_mode, lin_cache)
+    point's channel means (the shared pass Benchmark 1 makes), and each point trains on its own.
+    The switches as calibrate's."""
+    switches = _check(variant, dict(lin_cache=lin_cache, clamp=clamp, clamp_scope=clamp_scope, trunk_mode=trunk_mode,
+                                    lin_trunk_mode=lin_trunk_mode, forward_passes=forward_passes))
     name, settings = _settings(recipe)
     dataset = training_set(root, subsets, limit)
     cached = None
@@ -259,9 +302,8 @@ def calibrate_each(arch, points, root, variant="lin", recipe="released", lin_cac
     for point in check_points(points, arch):
         metric = _untrained(arch, point, variant, weights, seed, device, normalize_input, inception_transform)
         history = _fit(metric, dataset, None if cached is None else {point: cached[point]}, settings,
-                       f"calibrate {arch} {point}", clamp, trunk_mode, epochs, device, seed, progress)
-        out[point] = (metric, _record(name, settings, lin_cache, clamp, trunk_mode, history, subsets, dataset, limit,
-                                      seed))
+                       f"calibrate {arch} {point}", switches, epochs, device, seed, progress)
+        out[point] = (metric, _record(name, settings, switches, history, subsets, dataset, limit, seed))
     return out
 
 

@@ -135,7 +135,9 @@ def test_a_calibrated_run_scores_the_saved_metric_and_reuses_it(bapps_root, tmp_
     from dplib.calibration import score
     from dplib.similarity import PerceptualSimilarity, load_calibration
 
-    settings = dict(variant="lin", recipe="released", lin_cache=False, clamp="after_step", trunk_mode="train",
+    switches = dict(lin_cache=False, clamp="after_step", clamp_scope="channel_weights", trunk_mode="train",
+                    lin_trunk_mode="eval", forward_passes="separate")
+    settings = dict(variant="lin", recipe="released", switches=switches,
                     train_subsets=["traditional", "cnn", "mix"], weights=None, normalize_input=True,
                     inception_transform=False, seed=0, limit=4, batch_size=5, progress=False)
     two_afc_d, jnd_d = b1.evaluate_calibrated("squeezenet1_1", ("early", "late"), bapps_root, tmp_path, ["cnn"],
@@ -163,6 +165,12 @@ def test_a_calibrated_run_scores_the_saved_metric_and_reuses_it(bapps_root, tmp_
                            **{**settings, "recipe": "lpips"})
     assert all(p.stat().st_mtime_ns != stamps[p.name] for p in tmp_path.glob("calibration_*.pt"))
     assert load_calibration(tmp_path / "calibration_late.pt")["recipe"]["name"] == "lpips"
+    # and so does another switch (here the shared forward pass): its file records it
+    stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("calibration_*.pt")}
+    b1.evaluate_calibrated("squeezenet1_1", ("early", "late"), bapps_root, tmp_path, ["cnn"], ["traditional"],
+                           **{**settings, "recipe": "lpips", "switches": {**switches, "forward_passes": "shared"}})
+    assert all(p.stat().st_mtime_ns != stamps[p.name] for p in tmp_path.glob("calibration_*.pt"))
+    assert load_calibration(tmp_path / "calibration_late.pt")["recipe"]["forward_passes"] == "shared"
 
 
 def test_a_calibrated_run_reads_the_training_set_too():

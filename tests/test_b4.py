@@ -113,6 +113,15 @@ def separable_embeddings():
     return [(points[s], labels[s]) for s in (slice(0, 200), slice(200, 250), slice(250, 300))]
 
 
+@pytest.mark.exercises(predictor="linear")
+def test_the_linear_predictor_is_the_mlps_without_a_hidden_layer():
+    parts = separable_embeddings()
+    accuracy, records, chosen = predictors(parts, epochs=300, specs=b4.predictor_specs("linear"))  # 1 step an epoch
+    assert b4.predictor_specs("linear") == [((), "leaky_relu", None)] == b4.predictor_specs("mlp")[:1]
+    assert len(records) == 1 and chosen == 0 and tuple(records[0]["hidden"]) == ()
+    assert accuracy > 0.4  # ten classes: chance is 0.1 (one-hot MSE on a linear map learns slowly; 0.56 here)
+
+
 def test_predictors_pick_the_best_validation_accuracy_and_are_seeded():
     parts = separable_embeddings()
     accuracy, records, chosen = predictors(parts)
@@ -173,13 +182,14 @@ def test_both_autoencoders_reconstruct_both_datasets(autoencoder):
         b4.build_autoencoder("I-I-PS", "svhn", 0, 16, False, "tiny", False)
 
 
+@pytest.mark.exercises(cache_limit_gb=0)
 def test_target_features_are_cached_only_when_they_fit(svhn, network, tmp_path):
     images, _ = svhn
     cache, size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "f.f32", 1.0, "reflect",
                                      progress=False)
     assert isinstance(cache, b4.FeatureCache) and size == int(np.prod(b4.feature_shape(network, "svhn")))
-    none, same_size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "g.f32", 1e-9, "reflect")
-    assert none is None and same_size == size and not (tmp_path / "g.f32").exists()
+    none, same_size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "g.f32", 0, "reflect")
+    assert none is None and same_size == size and not (tmp_path / "g.f32").exists()  # cache_limit_gb 0: never
 
 
 # ----- companion paper 003: its loss, its predictor search, its decoder retraining -------------

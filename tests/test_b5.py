@@ -105,3 +105,36 @@ def test_the_b5_smoke_grid_runs_and_collects_through_the_runner(tmp_path, smoke_
     assert list(rank_table(scores).columns) == ["b5", "all"]
     record = json.loads(next((tmp_path / "runs" / "b5").glob("*/result.json")).read_text())
     assert record["params"]["sigma"] == 25.0 and record["training"]["step"] == 4
+
+
+@pytest.mark.parametrize("pixel_weight", [0.0, 1.0])
+def test_the_training_loss_is_eq3_plus_the_pixel_term_by_hand(pixel_weight):
+    """make_loss with the noise it draws replayed: Eq. 3 (mean squared feature difference) plus
+    pixel_weight x the pixel MSE; 0.0 is the feature loss alone."""
+    from dplib import LossNetwork
+
+    network = LossNetwork("alexnet", "early", weights=None)
+    model = b5.DnCNN(3)
+    clean = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(5)
+    loss = b5.make_loss(network, 25.0, pixel_weight)(model, clean)
+    torch.manual_seed(5)
+    output = model(clean + torch.randn_like(clean) * 25 / 255)
+    with torch.no_grad():
+        by_hand = ((network(output, check_range=False)["early"] - network(clean)["early"]) ** 2).mean()
+        by_hand = by_hand + pixel_weight * ((output - clean) ** 2).mean()
+    assert loss.item() == pytest.approx(by_hand.item(), rel=1e-5)
+
+
+@pytest.mark.exercises(amp="bfloat16")
+def test_a_b5_step_trains_under_bfloat16_autocast():
+    from dplib import LossNetwork
+    from dplib.train import fit
+
+    network = LossNetwork("alexnet", "early", weights=None)
+    model = b5.DnCNN(3)
+    images = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    record = fit(model, b5.make_loss(network, 25.0, 1.0), images, lambda m: 0.0, iterations=2, batch_size=2,
+                 amp="bfloat16", progress=False)
+    assert record["step"] == 2 and not record["nan"]
+    assert all(torch.isfinite(p).all() and p.dtype == torch.float32 for p in model.parameters())

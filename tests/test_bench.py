@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.exercises(autocast="bfloat16", amp="bfloat16")  # B1-B4's steps under bfloat16 autocast, measured
 def test_gpu_report_smoke_on_cpu(tmp_path):
     memory = tmp_path / "memory.jsonl"
     memory.write_text(json.dumps({"arch": "alexnet", "benchmark": "b1", "peak_memory_gib": 0.5}) + "\n")

@@ -163,7 +163,8 @@ def test_the_defaults_are_the_b1_notebooks():
     notebook = Path(__file__).parents[1] / "notebooks" / "b1_perceptual_similarity.ipynb"
     declared = {name: ast.literal_eval(p["default"]) for name, p in papermill.inspect_notebook(str(notebook)).items()}
     same_name = {"recipe": "calibration_recipe", "lin_cache": "lin_cache", "clamp": "lin_clamp",
-                 "trunk_mode": "trunk_mode", "subsets": "train_subsets", "weights": "weights", "seed": "seed",
+                 "clamp_scope": "clamp_scope", "trunk_mode": "trunk_mode", "lin_trunk_mode": "lin_trunk_mode",
+                 "forward_passes": "forward_passes", "subsets": "train_subsets", "weights": "weights", "seed": "seed",
                  "normalize_input": "normalize_input", "inception_transform": "inception_transform"}
     for function in (calibrate, calibrate_each):
         defaults = {k: v.default for k, v in inspect.signature(function).parameters.items()}
@@ -192,3 +193,130 @@ def test_dplib_calibrate_writes_a_file_the_metric_loads_and_that_scores_bapps(tm
     with pytest.raises(SystemExit):
         main(["calibrate", "squeezenet1_1", "--points", "early", "--bapps", str(root), "--out", str(out),
               "--variant", "baseline"])
+
+
+# ----- the released code's switches (issue 34): each value runs, and does what it says -----------
+
+ONE_STEP = dict(lr=1e-3, batch_size=1000, betas=(0.5, 0.999), constant_epochs=1, decay_epochs=0, dropout=0.0)
+
+
+def test_the_released_clamp_timing_leaves_the_last_update_unclamped(planted, monkeypatch):
+    """One Adam step by hand: the released code clamps between the forward and the update
+    (Lightning's on_before_zero_grad), so final = clamp(w0) - step; after_step gives clamp(w0 - step)."""
+    from dplib import calibration
+
+    w0 = torch.tensor([-0.5, 0.4, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])  # hand-built: negatives and zeros
+    monkeypatch.setattr(calibration, "_initial_weights", lambda metric, generator: nn.ParameterDict(
+        {"early": nn.Parameter(w0.clone())}))
+    finals = {clamp: calibrate(PLANTED, "early", planted, variant="lin", recipe=ONE_STEP, clamp=clamp, weights=None,
+                               progress=False)[0].channel_weights["early"] for clamp in ("before_update", "after_step")}
+    # the gradient by hand: the head as _fit seeds it, Eq. 1 with w0 over every training triplet
+    metric = PerceptualSimilarity(PLANTED, "early", weights=None)
+    dataset = calibration.training_set(planted)
+    items = [dataset[i] for i in range(len(dataset))]
+    ref, p0, p1 = (torch.stack([item[k] for item in items]) for k in ("ref", "p0", "p1"))
+    judge = torch.tensor([float(item["judge"]) for item in items])
+    torch.manual_seed(0)
+    head = RankingHead()
+    w = nn.Parameter(w0.clone())
+    with torch.no_grad():
+        z = {k: metric.normalize(metric.network(x)["early"]) for k, x in (("ref", ref), ("p0", p0), ("p1", p1))}
+    d0 = ((z["ref"] - z["p0"]).pow(2) * w.view(1, -1, 1, 1)).sum(1).mean(dim=(1, 2))
+    d1 = ((z["ref"] - z["p1"]).pow(2) * w.view(1, -1, 1, 1)).sum(1).mean(dim=(1, 2))
+    nn.functional.binary_cross_entropy(head(d0, d1), judge).backward()
+    g = w.grad
+    step = 1e-3 * g / (g.abs() + 1e-8)  # Adam's first step: the bias-corrected moments are g and g^2
+    torch.testing.assert_close(finals["before_update"], w0.clamp(min=0) - step, rtol=0, atol=1e-6)
+    torch.testing.assert_close(finals["after_step"], (w0 - step).clamp(min=0), rtol=0, atol=1e-6)
+    pushed_down = (w0 <= 0) & (g > 0)
+    assert pushed_down.any() and (finals["before_update"][pushed_down] < 0).all()  # unclamped at the end
+    assert (finals["after_step"] >= 0).all()
+
+
+@pytest.mark.parametrize("variant", ["lin", "tune", "scratch"])
+def test_dplib_calibrate_with_the_released_clamp_runs_for_every_variant(tmp_path, variant):
+    """The switch that crashed (autograd's in-place error) runs for lin on the maps, tune and scratch."""
+    from dplib.run.cli import main
+
+    root = bapps.write_fixture(tmp_path / "bapps", patches_per_subset=4)
+    out = tmp_path / f"{variant}.pt"
+    assert main(["calibrate", "alexnet", "--points", "mid", "--bapps", str(root), "--out", str(out), "--weights",
+                 "none", "--clamp", "before_update", "--variant", variant, "--epochs", "1", "--device", "cpu"]) == 0
+    assert torch.load(out, weights_only=True)["recipe"]["clamp"] == "before_update"
+
+
+BN_NET = "conv_bn_for_passes"
+
+
+def conv_bn(weights, seed):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4))
+
+
+if BN_NET not in REGISTRY:
+    register_architecture(BN_NET, conv_bn, {"early": 1}, children_of="")
+
+
+def test_separate_and_shared_forward_passes_give_batch_norm_the_statistics_each_one_says(tmp_path):
+    """tune in train mode, one step over 4 x 3 training triplets: the released four passes
+    (ref, p0, ref, p1) move the running mean four times, each by its own 12-image batch; the
+    shared pass once, by the 36 images together. Hand-computed from the network's first conv."""
+    root = bapps.write_fixture(tmp_path / "bapps", patches_per_subset=4)
+    from dplib.lossnets import IMAGENET_MEAN, IMAGENET_STD
+
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    dataset = {k: (v - mean) / std for k, v in training_set_items(root).items()}  # B1's input: ImageNet-normalised
+    conv = conv_bn(None, 0)[0]  # the initial weights: the same builder and seed
+    with torch.no_grad():
+        means = {k: conv(dataset[k]).mean(dim=(0, 2, 3)) for k in ("ref", "p0", "p1")}
+    expected = {"separate": torch.zeros(4), "shared": 0.1 * conv(torch.cat([dataset[k] for k in ("ref", "p0", "p1")])
+                                                                ).mean(dim=(0, 2, 3)).detach()}
+    for k in ("ref", "p0", "ref", "p1"):
+        expected["separate"] = 0.9 * expected["separate"] + 0.1 * means[k]
+    for forward_passes, tracked in (("separate", 4), ("shared", 1)):
+        metric, _ = calibrate(BN_NET, "early", root, variant="tune", recipe=ONE_STEP, weights=None, limit=4,
+                              forward_passes=forward_passes, progress=False)
+        bn = next(m for m in metric.network.modules() if isinstance(m, nn.BatchNorm2d))
+        torch.testing.assert_close(bn.running_mean, expected[forward_passes], rtol=1e-5, atol=1e-6)
+        assert int(bn.num_batches_tracked) == tracked
+    # in eval mode the two are the same numbers
+    runs = [calibrate(BN_NET, "early", root, variant="tune", recipe=ONE_STEP, weights=None, limit=4,
+                      forward_passes=passes, trunk_mode="eval", progress=False)[0] for passes in ("separate", "shared")]
+    for a, b in zip(*(r.state_dict().values() for r in runs)):
+        torch.testing.assert_close(a, b)
+
+
+def training_set_items(root):
+    from dplib import calibration
+
+    dataset = calibration.training_set(root, limit=4)
+    items = [dataset[i] for i in range(len(dataset))]
+    return {k: torch.stack([item[k] for item in items]) for k in ("ref", "p0", "p1")}
+
+
+def test_lin_trunk_mode_train_lets_the_frozen_networks_statistics_drift_as_released(tmp_path):
+    root = bapps.write_fixture(tmp_path / "bapps", patches_per_subset=4)
+    start = conv_bn(None, 0)[1].running_mean.clone()
+    for lin_trunk_mode, moves in (("eval", False), ("train", True)):
+        metric, record = calibrate(BN_NET, "early", root, variant="lin", recipe=ONE_STEP, weights=None, limit=4,
+                                   lin_trunk_mode=lin_trunk_mode, progress=False)
+        bn = next(m for m in metric.network.modules() if isinstance(m, nn.BatchNorm2d))
+        assert (not torch.equal(bn.running_mean, start)) == moves
+        assert record["recipe"]["lin_trunk_mode"] == lin_trunk_mode
+        conv = next(m for m in metric.network.modules() if isinstance(m, nn.Conv2d))
+        torch.testing.assert_close(conv.weight, conv_bn(None, 0)[0].weight)  # frozen either way
+    with pytest.raises(ValueError, match="lin_cache needs fixed features"):
+        calibrate(BN_NET, "early", root, variant="lin", lin_cache=True, lin_trunk_mode="train", weights=None)
+
+
+def test_the_lpips_trainers_clamp_scope_clamps_the_networks_1x1_convolutions_too(tmp_path):
+    """lpips's clamp_weights clamps every module with a 1x1 kernel: SqueezeNet's Fire squeeze and
+    expand1x1 convolutions, even in lin. "channel_weights" (the released code) leaves them."""
+    root = bapps.write_fixture(tmp_path / "bapps", patches_per_subset=4)
+    for clamp_scope in ("channel_weights", "every_1x1"):
+        metric, record = calibrate("squeezenet1_1", "late", root, variant="lin", recipe=ONE_STEP, weights=None,
+                                   limit=4, clamp_scope=clamp_scope, progress=False)
+        ones = [m.weight for m in metric.network.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)]
+        assert len(ones) == 16  # 8 Fire modules to relu7 ("late"): squeeze and expand1x1 each
+        assert all((w >= 0).all() for w in ones) == (clamp_scope == "every_1x1"), clamp_scope
+        assert (metric.channel_weights["late"] >= 0).all() and record["recipe"]["clamp_scope"] == clamp_scope

@@ -38,6 +38,7 @@ def test_the_fixture_images_are_what_was_written(root, tmp_path):
     assert np.array_equal(read_labels.numpy(), labels)  # the digit 0, stored as 10, comes back as 0
 
 
+@pytest.mark.exercises(svhn_padding="reflect")
 def test_svhn_is_reflection_padded_to_64():
     images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
     x = embeddings.to_model_input("svhn", images, "reflect")

@@ -231,3 +231,11 @@ def test_a_checkpoint_carrying_a_pickled_callable_is_refused_not_run(tmp_path):
     assert "could run code as it loads" in str(refused.value) and str(checkpoint) in str(refused.value)
     torch.load(checkpoint, weights_only=False)  # the same file with pickle's full powers runs the callable
     assert marker.exists()
+
+
+@pytest.mark.exercises(val_every=0)  # the notebooks pass validate_every=val_every or None
+def test_without_an_interval_validation_runs_once_per_epoch():
+    model, loss_fn, dataset, validate = problem()
+    record = fit(model, loss_fn, dataset, validate, iterations=12, batch_size=16, validate_every=0 or None,
+                 progress=False)
+    assert record["steps_per_epoch"] == 4 and [h["step"] for h in record["history"]] == [4, 8, 12]

@@ -152,29 +152,29 @@ def evaluate(network, data_root, out_dir, subsets, jnd_subsets, limit=None, **lo
     return two_afc_distances, jnd_distances
 
 
-def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, variant, recipe, lin_cache, clamp,
-                        trunk_mode, train_subsets, weights, normalize_input, inception_transform, seed, limit=None,
+def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, variant, recipe, switches,
+                        train_subsets, weights, normalize_input, inception_transform, seed, limit=None,
                         progress=True, **loader_options):
     """The calibrated variants (lin, tune, scratch): one metric per point trained on BAPPS's
-    2AFC training triplets (dplib.calibration.calibrate_each), saved as
-    out_dir/calibration_<point>.pt (a rerun loads it instead of training again), then scored
-    on the validation sets as `evaluate` scores the baseline. Returns evaluate's two dicts."""
+    2AFC training triplets (dplib.calibration.calibrate_each, `switches` its SWITCHES by name),
+    saved as out_dir/calibration_<point>.pt (a rerun loads it instead of training again), then
+    scored on the validation sets as `evaluate` scores the baseline. Returns evaluate's two dicts."""
     from ..calibration import calibrate_each
     from ..similarity import PerceptualSimilarity, load_calibration, save_calibration
 
     device = loader_options.get("device", "cpu")
     paths = {p: Path(out_dir) / f"calibration_{p}.pt" for p in points}
-    wanted = _calibration_settings(variant, recipe, lin_cache, clamp, trunk_mode, train_subsets, limit, seed)
+    wanted = _calibration_settings(variant, recipe, switches, train_subsets, limit, seed)
     saved = {p: load_calibration(path) for p, path in paths.items() if path.is_file()}  # each file read once
     done = {p: PerceptualSimilarity(arch, p, calibration=record, weights=weights, inception_transform=inception_transform,
                                     input_scaling="imagenet" if normalize_input else "none", seed=seed)
             for p, record in saved.items() if _settings_of(record) == wanted}
     todo = [p for p in points if p not in done]
     if todo:
-        trained = calibrate_each(arch, todo, data_root, variant=variant, recipe=recipe, lin_cache=lin_cache,
-                                 clamp=clamp, trunk_mode=trunk_mode, weights=weights, subsets=train_subsets,
-                                 limit=limit, device=device, seed=seed, normalize_input=normalize_input,
-                                 inception_transform=inception_transform, progress=progress)
+        trained = calibrate_each(arch, todo, data_root, variant=variant, recipe=recipe, **switches, weights=weights,
+                                 subsets=train_subsets, limit=limit, device=device, seed=seed,
+                                 normalize_input=normalize_input, inception_transform=inception_transform,
+                                 progress=progress)
         for point, (metric, record) in trained.items():
             save_calibration(paths[point], metric, **record)
             shutil.rmtree(Path(out_dir) / "calibrated" / point, ignore_errors=True)  # distances of an older one
@@ -191,23 +191,22 @@ def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, 
     return two_afc_distances, jnd_distances
 
 
-def _calibration_settings(variant, recipe, lin_cache, clamp, trunk_mode, train_subsets, limit, seed):
+def _calibration_settings(variant, recipe, switches, train_subsets, limit, seed):
     """What makes two calibrations the same: a saved one is reused only when all of it matches."""
-    from ..calibration import _settings
+    from ..calibration import SWITCHES, _settings
 
     name, settings = _settings(recipe)
     return dict(variant=variant, recipe={k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
-                lin_cache=lin_cache, clamp=clamp, trunk_mode=trunk_mode, train_subsets=list(train_subsets),
-                limit=limit, seed=seed)
+                switches={k: switches[k] for k in SWITCHES}, train_subsets=list(train_subsets), limit=limit, seed=seed)
 
 
 def _settings_of(record):
-    """_calibration_settings of a saved calibration (its record holds tuples as lists already)."""
-    from ..calibration import RECIPES
+    """_calibration_settings of a saved calibration (its record holds tuples as lists already; a
+    switch it lacks, from an older dplib, makes it differ)."""
+    from ..calibration import RECIPES, SWITCHES
 
     recipe = {k: record["recipe"][k] for k in RECIPES["released"]}
-    return dict(variant=record["variant"], recipe=recipe, lin_cache=record["recipe"]["lin_cache"],
-                clamp=record["recipe"]["clamp"], trunk_mode=record["recipe"]["trunk_mode"],
+    return dict(variant=record["variant"], recipe=recipe, switches={k: record["recipe"].get(k) for k in SWITCHES},
                 train_subsets=record["data"]["bapps_train_subsets"], limit=record["data"]["limit"], seed=record["seed"])
 
 
@@ -272,10 +271,11 @@ def disk_bytes(parameters):
 
 def check_parameters(parameters):
     """[(parameter, problem)]: the B1 notebook's choices, checked by the grid before any run."""
-    from ..calibration import CLAMPS, RECIPES, TRUNK_MODES, VARIANTS
+    from ..calibration import CLAMP_SCOPES, CLAMPS, FORWARD_PASSES, RECIPES, TRUNK_MODES, VARIANTS
     from . import check_choices, each, not_negative
 
     return check_choices(parameters, {
         "variant": VARIANTS, "calibration_recipe": tuple(RECIPES), "lin_clamp": CLAMPS, "trunk_mode": TRUNK_MODES,
+        "lin_trunk_mode": TRUNK_MODES, "clamp_scope": CLAMP_SCOPES, "forward_passes": FORWARD_PASSES,
         "subsets": each(bapps.TWO_AFC_SUBSETS), "jnd_subsets": each(bapps.JND_SUBSETS),
         "train_subsets": each(bapps.TRAIN_SUBSETS), "patches_per_subset": not_negative})

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ..calibration import CLAMPS, RECIPES, TRUNK_MODES, VARIANTS
+from ..calibration import CLAMP_SCOPES, CLAMPS, FORWARD_PASSES, RECIPES, TRUNK_MODES, VARIANTS
 from ..errors import InputError, MissingData, UserError
 
 # errors of the machine a user fixes (a full disk, a quota, a path that is not writable)
@@ -162,7 +162,9 @@ def _calibrate(args):
     from ..similarity import save_calibration
 
     options = {k: v for k, v in dict(variant=args.variant, recipe=args.recipe, clamp=args.clamp,
-                                     trunk_mode=args.trunk_mode, seed=args.seed, limit=args.limit,
+                                     clamp_scope=args.clamp_scope, trunk_mode=args.trunk_mode,
+                                     lin_trunk_mode=args.lin_trunk_mode, forward_passes=args.forward_passes,
+                                     seed=args.seed, limit=args.limit,
                                      epochs=args.epochs).items() if v is not None}
     if args.weights is not None:
         options["weights"] = None if args.weights.lower() == "none" else args.weights
@@ -301,7 +303,10 @@ def build_parser():
     calibrate.add_argument("--recipe", choices=sorted(RECIPES), help="default: released")
     calibrate.add_argument("--lin-cache", action="store_true", help="lin on cached channel means (one pass)")
     calibrate.add_argument("--clamp", choices=CLAMPS, help="default: after_step")
+    calibrate.add_argument("--clamp-scope", choices=CLAMP_SCOPES, help="default: channel_weights")
     calibrate.add_argument("--trunk-mode", choices=TRUNK_MODES, help="tune/scratch; default: train")
+    calibrate.add_argument("--lin-trunk-mode", choices=TRUNK_MODES, help="lin; default: eval")
+    calibrate.add_argument("--forward-passes", choices=FORWARD_PASSES, help="default: separate")
     calibrate.add_argument("--weights", help="imagenet (default), none (random, seeded) or a state-dict path")
     calibrate.add_argument("--device", default="auto", help="auto (cuda when there is one), cuda or cpu")
     calibrate.add_argument("--seed", type=int, help="default: 0")
