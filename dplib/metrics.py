@@ -1,5 +1,6 @@
-"""Scores of the four benchmarks: 2AFC and JND mAP (B1), PSNR and SSIM (B2), correctness,
-completeness and quality (B3), accuracy (B4).
+"""Scores of the four benchmarks: 2AFC and JND mAP (B1), SRCC, KRCC and PLCC against opinion
+scores (B1 beyond BAPPS), PSNR and SSIM (B2), correctness, completeness and quality (B3),
+accuracy (B4).
 
 Image metrics take float tensors in [0, 1], (N, 3, H, W) or (3, H, W), and return one
 value per image, as numpy arrays: averaging over a test set is the caller's choice.
@@ -58,6 +59,60 @@ def jnd_map(distances, same):
     recall = true_positives / same.sum()
     return average_precision(recall, precision)
 
+
+
+# ----- human opinion scores (Benchmark 1 beyond BAPPS: KADID-10k, TID2013, PIPAL) --------------
+# A distance is lower for a better image; an opinion score (MOS, DMOS as KADID-10k publishes it,
+# PIPAL's Elo) is higher. Each correlation is of -distance with the score, so that a metric that
+# agrees with people correlates positively (as pyiqa negates lower-is-better metrics).
+
+def _opinion_pair(distances, scores):
+    distances, scores = _numpy(distances).ravel(), _numpy(scores).ravel()
+    if distances.shape != scores.shape or distances.size < 3:
+        raise InputError(f"distances and scores must have the same length, at least 3, got {distances.shape} and "
+                         f"{scores.shape}")
+    return -distances, scores
+
+
+def srcc(distances, scores):
+    """Spearman's rank correlation of -distance with the opinion scores (ties: average ranks)."""
+    from scipy import stats
+
+    return float(stats.spearmanr(*_opinion_pair(distances, scores))[0])
+
+
+def krcc(distances, scores):
+    """Kendall's tau-b of -distance with the opinion scores."""
+    from scipy import stats
+
+    return float(stats.kendalltau(*_opinion_pair(distances, scores))[0])
+
+
+def logistic_4(x, b1, b2, b3, b4):
+    """The VQEG's monotonic logistic (VQEG FR-TV Phase II final report, 2003; pyiqa's
+    'logistic_4params'): (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2."""
+    return (b1 - b2) / (1 + np.exp(-(x - b3) / np.abs(b4))) + b2
+
+
+def logistic_fit(distances, scores):
+    """The parameters of logistic_4 mapping -distance to the scores, least squares (scipy's
+    curve_fit) from pyiqa's start: (max score, min score, mean x, std x / 4)."""
+    from scipy.optimize import curve_fit
+
+    x, y = _opinion_pair(distances, scores)
+    start = [y.max(), y.min(), x.mean(), (x.std() or 1.0) / 4]
+    with np.errstate(over="ignore"):
+        parameters, _ = curve_fit(logistic_4, x, y, p0=start, maxfev=20000)
+    return parameters
+
+
+def plcc(distances, scores):
+    """Pearson's correlation of the scores with logistic_4(-distance) fitted to them (the VQEG's
+    practice: the metric's monotonic nonlinearity taken out before a linear correlation)."""
+    x, y = _opinion_pair(distances, scores)
+    with np.errstate(over="ignore"):
+        fitted = logistic_4(x, *logistic_fit(distances, scores))
+    return float(np.corrcoef(fitted, y)[0, 1])
 
 # ----- Benchmark 2 --------------------------------------------------------------------------
 

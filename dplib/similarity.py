@@ -188,3 +188,54 @@ def _versions():
         return {"dplib": version("dplib")}
     except PackageNotFoundError:
         return {}
+
+
+# ----- two images, or two folders of same-named images (`dplib similarity A B`) ------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def image_pairs(first, second):
+    """[(name, path in first, path in second)]: two image files, or the same-named images of two
+    folders (as the lpips package's lpips_2dirs.py pairs them); folders whose image names differ
+    are refused, naming what each lacks."""
+    first, second = Path(first), Path(second)
+    for path in (first, second):
+        if not path.exists():
+            raise MissingData(f"{path} does not exist: give two images or two folders of images")
+    if first.is_file() and second.is_file():
+        return [(first.name, first, second)]
+    if not (first.is_dir() and second.is_dir()):
+        raise InputError(f"give two images or two folders, not a {'folder' if first.is_dir() else 'file'} and a "
+                         f"{'folder' if second.is_dir() else 'file'} ({first}, {second})")
+    names = [{p.name: p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES} for folder in (first, second)]
+    only = [sorted(set(a) - set(b)) for a, b in ((names[0], names[1]), (names[1], names[0]))]
+    if only[0] or only[1]:
+        detail = "; ".join(f"{len(o)} only in {folder} (e.g. {o[0]})" for o, folder in zip(only, (first, second)) if o)
+        raise InputError(f"the folders do not hold the same image names: {detail}")
+    if not names[0]:
+        raise InputError(f"{first} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    return [(name, names[0][name], names[1][name]) for name in sorted(names[0])]
+
+
+@torch.no_grad()
+def distances(metric, pairs, device="cpu", progress=True):
+    """[(name, distance)] of each pair of image files through `metric`, one pair at a time (the
+    images of a pair must have one size); every image is read first, so a broken one stops the
+    command before any distance is computed."""
+    from .data.files import image_problem, read_image
+    from .progress import tqdm
+
+    for name, a, b in pairs:
+        for path in (a, b):
+            problem = image_problem(path)
+            if problem:
+                raise InputError(f"{path} is not an image dplib can read: {problem}")
+    images = [(name, read_image(a), read_image(b)) for name, a, b in pairs]
+    for name, x, y in images:
+        if x.shape != y.shape:
+            raise InputError(f"{name}: the two images differ in size ({x.shape[2]} x {x.shape[1]} and "
+                             f"{y.shape[2]} x {y.shape[1]} px); resize one to the other's first")
+    metric = metric.to(device).eval()
+    return [(name, float(metric(x[None].to(device), y[None].to(device))[0]))
+            for name, x, y in tqdm(images, desc="distances", unit="pair", disable=not progress)]

@@ -12,17 +12,19 @@ The contents are images drawn here; what matters is that everything around them 
 markup, members, names, fields, dtypes) is what a user's download meets.
 """
 
+import dataclasses
 import hashlib
 import io
 import json
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dplib.data import bapps, embeddings, roads, superres
+from dplib.data import bapps, embeddings, iqa, nights, roads, superres
 
 
 def _png(array):
@@ -255,6 +257,154 @@ class Replica:
                 (cls, "train_list"): [[f, md5s[f]] for f, _ in cls.train_list],
                 (cls, "test_list"): [[f, md5s[f]] for f, _ in cls.test_list],
                 (embeddings, "COUNTS", "stl10"): dict(counts)}
+
+
+    # ----- Benchmark 1 beyond BAPPS: KADID-10k, TID2013, PIPAL, NIGHTS ----------------------------
+    def _distorted(self, height, width, references, kinds, levels):
+        """[(reference index, kind, level, picture)]: each reference, then darker and noisier copies."""
+        pictures = [_picture(self.rng, height, width) for _ in range(references)]
+        out = []
+        for r, picture in enumerate(pictures):
+            for k in range(1, kinds + 1):
+                for level in range(1, levels + 1):
+                    noise = self.rng.normal(0, 12 * level, picture.shape)
+                    out.append((r, k, level, np.clip(picture * (1 - 0.1 * k) + noise, 0, 255).astype(np.uint8)))
+        return pictures, out
+
+    def kadid10k(self, references=2, kinds=2, levels=2):
+        """https://datasets.vqa.mmsp-kn.de/archives/kadid10k.zip (the host's direct link, as piq's
+        tests/results_benchmark.py gives it): kadid10k/dmos.csv, header "dist_img,ref_img,dmos,var"
+        (a first row "I01_01_01.png,I01.png,4.57,0.496"; pyiqa's scripts/process_kadid10k.py reads
+        the four columns in this order), and kadid10k/images/ holding references I01.png ... and
+        distorted I01_01_01.png ... (reference, type, level) together (piq reads root/"images"),
+        512 x 384 PNG (the dataset's paper)."""
+        pictures, distorted = self._distorted(384, 512, references, kinds, levels)
+        members = {f"kadid10k/images/I{r + 1:02d}.png": _png(p) for r, p in enumerate(pictures)}
+        lines = ["dist_img,ref_img,dmos,var"]
+        for r, k, level, picture in distorted:
+            name = f"I{r + 1:02d}_{k:02d}_{level:02d}.png"
+            members[f"kadid10k/images/{name}"] = _png(picture)
+            lines.append(f"{name},I{r + 1:02d}.png,{4.8 - level * 0.9 - k * 0.3:.2f},{self.rng.uniform(0.1, 1):.3f}")
+        members["kadid10k/dmos.csv"] = ("\n".join(lines) + "\n").encode()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+        self.serve("/archives/kadid10k.zip", buffer.getvalue())
+        source = iqa.SOURCES["kadid10k"]
+        return {(iqa, "SOURCES", "kadid10k"): dataclasses.replace(source, url=self.url("/archives/kadid10k.zip"),
+                                                                  references=references, images=len(distorted))}
+
+    def tid2013(self, references=2, kinds=2, levels=2):
+        """https://www.ponomarenko.info/tid2013/tid2013.rar: a RAR (1.5-4.x) archive, made on
+        Windows, with no top-level folder (fraunhoferhhi/CuriouslyEffectiveIQE's format_datasets.py
+        reads reference_images/, distorted_images/ and mos_with_names.txt at the extraction folder):
+        references I01.BMP ... and, for the last, lower-case i25.bmp; distorted iXX_TT_L.bmp, except
+        IXX_01_1.bmp and IXX_11_1.BMP, IXX_13_1.BMP for every reference (pyiqa's meta_info
+        CSV of TID2013 lists the names as on disk); mos_with_names.txt "5.51429 I01_01_1.bmp" per
+        line (pyiqa's scripts/process_tid.py splits each line on white space); 512 x 384 BMP."""
+        pictures, distorted = self._distorted(384, 512, references, kinds, levels)
+        members = {}
+        for r, picture in enumerate(pictures):
+            name = f"I{r + 1:02d}.BMP" if r < references - 1 else f"i{r + 1:02d}.bmp"
+            members[f"reference_images/{name}"] = _bmp(picture)
+        lines = []
+        for r, k, level, picture in distorted:
+            kind = (1, 11)[k - 1] if kinds <= 2 else k
+            name = f"i{r + 1:02d}_{kind:02d}_{level}.bmp"
+            if level == 1:
+                name = "I" + name[1:-4] + (".BMP" if kind == 11 else ".bmp")
+            members[f"distorted_images/{name}"] = _bmp(picture)
+            lines.append(f"{6.5 - level - 0.4 * k:.5f} {name}")
+        members["mos_with_names.txt"] = ("\n".join(lines) + "\n").encode()
+        data = rar4_stored(members)
+        self.serve("/tid2013/tid2013.rar", data)
+        source = iqa.SOURCES["tid2013"]
+        return {(iqa, "SOURCES", "tid2013"): dataclasses.replace(source, url=self.url("/tid2013/tid2013.rar"),
+                                                                 md5=hashlib.md5(data).hexdigest(),
+                                                                 references=references, images=len(distorted))}
+
+    def pipal(self, references=2, kinds=2, levels=2):
+        """The IQA-PyTorch mirror on Hugging Face: /datasets/chaofengc/IQA-PyTorch-Datasets/resolve/
+        main/pipal.tar (a plain tar; its sha256 and size in the LFS pointer) unpacking to
+        PIPAL/Train_Ref/A0001.bmp and PIPAL/Dist_Imgs/A0001_00_00.bmp (pyiqa's
+        default_dataset_configs.yml: dataroot_ref ./datasets/PIPAL/Train_Ref, dataroot_target
+        ./datasets/PIPAL/Dist_Imgs), and /datasets/chaofengc/IQA-PyTorch-Datasets-metainfo/resolve/
+        main/meta_info_PIPALDataset.csv, "hq_name,dist_name,elo_score" (pyiqa at 7c4ac4a:
+        "A0001.bmp,A0001_00_00.bmp,1520.0648"); 288 x 288 BMP, Elo scores."""
+        pictures, distorted = self._distorted(288, 288, references, kinds, levels)
+        members = {f"PIPAL/Train_Ref/A{r + 1:04d}.bmp": _bmp(p) for r, p in enumerate(pictures)}
+        lines = ["hq_name,dist_name,elo_score"]
+        for r, k, level, picture in distorted:
+            name = f"A{r + 1:04d}_{k - 1:02d}_{level - 1:02d}.bmp"
+            members[f"PIPAL/Dist_Imgs/{name}"] = _bmp(picture)
+            lines.append(f"A{r + 1:04d}.bmp,{name},{1700 - 120 * level - 40 * k + self.rng.uniform(-5, 5):.4f}")
+        data = _tar(members)
+        self.serve("/datasets/chaofengc/IQA-PyTorch-Datasets/resolve/main/pipal.tar", data)
+        table = "/datasets/chaofengc/IQA-PyTorch-Datasets-metainfo/resolve/main/meta_info_PIPALDataset.csv"
+        self.serve(table, ("\r\n".join(lines) + "\r\n").encode())  # CRLF, as pyiqa's tables
+        source = iqa.SOURCES["pipal"]
+        return {(iqa, "SOURCES", "pipal"): dataclasses.replace(
+            source, url=self.url("/datasets/chaofengc/IQA-PyTorch-Datasets/resolve/main/pipal.tar"),
+            sha256=hashlib.sha256(data).hexdigest(), size=len(data), labels_url=self.url(table),
+            references=references, images=len(distorted))}
+
+    def nights(self, per_split=3, side=256):
+        """https://data.csail.mit.edu/nights/nights.zip (ssundaram21/dreamsim, dataset/
+        download_dataset.sh), unzipping to nights/data.csv, nights/ref/000/002.png and
+        nights/distort/000/002_0.png, _1.png (dataset/README.md); data.csv's columns by name
+        (DreamSim's dataset.py reads votes, split, is_imagenet and, by position, id, right_vote
+        and the three paths; TIGER-AI-Lab/UniIR reads right_vote as "0" or "1"); rows with fewer
+        than 6 votes are DreamSim's filtered ones."""
+        members, lines, kept = {}, ["id,left_vote,right_vote,votes,ref_path,left_path,right_path,split,is_imagenet,"
+                                    "prompt"], 0
+        for s, split in enumerate(("train", "val", "test")):
+            for i in range(per_split):
+                number = 2 + 5 * (s * per_split + i)  # "not an image triplet at every number"
+                folder, stem = f"{number // 1000:03d}", f"{number % 1000:03d}"
+                picture = _picture(self.rng, side, side)
+                members[f"nights/ref/{folder}/{stem}.png"] = _png(picture)
+                for left_right in (0, 1):
+                    noisy = np.clip(picture + self.rng.normal(0, 10 + 30 * left_right, picture.shape), 0, 255)
+                    members[f"nights/distort/{folder}/{stem}_{left_right}.png"] = _png(noisy.astype(np.uint8))
+                votes = 6 if i < per_split - 1 else 5
+                kept += votes >= 6
+                lines.append(f"{number},1,0,{votes},ref/{folder}/{stem}.png,distort/{folder}/{stem}_0.png,"
+                             f"distort/{folder}/{stem}_1.png,{split},{i % 2 == 0},An image of a dog")
+        members["nights/data.csv"] = ("\n".join(lines) + "\n").encode()
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in members.items():
+                archive.writestr(name, data)
+        self.serve("/nights/nights.zip", buffer.getvalue())
+        return {(nights, "URL"): self.url("/nights/nights.zip"), (nights, "TRIPLETS"): kept}
+
+
+def _bmp(array):
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="BMP")
+    return buffer.getvalue()
+
+
+def rar4_stored(members):
+    """A RAR 1.5-4.x archive of {name: bytes}, stored (method 0x30), as made on Windows (host OS 2,
+    backslashes): the format of rarlab's technote.txt for RAR 4 (marker block "Rar!\\x1a\\x07\\x00",
+    main header 0x73, one file header 0x74 per member with its CRC32, end block 0x7b; every header's
+    CRC the low 16 bits of CRC32 over the header from its type byte). No compressor is needed to
+    write it; libarchive (bsdtar), unrar and unar read it."""
+    import struct
+
+    def block(kind, flags, body, data=b""):
+        header = struct.pack("<BHH", kind, flags, 7 + len(body)) + body
+        return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header + data
+
+    dos_time = ((2013 - 1980) << 25) | (5 << 21) | (1 << 16) | (12 << 11)
+    out = b"Rar!\x1a\x07\x00" + block(0x73, 0, struct.pack("<HI", 0, 0))
+    for name, data in members.items():
+        raw = name.replace("/", "\\").encode("ascii")
+        body = struct.pack("<IIBIIBBHI", len(data), len(data), 2, zlib.crc32(data), dos_time, 20, 0x30, len(raw), 0x20)
+        out += block(0x74, 0x8000, body + raw, data)
+    return out + block(0x7B, 0x4000, b"")
 
 
 def host(monkeypatch, *published):

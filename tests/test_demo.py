@@ -43,5 +43,10 @@ def test_the_demo_runs_every_stage_once(tmp_path):
     calibrated = pd.read_csv(tmp_path / "figures" / "demo" / "b1_calibrated.csv", header=[0, 1], index_col=[0, 1])
     assert len(calibrated) == 2 and (tmp_path / "figures" / "demo" / "fig_calibrated.png").stat().st_size > 10_000
     assert not (tmp_path / "figures" / "b1_calibrated.csv").exists()  # the paper has no calibrated scores
+    # beyond the paper: Benchmark 1 on every human-judgement dataset, and their agreement (none on the paper's)
+    agreement = pd.read_csv(tmp_path / "figures" / "demo" / "datasets_agreement.csv")
+    assert len(agreement) == 10 and (agreement.n == 4).all()  # 5 datasets in pairs, squeezenet1_1's 4 points
+    assert (tmp_path / "figures" / "demo" / "fig_datasets.png").stat().st_size > 10_000
+    assert not (tmp_path / "figures" / "datasets_agreement.csv").exists()
     for name in demo.COMPANIONS:
         assert any((tmp_path / "figures" / name).iterdir()) and any((tmp_path / "figures" / "demo" / name).iterdir())

@@ -211,3 +211,53 @@ def test_accuracy():
     logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
     assert accuracy(logits, torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
     assert accuracy(torch.tensor([1, 1]), torch.tensor([1, 0])) == pytest.approx(0.5)
+
+
+# ----- opinion scores: SRCC, KRCC, PLCC (Benchmark 1 beyond BAPPS) --------------------------------
+
+def test_srcc_and_krcc_by_hand_with_the_sign_of_a_distance():
+    """Distances 1, 2, 3, 4 rank the images (by -distance) 4, 3, 2, 1; opinion scores 4, 2, 3, 1:
+    d = (0, 1, -1, 0), rho = 1 - 6 * 2 / (4 * 15) = 0.8; of 6 pairs 5 agree and 1 does not,
+    tau = 4 / 6. A lower distance for a better image correlates positively."""
+    from dplib.metrics import krcc, srcc
+
+    distances, scores = [1.0, 2.0, 3.0, 4.0], [4.0, 2.0, 3.0, 1.0]
+    assert srcc(distances, scores) == pytest.approx(0.8)
+    assert krcc(distances, scores) == pytest.approx(4 / 6)
+    assert srcc([4.0, 3.0, 2.0, 1.0], scores) == pytest.approx(-0.8)  # a distance that prefers the worse images
+    with pytest.raises(ValueError, match="same length"):
+        srcc([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_srcc_krcc_plcc_against_scipy_on_tied_random_data():
+    from scipy import stats
+    from scipy.optimize import curve_fit
+
+    from dplib.metrics import krcc, logistic_4, plcc, srcc
+
+    rng = np.random.default_rng(0)
+    distances = np.round(rng.uniform(0, 1, 200), 2)  # ties, as rounded distances have
+    scores = 5 - 4 * distances ** 2 + rng.normal(0, 0.3, 200)
+    assert srcc(distances, scores) == pytest.approx(stats.spearmanr(-distances, scores).statistic)
+    assert krcc(distances, scores) == pytest.approx(stats.kendalltau(-distances, scores).statistic)
+    # PLCC: the VQEG logistic fitted from pyiqa's start, then Pearson (written out here with scipy)
+    x = -distances
+    start = [scores.max(), scores.min(), x.mean(), x.std() / 4]
+    fitted, _ = curve_fit(lambda x, a, b, c, d: (a - b) / (1 + np.exp(-(x - c) / abs(d))) + b, x, scores, p0=start,
+                          maxfev=20000)
+    expected = stats.pearsonr(logistic_4(x, *fitted), scores).statistic
+    assert plcc(distances, scores) == pytest.approx(expected, abs=1e-9)
+    assert plcc(distances, scores) >= stats.pearsonr(x, scores).statistic  # the fit only removes nonlinearity
+
+
+def test_plcc_is_one_on_a_logistic_and_the_fit_recovers_it():
+    """Scores that are exactly a VQEG logistic of -distance (b = 5, 1, -0.5, 0.1, by hand): the
+    fit finds those parameters and the PLCC is 1, though Pearson's r of the raw values is not."""
+    from dplib.metrics import logistic_4, logistic_fit, plcc
+
+    distances = np.linspace(0, 1, 40)
+    scores = (5 - 1) / (1 + np.exp(-(-distances + 0.5) / 0.1)) + 1
+    np.testing.assert_allclose(logistic_4(-distances, 5, 1, -0.5, 0.1), scores)
+    np.testing.assert_allclose(logistic_fit(distances, scores), [5, 1, -0.5, 0.1], atol=1e-5)
+    assert plcc(distances, scores) == pytest.approx(1.0, abs=1e-9)
+    assert np.corrcoef(-distances, scores)[0, 1] < 0.98  # 0.973: the raw values are not linear

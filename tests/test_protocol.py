@@ -184,6 +184,8 @@ def exercised():
         value = _literal_node(node_or_value) if literal else node_or_value
         if isinstance(name, str) and value is not _NOTHING:
             found.add((name, repr(value)))
+            if isinstance(value, (list, tuple)):  # a list parameter's items ("datasets": each one scored)
+                found.update((name, repr(item)) for item in value)
 
     for path in sorted((ROOT / "tests").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -80,3 +80,31 @@ def test_b4_and_the_companion_grids_svhn_and_stl10_downloaded_then_run(tmp_path,
     for dataset in ("svhn", "stl10"):
         record = run_notebook(params, tmp_path / "embeddings", tmp_path, dataset=dataset)
         assert record["scores"][0]["score"] == "accuracy" and record["scores"][0]["dataset"] == dataset
+
+
+# ----- Benchmark 1 beyond BAPPS: each dataset fetched from a replica of its host, then scored ------
+
+@pytest.mark.exercises(datasets=["kadid10k", "tid2013", "pipal", "nights"])  # each its own run, below
+@pytest.mark.parametrize("name", ["kadid10k", "tid2013", "pipal", "nights"])
+def test_b1_beyond_bapps_each_dataset_downloaded_verified_then_scored(tmp_path, replica, monkeypatch, name):
+    host(monkeypatch, getattr(replica, name)())
+    root = tmp_path / name
+    download(name, "b1_datasets", root)
+    assert cli.main(["data", "verify", name, "--for", str(ROOT / "params" / "b1_datasets.yaml"), "--smoke",
+                     "--root", str(root)]) == 0
+    assert not (root / ".downloads").exists() and not list(root.glob("*.rar")) and not list(root.glob("*.zip"))
+    runs = plan.expand(plan.load_spec(ROOT / "params" / "b1_datasets.yaml", smoke=True), runs_dir=tmp_path / "runs")
+    run = runs[0]
+    out = tmp_path / "out"
+    out.mkdir()
+    parameters = dict(run.parameters, datasets=[name], out_dir=str(out), **{f"{name}_root": str(root)})
+    papermill.execute_notebook(str(ROOT / run.notebook), str(out / "notebook.ipynb"), parameters=parameters,
+                               progress_bar=False, kernel_name="python3", cwd=str(tmp_path),
+                               start_timeout=KERNEL_START_TIMEOUT, execution_timeout=600)
+    record = json.loads((out / "result.json").read_text())
+    scored = {(r["score"], r["dataset"]) for r in record["scores"]}
+    if name == "nights":  # its test split: 2 unanimous triplets of the replica's 3
+        assert scored == {("2afc", "nights")}
+    else:
+        assert scored == {("srcc", name), ("krcc", name), ("plcc", name)}
+    assert all(-1 <= r["value"] <= 1 for r in record["scores"]) and record["params"]["datasets"] == [name]

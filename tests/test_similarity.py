@@ -119,3 +119,76 @@ def test_a_calibration_file_round_trips_and_says_what_it_is(tmp_path):
         load_calibration(tmp_path / "lpips_like.pt")
     with pytest.raises(FileNotFoundError, match="dplib calibrate"):
         load_calibration(tmp_path / "absent.pt")
+
+
+# ----- `dplib similarity A B` ------------------------------------------------------------------------
+
+def _folders(tmp_path, names=("a.png", "b.png", "c.png")):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    for name in names:
+        image = rng.integers(0, 256, (48, 72, 3), dtype=np.uint8)
+        Image.fromarray(image).save(first / name)
+        Image.fromarray(np.clip(image.astype(int) + rng.integers(-40, 40, image.shape), 0, 255).astype(np.uint8)
+                        ).save(second / name)
+    return first, second
+
+
+def _read_csv(path):
+    import csv
+
+    with open(path, newline="") as f:
+        return {row["name"]: float(row["distance"]) for row in csv.DictReader(f)}
+
+
+def _metric_on(metric, first, second, name):
+    from dplib.data.files import read_image
+
+    with torch.no_grad():
+        return float(metric(read_image(first / name)[None], read_image(second / name)[None])[0])
+
+
+def test_dplib_similarity_on_two_folders_equals_perceptual_similarity(tmp_path):
+    from dplib.run.cli import main
+
+    first, second = _folders(tmp_path)
+    out = tmp_path / "d.csv"
+    assert main(["similarity", str(first), str(second), "--arch", "squeezenet1_1", "--points", "early", "mid",
+                 "--weights", "none", "--out", str(out), "--quiet"]) == 0
+    rows = _read_csv(out)
+    metric = PerceptualSimilarity("squeezenet1_1", ("early", "mid"), weights=None)
+    assert list(rows) == ["a.png", "b.png", "c.png"]
+    for name, value in rows.items():
+        assert value == pytest.approx(_metric_on(metric, first, second, name), rel=1e-6)
+    # lpips's own metric, and a calibration file, on two single images
+    assert main(["similarity", str(first / "b.png"), str(second / "b.png"), "--lpips", "alex", "--weights", "none",
+                 "--out", str(out), "--quiet"]) == 0
+    lpips_metric = PerceptualSimilarity.from_lpips("alex", weights=None)
+    assert _read_csv(out)["b.png"] == pytest.approx(_metric_on(lpips_metric, first, second, "b.png"), rel=1e-6)
+    calibration = tmp_path / "alex.pt"
+    save_calibration(calibration, lpips_metric)
+    assert main(["similarity", str(first), str(second), "--arch", "alexnet", "--points", *lpips_metric.points,
+                 "--calibration", str(calibration), "--weights", "none", "--out", str(out), "--quiet"]) == 0
+    calibrated = PerceptualSimilarity("alexnet", lpips_metric.points, calibration=calibration, weights=None)
+    assert _read_csv(out)["c.png"] == pytest.approx(_metric_on(calibrated, first, second, "c.png"), rel=1e-6)
+
+
+def test_dplib_similarity_refuses_mismatched_folders_and_unreadable_images_in_one_line(tmp_path, capsys):
+    from dplib.run.cli import main
+
+    first, second = _folders(tmp_path)
+    (second / "d.png").write_bytes((second / "a.png").read_bytes())
+    assert main(["similarity", str(first), str(second), "--weights", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"dplib: error: the folders do not hold the same image names: 1 only in {second} (e.g. d.png)\n"
+    (second / "d.png").unlink()
+    (second / "c.png").write_bytes(b"not a png")
+    assert main(["similarity", str(first), str(second), "--weights", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"dplib: error: {second / 'c.png'} is not an image dplib can read") and err.count("\n") == 1
+    assert main(["similarity", str(first), str(second / "a.png"), "--weights", "none"]) == 2
+    assert "give two images or two folders" in capsys.readouterr().err

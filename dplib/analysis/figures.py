@@ -154,6 +154,28 @@ def fig_proxy(correlations, choice):
     return figure
 
 
+def fig_agreement(correlations, proxies=None):
+    """Benchmark 1 beyond BAPPS (dplib.analysis.agreement): Spearman's rho of every pair of
+    human-judgement datasets over the loss networks (left) and, when the training benchmarks'
+    scores are there, of each dataset with each of their headline scores (right)."""
+    from .proxy import correlation_matrix
+
+    plt, sns = _plt(), _sns()
+    both = proxies is not None and not proxies.empty
+    figure, axes = plt.subplots(1, 2 if both else 1, figsize=(12 if both else 6, 5), squeeze=False)
+    matrix = correlation_matrix(correlations.rename(columns={"dataset_a": "score_a", "dataset_b": "score_b"}))
+    sns.heatmap(matrix, vmin=-1, vmax=1, center=0, cmap="vlag", annot=True, fmt=".2f", annot_kws={"size": 8},
+                cbar_kws={"label": "Spearman rho"}, ax=axes[0][0])
+    axes[0][0].set(title=f"datasets' agreement over {correlations.n.max()} loss networks", xlabel="", ylabel="")
+    if both:
+        table = proxies.pivot(index="proxy", columns="target", values="spearman_rho")
+        sns.heatmap(table, vmin=-1, vmax=1, center=0, cmap="vlag", annot=True, fmt=".2f", annot_kws={"size": 8},
+                    cbar_kws={"label": "Spearman rho"}, ax=axes[0][1])
+        axes[0][1].set(title="each dataset as a proxy for the training benchmarks", xlabel="", ylabel="")
+    figure.tight_layout()
+    return figure
+
+
 def scatter(scores, attributes, attribute, key, color_by="point"):
     """Any attribute against any score over the loss networks, coloured by point or family,
     with its Pearson and Spearman correlation in the title (the explore notebook's plot)."""

@@ -232,6 +232,19 @@ def by_pretraining(scores):
     return table[several]
 
 
+def load_beyond_bapps(results, name="b1_datasets"):
+    """Benchmark 1's scores on the datasets beyond BAPPS: a results folder's b1_datasets.csv
+    (params/b1_datasets.yaml's collected grid, read by its own analysis as b1_calibrated.csv is),
+    or such a CSV itself; empty for "paper" (the paper scored BAPPS alone) or when there is none."""
+    from .scores import load_results
+
+    path = Path(results) if str(results) != "paper" else None
+    csv = path / f"{name}.csv" if path is not None and path.is_dir() else path
+    if csv is None or not csv.is_file() or csv.stem != name:
+        return pd.DataFrame(columns=["benchmark", "score", "dataset", "scale", "arch", "point", "value"])
+    return load_results(csv, variant=None)
+
+
 def calibrated_against_baseline(results, scores=("2afc", "jnd_map")):
     """Benchmark 1's uncalibrated metric (Eq. 1, the paper's) beside its calibrated variants,
     per network and point: rows (arch, point), columns (score, variant), the "all" cells

@@ -67,6 +67,12 @@ class Benchmark:
         """{dataset: needs} of one run with these notebook parameters."""
         return self.code().data_needs(parameters)
 
+    def data_roots(self, parameters):
+        """{dataset: folder} of one run: its module's data_roots(parameters), where it reads its
+        datasets from folders of their own (B1 beyond BAPPS), else data_root for every one."""
+        roots = getattr(self.code(), "data_roots", None)
+        return roots(parameters) if roots else {d: parameters["data_root"] for d in self.data_needs(parameters)}
+
     def score(self, name):
         """The Score record called `name`, or None."""
         return next((s for s in self.scores if s.name == name), None)
@@ -89,6 +95,13 @@ def _bapps_subsets():
     return TWO_AFC_SUBSETS, JND_SUBSETS
 
 
+def _beyond_bapps():
+    """(opinion-score datasets, every dataset beyond BAPPS) of Benchmark 1 (dplib.data.iqa, .nights)."""
+    from ..data.iqa import NAMES
+
+    return NAMES, NAMES + ("nights",)
+
+
 def _b3_scores():
     label = "percent, Wegner et al.'s measures (Table X)"
     return tuple(Score(name + suffix, "higher", ("mrd",), label=label + (", 3 px slack" if suffix else ""))
@@ -97,12 +110,17 @@ def _b3_scores():
 
 def _paper_benchmarks():
     two_afc, jnd = _bapps_subsets()
+    opinion, beyond = _beyond_bapps()
     b2_sets, scales = ("set5", "set14", "bsd100"), (4, 8)
     return (
         Benchmark("b1", "perceptual similarity", "dplib.benchmarks.b1", "notebooks/b1_perceptual_similarity.ipynb",
-                  "params/b1.yaml", ("bapps",),
-                  (Score("2afc", "higher", two_afc + ("all",), label="2AFC score, agreement with human judges"),
-                   Score("jnd_map", "higher", jnd + ("all",), label="JND mean average precision")),
+                  "params/b1.yaml", ("bapps",) + beyond,
+                  (Score("2afc", "higher", two_afc + ("all", "nights"),
+                         label="2AFC score, agreement with human judges (BAPPS's subsets; NIGHTS beyond the paper)"),
+                   Score("jnd_map", "higher", jnd + ("all",), label="JND mean average precision"),
+                   *(Score(name, "higher", opinion, label=f"{label} of -distance with the opinion scores", optional=True)
+                     for name, label in (("srcc", "Spearman's rank correlation"), ("krcc", "Kendall's tau-b"),
+                                         ("plcc", "Pearson's correlation after the VQEG logistic fit")))),
                   ("table_3", "table_4", "table_5", "fig_2"), "b1 2afc all"),
         Benchmark("b2", "super-resolution", "dplib.benchmarks.b2", "notebooks/b2_super_resolution.ipynb",
                   "params/b2.yaml", ("superres",),

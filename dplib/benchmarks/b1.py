@@ -21,10 +21,10 @@ from ..progress import tqdm
 
 from ..atomic import atomic_write
 from ..device import autocast, autocast_dtype
-from ..data import bapps
+from ..data import bapps, iqa, nights
 from ..data.bapps import JNDDataset, TwoAFCDataset
 from ..losses import perceptual_distance, unit_normalize
-from ..metrics import jnd_map, two_afc
+from ..metrics import jnd_map, krcc, plcc, srcc, two_afc
 from .record import score_row
 
 
@@ -152,13 +152,64 @@ def evaluate(network, data_root, out_dir, subsets, jnd_subsets, limit=None, **lo
     return two_afc_distances, jnd_distances
 
 
+# ----- Benchmark 1 beyond BAPPS: the human-judgement datasets the field scores on ---------------
+
+BEYOND = iqa.NAMES + ("nights",)   # scored besides BAPPS when `datasets` names them
+DATASETS = ("bapps",) + BEYOND
+PATCH_PIXELS = bapps.PATCH ** 2     # a batch of whole images holds about as many pixels as batch_size patches
+
+
+def dataset_roots(parameters):
+    """{dataset: its folder} of the datasets beyond BAPPS a run scores (`<name>_root`)."""
+    from ..notebook import resolve
+
+    return {name: resolve(parameters[f"{name}_root"]) for name in parameters["datasets"] if name != "bapps"}
+
+
+def _beyond_dataset(name, root, limit):
+    if name == "nights":
+        return nights.NightsDataset(root, "test", limit=limit)
+    return iqa.OpinionDataset(name, root, limit=limit)
+
+
+def evaluate_beyond(network, roots, out_dir, limit=None, channel_weights=None, batch_size=50, **loader_options):
+    """Distances per point on each dataset of `roots` ({name: folder}), cached in
+    out_dir/distances/<name>.npz: {name: {point: d, "score": s}} for the opinion-score datasets
+    (d(reference, distorted)), {name: {"<point>_d0", "<point>_d1", "judge"}} for NIGHTS (its test
+    split, d(ref, left) and d(ref, right)). Whole images go through the network in batches of about
+    the pixels of `batch_size` BAPPS patches."""
+    cache = Path(out_dir) / "distances"
+    datasets = {name: _beyond_dataset(name, root, limit) for name, root in roots.items()}  # missing data stops here
+    out = {}
+    for name, dataset in datasets.items():
+        path = cache / f"{name}.npz"
+        nightly = name == "nights"
+        points = [f"{p}_d0" for p in network.points] if nightly else list(network.points)
+        cached = _load_cached(path, points, len(dataset))
+        if cached is None:
+            first = dataset[0]["ref"]
+            per_pass = max(1, batch_size * PATCH_PIXELS // (first.shape[1] * first.shape[2]))
+            options = dict(loader_options, batch_size=per_pass, description=name, channel_weights=channel_weights)
+            if nightly:
+                d = pair_distances(network, dataset, "p0", "p1", reference="ref", **options)
+                cached = {f"{p}_d0": v[0] for p, v in d.items()} | {f"{p}_d1": v[1] for p, v in d.items()}
+                cached["judge"] = dataset.judge
+            else:
+                cached = pair_distances(network, dataset, "ref", "dist", **options)
+                cached["score"] = dataset.score
+            _save_npz(path, cached)
+        out[name] = cached
+    return out
+
+
 def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, variant, recipe, switches,
                         train_subsets, weights, normalize_input, inception_transform, seed, limit=None,
-                        progress=True, **loader_options):
+                        progress=True, roots=None, **loader_options):
     """The calibrated variants (lin, tune, scratch): one metric per point trained on BAPPS's
     2AFC training triplets (dplib.calibration.calibrate_each, `switches` its SWITCHES by name),
     saved as out_dir/calibration_<point>.pt (a rerun loads it instead of training again), then
-    scored on the validation sets as `evaluate` scores the baseline. Returns evaluate's two dicts."""
+    scored on the validation sets as `evaluate` scores the baseline, and on the datasets of
+    `roots` as `evaluate_beyond` does. Returns evaluate's two dicts and evaluate_beyond's."""
     from ..calibration import calibrate_each
     from ..similarity import PerceptualSimilarity, load_calibration, save_calibration
 
@@ -179,16 +230,18 @@ def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, 
             save_calibration(paths[point], metric, **record)
             shutil.rmtree(Path(out_dir) / "calibrated" / point, ignore_errors=True)  # distances of an older one
             done[point] = metric
-    two_afc_distances, jnd_distances = {}, {}
+    two_afc_distances, jnd_distances, beyond = {}, {}, {}
     for point, metric in done.items():
         metric.to(device)
-        two_afc, jnd = evaluate(metric.network, data_root, Path(out_dir) / "calibrated" / point, subsets, jnd_subsets,
-                                limit=limit, channel_weights=dict(metric.channel_weights), progress=progress,
-                                **loader_options)
-        for merged, part in ((two_afc_distances, two_afc), (jnd_distances, jnd)):
+        folder, weights_of_point = Path(out_dir) / "calibrated" / point, dict(metric.channel_weights)
+        two_afc, jnd = evaluate(metric.network, data_root, folder, subsets, jnd_subsets, limit=limit,
+                                channel_weights=weights_of_point, progress=progress, **loader_options)
+        others = evaluate_beyond(metric.network, roots or {}, folder, limit=limit, channel_weights=weights_of_point,
+                                 progress=progress, **loader_options)
+        for merged, part in ((two_afc_distances, two_afc), (jnd_distances, jnd), (beyond, others)):
             for subset, arrays in part.items():
                 merged.setdefault(subset, {}).update(arrays)
-    return two_afc_distances, jnd_distances
+    return two_afc_distances, jnd_distances, beyond
 
 
 def _calibration_settings(variant, recipe, switches, train_subsets, limit, seed):
@@ -210,10 +263,20 @@ def _settings_of(record):
                 train_subsets=record["data"]["bapps_train_subsets"], limit=record["data"]["limit"], seed=record["seed"])
 
 
-def score_rows(arch, points, two_afc_distances, jnd_distances):
+def score_rows(arch, points, two_afc_distances, jnd_distances, beyond=None):
     """Tidy score rows: 2AFC per subset and their mean ("all"); JND mAP per subset and over
-    all JND pairs pooled ("all")."""
+    all JND pairs pooled ("all"); for the datasets beyond BAPPS, SRCC, KRCC and PLCC of each
+    opinion-score dataset and NIGHTS's 2AFC (its test split)."""
     rows = []
+    for name, d in (beyond or {}).items():
+        for point in points:
+            if name == "nights":
+                rows.append(score_row("b1", "2afc", two_afc(d[f"{point}_d0"], d[f"{point}_d1"], d["judge"]),
+                                      dataset="nights", arch=arch, point=point, note="test split"))
+                continue
+            for score, correlation in (("srcc", srcc), ("krcc", krcc), ("plcc", plcc)):
+                rows.append(score_row("b1", score, correlation(d[point], d["score"]), dataset=name, arch=arch,
+                                      point=point))
     for point in points:
         per_subset = {s: two_afc(d[f"{point}_d0"], d[f"{point}_d1"], d["judge"]) for s, d in two_afc_distances.items()}
         for subset, value in per_subset.items():
@@ -233,30 +296,63 @@ def score_rows(arch, points, two_afc_distances, jnd_distances):
 
 
 def plot_scores(rows, title=""):
-    """2AFC per subset, one bar group per subset, one bar per extraction point."""
+    """2AFC per subset (SRCC per dataset when no 2AFC was scored), one bar group per subset,
+    one bar per extraction point."""
     table = pd.DataFrame(rows)
-    table = table[table.score == "2afc"].pivot(index="dataset", columns="point", values="value")
-    axes = table.plot.bar(figsize=(8, 3), ylim=(0.4, 1.0), title=title, rot=0)
-    axes.set_ylabel("2AFC")
+    score = "2afc" if (table.score == "2afc").any() else "srcc"
+    table = table[table.score == score].pivot(index="dataset", columns="point", values="value")
+    axes = table.plot.bar(figsize=(8, 3), ylim=(0.4, 1.0) if score == "2afc" else (-1.0, 1.0), title=title, rot=0)
+    axes.set_ylabel(score.upper())
     axes.figure.tight_layout()
     return axes.figure
 
 
 def data_needs(parameters):
-    """What a run reads: the BAPPS subsets of its `subsets` and `jnd_subsets`, and for a
-    calibrated variant the 2AFC training subsets of `train_subsets`."""
+    """What a run reads: the BAPPS subsets of its `subsets` and `jnd_subsets` (and for a calibrated
+    variant the 2AFC training subsets of `train_subsets`) when `datasets` names BAPPS, or when a
+    calibration needs its training set; and each other dataset `datasets` names, whole (NIGHTS: its
+    test split)."""
     calibrated = parameters["variant"] != "baseline"
-    return {"bapps": bapps.needs(two_afc_val=parameters["subsets"], jnd_val=parameters["jnd_subsets"],
-                                 two_afc_train=parameters["train_subsets"] if calibrated else ())}
+    scored = "bapps" in parameters["datasets"]
+    needs = {}
+    if scored or calibrated:
+        needs["bapps"] = bapps.needs(two_afc_val=parameters["subsets"] if scored else (),
+                                     jnd_val=parameters["jnd_subsets"] if scored else (),
+                                     two_afc_train=parameters["train_subsets"] if calibrated else ())
+    for name in parameters["datasets"]:
+        if name in iqa.NAMES:
+            needs[name] = iqa.needs(name)
+        elif name == "nights":
+            needs[name] = nights.needs(("test",))
+    return needs
+
+
+def data_roots(parameters):
+    """{dataset: folder} of what a run reads: BAPPS in data_root, the others in `<name>_root`."""
+    return {"bapps": parameters["data_root"], **{n: parameters[f"{n}_root"] for n in BEYOND}}
+
+
+# Items and image sides of the datasets beyond BAPPS, as published (NIGHTS: all its unanimous
+# triplets, no per-split count being published): what the time estimates count.
+BEYOND_SIZES = {**{n: (s.images, s.image_size[0] * s.image_size[1]) for n, s in iqa.SOURCES.items()},
+                "nights": (nights.TRIPLETS, nights.SIZE ** 2)}
 
 
 def steps(parameters):
     """Forward batches of one run over the BAPPS validation subsets it scores (their published
-    sizes, or the smoke limit): what a device report's B1 step measures."""
-    per_subset = [bapps.COUNTS["2afc/val"][s][0] for s in parameters["subsets"]]
-    per_subset += [bapps.COUNTS["jnd/val"][s][0] for s in parameters["jnd_subsets"]]
+    sizes, or the smoke limit), and the other datasets' images counted as batches of the same
+    pixels: what a device report's B1 step measures."""
     limit = parameters.get("patches_per_subset") or float("inf")
-    return sum(math.ceil(min(n, limit) / parameters["batch_size"]) for n in per_subset)
+    per_subset = []
+    if "bapps" in parameters["datasets"]:
+        per_subset += [bapps.COUNTS["2afc/val"][s][0] for s in parameters["subsets"]]
+        per_subset += [bapps.COUNTS["jnd/val"][s][0] for s in parameters["jnd_subsets"]]
+    batches = sum(math.ceil(min(n, limit) / parameters["batch_size"]) for n in per_subset)
+    for name in parameters["datasets"]:
+        if name in BEYOND_SIZES:
+            items, pixels = BEYOND_SIZES[name]
+            batches += math.ceil(min(items, limit) * pixels / PATCH_PIXELS / parameters["batch_size"])
+    return batches
 
 
 def step_key(parameters):
@@ -278,4 +374,5 @@ def check_parameters(parameters):
         "variant": VARIANTS, "calibration_recipe": tuple(RECIPES), "lin_clamp": CLAMPS, "trunk_mode": TRUNK_MODES,
         "lin_trunk_mode": TRUNK_MODES, "clamp_scope": CLAMP_SCOPES, "forward_passes": FORWARD_PASSES,
         "subsets": each(bapps.TWO_AFC_SUBSETS), "jnd_subsets": each(bapps.JND_SUBSETS),
-        "train_subsets": each(bapps.TRAIN_SUBSETS), "patches_per_subset": not_negative})
+        "train_subsets": each(bapps.TRAIN_SUBSETS), "patches_per_subset": not_negative,
+        "datasets": each(DATASETS)})

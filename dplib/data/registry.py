@@ -10,7 +10,7 @@ import functools
 from dataclasses import dataclass
 from typing import Callable
 
-from . import bapps, embeddings, roads, superres
+from . import bapps, embeddings, iqa, nights, roads, superres
 from ..errors import InputError
 
 
@@ -32,6 +32,10 @@ DATASETS = {
     **{name: Dataset(name, "b4", functools.partial(embeddings.download, name=name),
                      functools.partial(embeddings.verify, name=name), functools.partial(embeddings.write_fixture, name=name))
        for name in ("svhn", "stl10")},
+    # Benchmark 1 beyond BAPPS: the human-judgement datasets the field scores perceptual metrics on
+    **{name: Dataset(name, "b1", functools.partial(iqa.download, name=name), functools.partial(iqa.verify, name=name),
+                     functools.partial(iqa.write_fixture, name=name)) for name in iqa.NAMES},
+    "nights": Dataset("nights", "b1", nights.download, nights.verify, nights.write_fixture),
 }
 ALIASES = {"embeddings": ("svhn", "stl10")}  # what Benchmark 4's grid reads, in one folder
 

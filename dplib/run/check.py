@@ -46,21 +46,22 @@ def data_needs(runs):
         bench = benchmark(run.benchmark)
         if bench is None or "data_root" not in run.parameters:
             continue
-        root = resolve(run.parameters["data_root"])
+        roots = bench.data_roots(run.parameters)
         for dataset, needs in bench.data_needs(run.parameters).items():
+            root = resolve(roots[dataset])
             merged[(dataset, root)] = registry.union([merged.get((dataset, root), {}), needs])
     return merged
 
 
 def write_missing_fixtures(spec, runs):
-    """Write the smoke grid's fixture dataset (the params file's `fixture`) where its runs read
-    it, unless what they read is there already; returns the roots written."""
+    """Write the fixture of each dataset a smoke grid (one whose params file names a `fixture`)
+    reads where its runs read it, unless what they read is there already; returns the roots written."""
     written = []
     if not spec.get("fixture"):
         return written
     for (dataset, root), needs in data_needs(runs).items():
         if not Path(root).exists() or registry.DATASETS[dataset].verify(root, needs):
-            registry.fixtures(spec["fixture"], root)
+            registry.DATASETS[dataset].fixture(root)  # each dataset's own, in its folder
             written.append(root)
     return written
 

@@ -4,6 +4,7 @@
     dplib data download|verify|fixtures NAME       a dataset (dplib.data), for what a grid reads
     dplib weights download --for PARAMS           the ImageNet weights a grid's runs load
     dplib calibrate ARCH --points ... --bapps DIR --out FILE   a calibrated metric (dplib.calibration)
+    dplib similarity A B [--arch ... | --calibration FILE | --lpips alex]   distances of two images or folders
     dplib new-benchmark NAME [--dir FOLDER]        a working benchmark of one's own (dplib.benchmarks.template)
     dplib benchmark check NAME | list              a benchmark against the contract (dplib.run.contract)
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from ..calibration import CLAMP_SCOPES, CLAMPS, FORWARD_PASSES, RECIPES, TRUNK_MODES, VARIANTS
+from ..similarity import LPIPS_NETWORKS
 from ..errors import InputError, MissingData, UserError
 
 # errors of the machine a user fixes (a full disk, a quota, a path that is not writable)
@@ -98,9 +100,10 @@ def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include
         bench = benchmark(benchmark_name)
         if bench is None:
             continue
+        roots = bench.data_roots(parameters)
         for dataset, needs in bench.data_needs(parameters).items():
             if dataset in datasets:
-                folder = resolve(root or parameters["data_root"])
+                folder = resolve(root or roots[dataset])
                 found.setdefault(dataset, {}).setdefault(folder, []).append(needs)
     if not found:
         raise InputError(f"no run of {params or 'the notebook defaults'} reads {name}")
@@ -179,6 +182,43 @@ def _calibrate(args):
     return 0
 
 
+def _similarity(args):
+    """`dplib similarity A B`: the distance between two images, or between the same-named images
+    of two folders, as CSV (name, distance)."""
+    import csv
+
+    from ..device import resolve_device
+    from ..similarity import PerceptualSimilarity, distances, image_pairs
+
+    pairs = image_pairs(args.first, args.second)  # mismatched folders stop here, before any network is built
+    if args.lpips:
+        if args.calibration or args.arch or args.points:
+            raise InputError("--lpips is the lpips package's metric: give it alone, without --arch, --points or "
+                             "--calibration")
+        metric = PerceptualSimilarity.from_lpips(args.lpips, args.lpips_version, weights=_weights_option(args))
+    else:
+        metric = PerceptualSimilarity(args.arch or "alexnet", tuple(args.points or ("early", "semi_early", "mid",
+                                                                                     "late")),
+                                      calibration=args.calibration, weights=_weights_option(args))
+    rows = distances(metric, pairs, resolve_device(args.device), progress=not args.quiet)
+    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["name", "distance"])
+        writer.writerows((name, f"{value:.8g}") for name, value in rows)
+    finally:
+        if args.out:
+            out.close()
+    if args.out:
+        print(f"{len(rows)} distances ({metric.arch} {'/'.join(metric.points)}, {metric.variant}) -> {args.out}",
+              file=sys.stderr)
+    return 0
+
+
+def _weights_option(args):
+    return None if (args.weights or "").lower() == "none" else (args.weights or "imagenet")
+
+
 def _new_benchmark(args):
     from ..benchmarks.template import new_benchmark
 
@@ -240,7 +280,7 @@ def build_parser():
     """The `dplib` command line: groups, their verbs, and for each verb only the flags it uses."""
     parser = argparse.ArgumentParser(prog="dplib", description="Deep perceptual loss networks: benchmarks and grids")
     groups = parser.add_subparsers(dest="group", required=True, metavar="{grid,data,weights,calibrate,"
-                                   "new-benchmark,benchmark}")
+                                   "similarity,new-benchmark,benchmark}")
 
     grid = groups.add_parser("grid", help="check, run, inspect and collect a benchmark grid").add_subparsers(
         dest="verb", required=True, metavar="{run,check,status,collect}")  # and `execute`, internal
@@ -266,7 +306,8 @@ def build_parser():
 
     data = groups.add_parser("data", help="download or verify what a grid reads, or write a tiny fixture"
                              ).add_subparsers(dest="verb", required=True)
-    name = ("name", "bapps, superres, roads, svhn, stl10, or embeddings (svhn and stl10)")
+    name = ("name", "bapps, superres, roads, svhn, stl10, embeddings (svhn and stl10), kadid10k, tid2013, pipal or "
+                    "nights")
     for verb, help in (("download", "download what the runs read, checksums verified"),
                        ("verify", "check what is on disk against the manifest")):
         command = _verb(data, verb, help, *name)
@@ -313,6 +354,21 @@ def build_parser():
     calibrate.add_argument("--limit", type=_positive_int, help="the first N triplets of each subset (a quick try)")
     calibrate.add_argument("--epochs", type=_positive_int, help="the recipe's first N epochs only (a quick try)")
 
+    similarity = groups.add_parser(
+        "similarity", help="the perceptual distance between two images, or same-named images of two folders (CSV)")
+    similarity.set_defaults(verb_parser=similarity)
+    similarity.add_argument("first", help="an image, or a folder of images")
+    similarity.add_argument("second", help="an image, or a folder of images with the same names")
+    similarity.add_argument("--arch", help="a registered network or timm:<model> (default: alexnet)")
+    similarity.add_argument("--points", nargs="+", help="its points (default: early semi_early mid late)")
+    similarity.add_argument("--calibration", metavar="FILE", help="a calibration file (dplib calibrate) for them")
+    similarity.add_argument("--lpips", choices=sorted(LPIPS_NETWORKS), help="the lpips package's own metric instead")
+    similarity.add_argument("--lpips-version", default="0.1", choices=["0.1", "0.0"], help="with --lpips")
+    similarity.add_argument("--weights", help="imagenet (default), none (random, seeded) or a state-dict path")
+    similarity.add_argument("--device", default="auto", help="auto (cuda when there is one), cuda or cpu")
+    similarity.add_argument("--out", metavar="CSV", help="the CSV to write (default: standard output)")
+    similarity.add_argument("--quiet", action="store_true", help="no progress bar")
+
     new = groups.add_parser("new-benchmark", help="write a working benchmark of your own from the template")
     new.set_defaults(verb_parser=new)
     new.add_argument("name", help="its name: lower-case letters, digits and _ (its module's name)")
@@ -342,7 +398,7 @@ def main(argv=None):
         getattr(args, "verb_parser", parser).error(f"unrecognized arguments: {' '.join(extra)} (this command's flags: "
                                                   f"`--help`)")
     handlers = {"grid": _grid, "data": _data, "weights": _weights, "calibrate": _calibrate,
-                "new-benchmark": _new_benchmark, "benchmark": _benchmark}
+                "similarity": _similarity, "new-benchmark": _new_benchmark, "benchmark": _benchmark}
     try:
         return handlers[args.group](args)
     except UserError as error:  # what the user can fix: one line
