@@ -97,22 +97,30 @@ def logistic_4(x, b1, b2, b3, b4):
 def logistic_fit(distances, scores):
     """The parameters of logistic_4 mapping -distance to the scores, least squares (scipy's
     curve_fit) from pyiqa's start: (max score, min score, mean x, std x / 4)."""
-    from scipy.optimize import curve_fit
+    import warnings
+
+    from scipy.optimize import OptimizeWarning, curve_fit
 
     x, y = _opinion_pair(distances, scores)
     start = [y.max(), y.min(), x.mean(), (x.std() or 1.0) / 4]
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)  # the parameters' covariance, which is not used
         parameters, _ = curve_fit(logistic_4, x, y, p0=start, maxfev=20000)
     return parameters
 
 
 def plcc(distances, scores):
     """Pearson's correlation of the scores with logistic_4(-distance) fitted to them (the VQEG's
-    practice: the metric's monotonic nonlinearity taken out before a linear correlation)."""
+    practice: the metric's monotonic nonlinearity taken out before a linear correlation); NaN
+    where no logistic can be fitted (constant distances)."""
     x, y = _opinion_pair(distances, scores)
+    try:
+        parameters = logistic_fit(distances, scores)
+    except RuntimeError:  # curve_fit found no fit (constant distances, say): no PLCC to report
+        return float("nan")
     with np.errstate(over="ignore"):
-        fitted = logistic_4(x, *logistic_fit(distances, scores))
-    return float(np.corrcoef(fitted, y)[0, 1])
+        fitted = logistic_4(x, *parameters)
+    return float(np.corrcoef(fitted, y)[0, 1]) if np.std(fitted) > 0 else float("nan")
 
 # ----- Benchmark 2 --------------------------------------------------------------------------
 

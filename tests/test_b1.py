@@ -177,3 +177,33 @@ def test_a_calibrated_run_reads_the_training_set_too():
     parameters = {"subsets": ["cnn"], "jnd_subsets": [], "train_subsets": ["traditional", "mix"]}
     assert "2afc/train" not in b1.data_needs({**parameters, "variant": "baseline"})["bapps"]
     assert b1.data_needs({**parameters, "variant": "tune"})["bapps"]["2afc/train"] == {"traditional", "mix"}
+
+
+def test_beyond_bapps_the_scores_are_the_metrics_of_the_distances_and_calibrated_runs_score_them_too(
+        bapps_root, tmp_path):
+    """Each opinion-score dataset gets SRCC, KRCC and PLCC of its distances (dplib.metrics, tested
+    against scipy there), NIGHTS its 2AFC; a calibrated variant is scored on them as well."""
+    from dplib import LossNetwork
+    from dplib.data import iqa, nights
+    from dplib.metrics import krcc, plcc, srcc
+
+    roots = {"kadid10k": iqa.write_fixture(tmp_path / "kadid10k", "kadid10k"),
+             "nights": nights.write_fixture(tmp_path / "nights")}
+    network = LossNetwork("squeezenet1_1", ("early", "late"), weights=None)
+    beyond = b1.evaluate_beyond(network, roots, tmp_path / "run", batch_size=50, progress=False)
+    assert len(beyond["kadid10k"]["score"]) == 18 and len(beyond["nights"]["judge"]) == 3
+    rows = {(r["score"], r["dataset"], r["point"]): r["value"]
+            for r in b1.score_rows("squeezenet1_1", ("early", "late"), {}, {}, beyond)}
+    d = beyond["kadid10k"]
+    assert rows[("srcc", "kadid10k", "late")] == pytest.approx(srcc(d["late"], d["score"]))
+    assert rows[("krcc", "kadid10k", "early")] == pytest.approx(krcc(d["early"], d["score"]))
+    assert rows[("plcc", "kadid10k", "late")] == pytest.approx(plcc(d["late"], d["score"]))
+    n = beyond["nights"]
+    assert rows[("2afc", "nights", "early")] == pytest.approx(two_afc(n["early_d0"], n["early_d1"], n["judge"]))
+    switches = dict(lin_cache=True, clamp="after_step", clamp_scope="channel_weights", trunk_mode="train",
+                    lin_trunk_mode="eval", forward_passes="shared")
+    two_afc_d, jnd_d, calibrated = b1.evaluate_calibrated(
+        "squeezenet1_1", ("early",), bapps_root, tmp_path / "calibrated", ["cnn"], [], "lin", "lpips", switches,
+        ["traditional"], None, True, False, 0, limit=4, progress=False, roots=roots, batch_size=8)
+    assert set(calibrated) == {"kadid10k", "nights"} and len(calibrated["kadid10k"]["early"]) == 4
+    assert not np.allclose(calibrated["kadid10k"]["early"], beyond["kadid10k"]["early"][:4])  # its own weights
