@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	# torch first, pinned: these wheels lie on the project's machines; other versions download gigabytes
 	$(PYTHON) -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-	$(PYTHON) -m pip install --quiet -e ".[dev,slurm,lab,timm]"
+	$(PYTHON) -m pip install --quiet -e ".[dev,run,analysis,lab,timm]"
 	$(MAKE) --no-print-directory notebook-filter PYTHON=$(PYTHON)
 	touch $(STAMP)
 

@@ -25,7 +25,6 @@ import hashlib
 import os
 from pathlib import Path
 
-import pandas as pd
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
@@ -109,6 +108,15 @@ def pretraining(arch, weights):
 
 
 @functools.lru_cache(maxsize=8)
+def _pandas():
+    from .extras import require
+
+    require("the attributes table", "pandas")
+    import pandas
+
+    return pandas
+
+
 def attributes_table(input_size=224, cache=True, architectures=ARCHITECTURES):
     """One row per architecture x extraction point (the paper's 56 by default; any registered
     networks with `architectures`) with the attributes the paper analyses: architecture-wide
@@ -119,6 +127,7 @@ def attributes_table(input_size=224, cache=True, architectures=ARCHITECTURES):
     rows are cached on disk per input size and torch/torchvision version ($DPLIB_CACHE,
     default ~/.cache/dplib); cache=False measures anew.
     """
+    pd = _pandas()
     if input_size < MIN_CLASSIFIER_INPUT:
         raise InputError(f"attributes_table needs input_size >= {MIN_CLASSIFIER_INPUT} (Inception-v3's whole "
                          f"network does not fit a smaller image), got {input_size}; the paper uses 224")
@@ -146,6 +155,7 @@ def _measure_network(arch, input_size, device="meta"):
     networks are built and run as shapes only (VGG-16: 0.1 s instead of 7 s on a CPU; the same
     numbers, tested); a network that needs real values (a custom one calling .item()) is
     measured on the CPU."""
+    pd = _pandas()
     if device == "meta":
         try:
             with torch.device("meta"):

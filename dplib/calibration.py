@@ -27,6 +27,7 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from .data import bapps
 from .lossnets import check_points
+from .metrics_log import MetricsLog
 from .progress import tqdm
 from .similarity import PerceptualSimilarity
 from .errors import InputError
@@ -48,6 +49,7 @@ FORWARD_PASSES = ("separate", "shared")
 # the released behaviour (PROTOCOL.md, Benchmark 1), checked by _check and kept in the record.
 SWITCHES = ("lin_cache", "clamp", "clamp_scope", "trunk_mode", "lin_trunk_mode", "forward_passes")
 HEAD_EPS = 0.1  # lpips's Dist2LogitLayer: d0 / (d1 + 0.1)
+LOG_EVERY = 20  # optimiser steps per metrics line (151K triplets in batches of 256: 30 lines an epoch)
 
 
 def lr_factors(constant_epochs, decay_epochs):
@@ -188,9 +190,11 @@ def _untrained(arch, points, variant, weights, seed, device, normalize_input, in
     return metric.to(device)
 
 
-def _fit(metric, dataset, cached, settings, name, switches, epochs, device, seed, progress):
+def _fit(metric, dataset, cached, settings, name, switches, epochs, device, seed, progress, metrics=None):
     """Train `metric`'s channel weights (and for tune/scratch its network) with a new ranking
-    head; the metric ends in eval mode and frozen. Returns the per-epoch history."""
+    head; the metric ends in eval mode and frozen. Returns the per-epoch history. metrics: a
+    metrics.jsonl to append each interval's mean loss to (dplib.metrics_log), its lines marked
+    with the points trained (a training started again replaces its own lines)."""
     torch.manual_seed(seed)  # the head's initial weights and dropout's masks
     generator = torch.Generator().manual_seed(seed)
     head = RankingHead().to(device)
@@ -206,7 +210,8 @@ def _fit(metric, dataset, cached, settings, name, switches, epochs, device, seed
     optimizer = torch.optim.Adam(parameters, lr=settings["lr"], betas=tuple(settings["betas"]))
     judges = torch.tensor(np.concatenate([d.judge for d in dataset.datasets]), dtype=torch.float32)
     clamp = functools.partial(_clamp, metric, switches["clamp_scope"])
-    history = []
+    log = MetricsLog(metrics, every=LOG_EVERY, key={"calibration": "/".join(metric.points)})
+    history, step = [], 0
     for epoch, factor in enumerate(lr_factors(settings["constant_epochs"], settings["decay_epochs"])[:epochs]):
         for group in optimizer.param_groups:
             group["lr"] = settings["lr"] * factor
@@ -236,7 +241,10 @@ def _fit(metric, dataset, cached, settings, name, switches, epochs, device, seed
             if switches["clamp"] == "after_step":
                 clamp(released_timing=False)
             losses.append(loss.item())
+            step += 1
+            log.step(step, epoch + 1, losses[-1], len(judge), optimizer.param_groups[0]["lr"])
         history.append({"epoch": epoch + 1, "lr": settings["lr"] * factor, "loss": float(np.mean(losses))})
+    log.close()
     metric.network.requires_grad_(False)
     for w in metric.channel_weights.values():
         w.requires_grad_(False)
@@ -254,7 +262,7 @@ def _record(name, settings, switches, history, subsets, dataset, limit, seed):
 def calibrate(arch, points, root, variant="lin", recipe="released", lin_cache=False, clamp="after_step",
               clamp_scope="channel_weights", trunk_mode="train", lin_trunk_mode="eval", forward_passes="separate",
               weights="imagenet", subsets=bapps.TRAIN_SUBSETS, limit=None, epochs=None, device="cpu", seed=0,
-              normalize_input=True, inception_transform=False, progress=True):
+              normalize_input=True, inception_transform=False, progress=True, metrics=None):
     """Train one calibrated PerceptualSimilarity over `points` together (as lpips's metric over
     its layers); returns (metric, record).
 
@@ -270,7 +278,7 @@ def calibrate(arch, points, root, variant="lin", recipe="released", lin_cache=Fa
     released fit put it in train mode too: batch statistics, drifting running statistics).
     forward_passes: "separate" (ref, p0, ref, p1: the released four passes) or "shared" (one
     pass of the three). epochs: None for the recipe's; a smaller number runs the schedule's first
-    epochs only (a shorter run, not another recipe).
+    epochs only (a shorter run, not another recipe). metrics: a metrics.jsonl to log the training to.
     """
     switches = _check(variant, dict(lin_cache=lin_cache, clamp=clamp, clamp_scope=clamp_scope, trunk_mode=trunk_mode,
                                     lin_trunk_mode=lin_trunk_mode, forward_passes=forward_passes))
@@ -278,14 +286,16 @@ def calibrate(arch, points, root, variant="lin", recipe="released", lin_cache=Fa
     dataset = training_set(root, subsets, limit)  # opened first: missing data stops before any work
     metric = _untrained(arch, points, variant, weights, seed, device, normalize_input, inception_transform)
     cached = channel_means(metric, dataset, settings["batch_size"], device, progress) if lin_cache else None
-    history = _fit(metric, dataset, cached, settings, f"calibrate {arch}", switches, epochs, device, seed, progress)
+    history = _fit(metric, dataset, cached, settings, f"calibrate {arch}", switches, epochs, device, seed, progress,
+                   metrics)
     return metric, _record(name, settings, switches, history, subsets, dataset, limit, seed)
 
 
 def calibrate_each(arch, points, root, variant="lin", recipe="released", lin_cache=False, clamp="after_step",
                    clamp_scope="channel_weights", trunk_mode="train", lin_trunk_mode="eval",
                    forward_passes="separate", weights="imagenet", subsets=bapps.TRAIN_SUBSETS, limit=None,
-                   epochs=None, device="cpu", seed=0, normalize_input=True, inception_transform=False, progress=True):
+                   epochs=None, device="cpu", seed=0, normalize_input=True, inception_transform=False, progress=True,
+                   metrics=None):
     """One calibrated metric per point (Benchmark 1's loss networks are single points):
     {point: (metric, record)}. With lin_cache, one pass over the training set caches every
     point's channel means (the shared pass Benchmark 1 makes), and each point trains on its own.
@@ -302,7 +312,7 @@ def calibrate_each(arch, points, root, variant="lin", recipe="released", lin_cac
     for point in check_points(points, arch):
         metric = _untrained(arch, point, variant, weights, seed, device, normalize_input, inception_transform)
         history = _fit(metric, dataset, None if cached is None else {point: cached[point]}, settings,
-                       f"calibrate {arch} {point}", switches, epochs, device, seed, progress)
+                       f"calibrate {arch} {point}", switches, epochs, device, seed, progress, metrics)
         out[point] = (metric, _record(name, settings, switches, history, subsets, dataset, limit, seed))
     return out
 

@@ -32,6 +32,7 @@ from .progress import tqdm
 
 from .atomic import atomic_write
 from .device import autocast, autocast_dtype
+from .metrics_log import METRICS, MetricsLog
 from .errors import InputError, UserError
 
 
@@ -140,9 +141,18 @@ def _step(model, loss_fn, batch, optimizer, scaler, device, dtype):
     return loss.item()
 
 
+def _samples(batch):
+    """How many samples a batch holds (a tensor, or a tuple, list or dict of them)."""
+    if torch.is_tensor(batch):
+        return len(batch)
+    items = batch.values() if isinstance(batch, dict) else batch
+    return next((len(x) for x in items if torch.is_tensor(x)), 0)
+
+
 def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batch_size=4, lr=1e-3,
         validate_every=None, checkpoint=None, device="cpu", amp=False, mode="max", seed=0, num_workers=0,
-        description="train", progress=True, collate_fn=None, optimizer=None, compile=False, patience=None):
+        description="train", progress=True, collate_fn=None, optimizer=None, compile=False, patience=None,
+        metrics=None, log_every=50):
     """Train `model` on `dataset` with Adam; returns the training record (a dict).
 
     Give `iterations` (optimizer steps) or `epochs`. Validation runs every
@@ -152,7 +162,9 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     step's forward and loss (the model and the loss network) through torch.compile; the first
     steps then take the compilation time (bench/b2.py..b4.py measure both). patience: stop
     after this many validations in a row without a new best (early stopping, as the companion
-    papers' released code did); None or 0 trains to the end.
+    papers' released code did); None or 0 trains to the end. metrics: the metrics.jsonl to append
+    to (dplib.metrics_log), by default beside the checkpoint (False: none); a line every
+    `log_every` steps, at each validation and on SIGTERM.
     """
     if (iterations is None) == (epochs is None):
         raise InputError("give exactly one of iterations or epochs")
@@ -177,6 +189,12 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     state = {"step": 0, "best_score": None, "best_step": None, "best_model": None, "history": [], "nan_step": None,
              "collapsed_steps": [], "seconds": 0.0, "resumed_from": None, "running_loss": float("nan")}
     _resume(checkpoint, model, optimizer, state)
+    if metrics is None and checkpoint:
+        metrics = Path(checkpoint).parent / METRICS
+    # each training of a run its own lines ("phase": B4's autoencoder "train", its decoder retraining
+    # "decoder_checkpoint"), so that one resuming never drops another's
+    phase = "train" if not checkpoint or Path(checkpoint).stem == "checkpoint" else Path(checkpoint).stem
+    log = MetricsLog(metrics or None, every=log_every, resume_step=state["step"], key={"phase": phase})
 
     model.train()
     started = time.perf_counter() - state["seconds"]
@@ -198,13 +216,18 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
                     previous = state["running_loss"]
                     state["running_loss"] = loss if previous != previous else 0.9 * previous + 0.1 * loss
                     bar.update(1)
+                    score = None
                     if state["step"] % validate_every == 0 or state["step"] == total:
                         state["seconds"] = time.perf_counter() - started
                         score = _validate(model, validate, state, better)
-                        if checkpoint:
-                            _save_checkpoint(checkpoint, model, optimizer, state)
                         bar.set_postfix(loss=f"{state['running_loss']:.4g}", val=f"{score:.4g}",
                                         best=f"{state['best_score']:.4g}" if state["best_score"] is not None else "-")
+                    # the line before the checkpoint: a resume never repeats a step it keeps
+                    log.step(state["step"], epoch + 1, loss, _samples(batch), optimizer.param_groups[0]["lr"],
+                             validation=None if score is None else float(score),
+                             force=state["step"] >= total or terminated.is_set())
+                    if score is not None and checkpoint:
+                        _save_checkpoint(checkpoint, model, optimizer, state)
                     if state["step"] >= total or terminated.is_set() or _patience_spent(state, patience):
                         break
                 epoch, skip = epoch + 1, 0
@@ -214,6 +237,7 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
                 raise
         finally:
             bar.close()
+            log.close()
         if terminated.is_set():
             state["seconds"] = time.perf_counter() - started
             if checkpoint:

@@ -81,19 +81,23 @@ def lpips_baseline_and_ours(net_name):
 
 
 class HTTPFixtureServer:
-    """Serves byte strings on 127.0.0.1 with Range support; can drop a connection part-way."""
+    """Serves byte strings on 127.0.0.1 with Range support; can drop a connection part-way, and
+    answer a name with given error statuses first (`fail_first[name] = [503, 503]`: a flaky host)."""
 
     def __init__(self):
         import http.server
         import threading
 
-        self.files, self.drop_after, self.requests = {}, {}, []
+        self.files, self.drop_after, self.fail_first, self.requests = {}, {}, {}, []
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 name = self.path.lstrip("/")
                 server.requests.append((name, self.headers.get("Range")))
+                if server.fail_first.get(name):
+                    self.send_error(server.fail_first[name].pop(0))
+                    return
                 if name not in server.files:
                     self.send_error(404)
                     return

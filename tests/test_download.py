@@ -91,3 +91,44 @@ def test_extraction_refuses_paths_escaping_the_root(tmp_path, name, link):
     with pytest.raises(DownloadError, match="outside"):
         extract(archive, tmp_path / "root")
     assert not (tmp_path / "escaped.txt").exists() and not list((tmp_path / "root").iterdir())
+
+
+def test_a_flaky_host_is_retried_with_growing_waits_each_logged(tmp_path, http_server, monkeypatch, capsys):
+    """A host that fails twice (503, then a dropped connection's 502) then serves: two retries,
+    each after a backoff wait, each logged with its reason; the file arrives whole."""
+    from dplib.data import download
+
+    waits = []
+    monkeypatch.setattr(download.time, "sleep", waits.append)  # the waits themselves, not slept here
+    http_server.files["a.bin"] = b"y" * 4000
+    http_server.fail_first["a.bin"] = [503, 502]
+    path = fetch(http_server.url + "a.bin", tmp_path / "a.bin", progress=False)
+    assert path.read_bytes() == b"y" * 4000 and len(http_server.requests) == 3
+    assert len(waits) == 2 and 1.0 <= waits[0] <= 2.0 and 2.0 <= waits[1] <= 4.0  # 2 s, then 4 s, jittered
+    logged = capsys.readouterr().err.splitlines()
+    assert [line.split("; ")[1].split(" in ")[0] for line in logged] == ["retry 1 of 5", "retry 2 of 5"]
+    assert "Service Unavailable" in logged[0] and "Bad Gateway" in logged[1]
+
+
+def test_the_waits_add_up_to_about_a_minute_and_are_not_in_lockstep():
+    import random
+
+    from dplib.data.download import RETRIES, backoff
+
+    highest = sum(backoff(a, type("Top", (), {"uniform": staticmethod(lambda a, b: b)})) for a in range(RETRIES))
+    lowest = sum(backoff(a, type("Bottom", (), {"uniform": staticmethod(lambda a, b: a)})) for a in range(RETRIES))
+    assert (lowest, highest) == (30.0, 60.0)  # 2 + 4 + 8 + 16 + 30 at most
+    rng = random.Random(0)
+    assert len({round(backoff(2, rng), 6) for _ in range(8)}) == 8  # eight downloads do not retry together
+
+
+@pytest.mark.parametrize("status,says", [(404, "does not exist"), (403, "forbidden"), (410, "is gone")])
+def test_an_answer_that_will_not_change_is_not_retried(tmp_path, http_server, monkeypatch, status, says):
+    from dplib.data import download
+
+    monkeypatch.setattr(download.time, "sleep", lambda s: pytest.fail("a final answer was retried"))
+    http_server.files["b.bin"] = b"z"
+    http_server.fail_first["b.bin"] = [status] * 6
+    with pytest.raises(DownloadError, match=says):
+        fetch(http_server.url + "b.bin", tmp_path / "b.bin", progress=False)
+    assert len(http_server.requests) == 1

@@ -2,6 +2,7 @@
 
 import matplotlib
 import numpy as np
+import pandas as pd
 import pytest
 
 from dplib.analysis import figures, tables
@@ -128,3 +129,21 @@ def test_a_fifth_benchmarks_headline_joins_figure_2_and_a_lower_is_better_score_
     labels = dict((value, label) for label, value in view.children[0].children[1].options)
     assert labels["b5 distance bsd100"] == "b5 distance bsd100 (lower is better)"
     assert labels["b1 2afc all"] == "b1 2afc all"
+
+
+def test_fig_curves_draws_each_runs_logged_losses_and_validations():
+    """The curves of `dplib grid collect --curves`: one panel per architecture, one line per run,
+    every point a logged interval's mean loss (and below, its validation score)."""
+    rows = []
+    for run, arch, scale in (("r1", "alexnet", 1.0), ("r2", "vgg16", 2.0), ("r3", "alexnet", 3.0)):
+        for step in (10, 20, 30):
+            rows.append(dict(run_id=run, state="completed", arch=arch, point="early", step=step, epoch=1,
+                             loss=scale / step, lr=1e-3, samples_per_second=3.0,
+                             validation=scale * step if step != 20 else None))
+    figure = figures.fig_curves(pd.DataFrame(rows))
+    top, bottom = figure.axes[:2], figure.axes[2:]
+    assert [axis.get_title() for axis in top] == ["arch alexnet", "arch vgg16"]
+    drawn = sorted(tuple(map(tuple, line.get_xydata())) for line in top[0].get_lines())
+    assert drawn == sorted(tuple((s, scale / s) for s in (10, 20, 30)) for scale in (1.0, 3.0))
+    validated = sorted(tuple(map(tuple, line.get_xydata())) for line in bottom[0].get_lines())
+    assert validated == sorted(tuple((s, scale * s) for s in (10, 30)) for scale in (1.0, 3.0))

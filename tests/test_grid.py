@@ -216,7 +216,23 @@ def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(t
 
     while time.time() < deadline and not training_started():
         time.sleep(0.5)
-    time.sleep(8)  # some steps, no validation yet (val_every is past the end)
+    # the run is watched while it trains: metrics.jsonl grows (a line every 50 steps), and
+    # `dplib grid status` shows the latest step and loss (issue 36)
+    from dplib.metrics_log import read
+
+    def logged():
+        return read(next((tmp_path / "runs").glob("b2/*"), tmp_path) / "metrics.jsonl")
+
+    while time.time() < deadline and not logged():
+        time.sleep(0.5)
+    earlier = len(logged())
+    status = dplib_cli("grid", "status", str(path), "--smoke", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+    while time.time() < deadline and len(logged()) <= earlier:
+        time.sleep(0.5)
+    later = logged()
+    assert 0 < earlier < len(later) and later[-1]["step"] < 300 and runner.poll() is None  # still going
+    row = [line for line in status.stdout.splitlines() if "squeezenet1_1" in line][0]
+    assert "running" in row and f" {later[earlier - 1]['step']} " in f" {row} ", status.stdout
     runner.send_signal(signal.SIGTERM)
     output = runner.communicate(timeout=600)[0]
     [folder] = list((tmp_path / "runs" / "b2").iterdir())
@@ -230,6 +246,14 @@ def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(t
     assert rerun.returncode == 0 and "1 to run" in rerun.stdout, rerun.stdout + rerun.stderr
     training = json.loads((folder / "result.json").read_text())["training"]
     assert training["resumed_from"] == saved and training["step"] == 300
+    steps = [line["step"] for line in read(folder / "metrics.jsonl")]
+    assert steps == sorted(set(steps)) and steps[-1] == 300 and saved in steps  # each step once, the SIGTERM's too
+    assert (folder / "curve.png").stat().st_size > 5_000  # the notebook drew its curve
+    curves = dplib_cli("grid", "collect", str(path), "--smoke", "--curves", "--runs-dir", str(tmp_path / "runs"),
+                       "--out", str(tmp_path / "curves.csv"), cwd=tmp_path)
+    assert curves.returncode == 0, curves.stderr
+    table = pd.read_csv(tmp_path / "curves.csv")
+    assert list(table.step) == steps and set(table.arch) == {"squeezenet1_1"} and table.loss.notna().all()
 
 
 def test_the_grid_runs_and_collects_benchmarks_2_3_and_4(tmp_path, smoke_params):

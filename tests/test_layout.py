@@ -89,3 +89,42 @@ def test_there_is_no_import_circle():
 def test_each_package_says_whom_it_is_for(package, reader):
     docstring = ast.get_docstring(ast.parse(MODULES[package].read_text()))
     assert docstring and reader in docstring
+
+
+# ----- the core installs without the extras (issue 36) ---------------------------------------------
+
+CORE = sorted(name for name in MODULES if name.count(".") == 1 and name not in ("dplib.__main__",)
+              or name.startswith(("dplib.models", "dplib.data")))
+
+
+def test_no_core_module_imports_an_extras_package_at_import_time():
+    """Each module a researcher imports (dplib's top level, models, data) imported alone, in a fresh
+    interpreter: none of the extras' packages (dplib.extras.PACKAGES) comes in with it."""
+    import subprocess
+    import sys
+
+    from dplib.extras import PACKAGES
+
+    code = ("import importlib, sys, json; found = {}\n"
+            f"for name in {CORE!r}:\n"
+            "    before = set(sys.modules); importlib.import_module(name)\n"
+            f"    found[name] = sorted({{m.split('.')[0] for m in set(sys.modules) - before}} & {set(PACKAGES)!r})\n"
+            "print(json.dumps(found))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    import json
+
+    found = json.loads(done.stdout.splitlines()[-1])
+    assert len(found) >= 20 and {name: packages for name, packages in found.items() if packages} == {}
+
+
+def test_every_extra_package_is_a_pyproject_extra():
+    import tomllib
+
+    from dplib.extras import PACKAGES
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    distribution = {"yaml": "pyyaml", "skimage": "scikit-image"}
+    for package, extra in PACKAGES.items():
+        assert any(d.split(">=")[0] == distribution.get(package, package) for d in extras[extra]) or \
+            package == "jsonschema" and any(d.startswith("nbformat") for d in extras[extra]), (package, extra)

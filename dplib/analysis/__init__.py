@@ -7,4 +7,9 @@ grid's collected results.
     explorer                the supplementary spreadsheet as ipywidgets controls
     autoencoder_embeddings  companion paper 003's tables from its grid
     feature_prediction      companion paper 004's table, figures and training times from its grid
+    proxy, agreement        which task predicts which; the human-judgement datasets' agreement
 """
+
+from ..extras import require
+
+require("dplib.analysis (the tables and figures)", "pandas", "matplotlib", "seaborn")

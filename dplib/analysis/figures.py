@@ -176,6 +176,31 @@ def fig_agreement(correlations, proxies=None):
     return figure
 
 
+def fig_curves(curves, by=None):
+    """A grid's training curves side by side (the CSV of `dplib grid collect --curves`): one panel
+    per value of `by` (default: the first axis column after run_id and state, e.g. arch), one line
+    per run, the mean training loss per logged interval against the step; validation scores, when
+    logged, in a second row."""
+    plt, sns = _plt(), _sns()
+    axes_columns = [c for c in curves.columns[2:] if c not in ("step", "epoch", "loss", "lr", "samples_per_second",
+                                                               "validation", "phase", "calibration")]
+    by = by or (axes_columns[0] if axes_columns else "run_id")
+    panels = list(dict.fromkeys(curves[by]))
+    validated = "validation" in curves and curves.validation.notna().any()
+    figure, axes = plt.subplots(2 if validated else 1, len(panels), figsize=(4 * len(panels), 6 if validated else 3.2),
+                                squeeze=False, sharex="col")
+    for i, panel in enumerate(panels):
+        table = curves[curves[by] == panel]
+        sns.lineplot(table, x="step", y="loss", hue="run_id", ax=axes[0][i], legend=False, errorbar=None)
+        axes[0][i].set(title=f"{by} {panel}", ylabel="training loss" if i == 0 else "")
+        if validated:
+            sns.lineplot(table.dropna(subset=["validation"]), x="step", y="validation", hue="run_id", marker="o",
+                         ax=axes[1][i], legend=False, errorbar=None)
+            axes[1][i].set(ylabel="validation" if i == 0 else "")
+    figure.tight_layout()
+    return figure
+
+
 def scatter(scores, attributes, attribute, key, color_by="point"):
     """Any attribute against any score over the loss networks, coloured by point or family,
     with its Pearson and Spearman correlation in the title (the explore notebook's plot)."""

@@ -14,7 +14,6 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from ..progress import tqdm
@@ -24,6 +23,7 @@ from ..device import autocast, autocast_dtype
 from ..data import bapps, iqa, nights
 from ..data.bapps import JNDDataset, TwoAFCDataset
 from ..losses import perceptual_distance, unit_normalize
+from ..metrics_log import METRICS
 from ..metrics import jnd_map, krcc, plcc, srcc, two_afc
 from .record import score_row
 
@@ -225,7 +225,7 @@ def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, 
         trained = calibrate_each(arch, todo, data_root, variant=variant, recipe=recipe, **switches, weights=weights,
                                  subsets=train_subsets, limit=limit, device=device, seed=seed,
                                  normalize_input=normalize_input, inception_transform=inception_transform,
-                                 progress=progress)
+                                 progress=progress, metrics=Path(out_dir) / METRICS)
         for point, (metric, record) in trained.items():
             save_calibration(paths[point], metric, **record)
             shutil.rmtree(Path(out_dir) / "calibrated" / point, ignore_errors=True)  # distances of an older one
@@ -298,6 +298,8 @@ def score_rows(arch, points, two_afc_distances, jnd_distances, beyond=None):
 def plot_scores(rows, title=""):
     """2AFC per subset (SRCC per dataset when no 2AFC was scored), one bar group per subset,
     one bar per extraction point."""
+    import pandas as pd
+
     table = pd.DataFrame(rows)
     score = "2afc" if (table.score == "2afc").any() else "srcc"
     table = table[table.score == score].pivot(index="dataset", columns="point", values="value")

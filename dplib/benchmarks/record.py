@@ -124,3 +124,30 @@ def write_result(out_dir, benchmark, scores, params, timings=None, extra=None):
               "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **environment(), **(extra or {})}
     write_json_atomic(Path(out_dir) / RESULT, record)
     return record
+
+
+def plot_curve(out_dir, title=""):
+    """The run's training curve from its metrics.jsonl (dplib.metrics_log): the mean training loss
+    per logging interval and, on a second axis, the validation score; saved as out_dir/curve.png
+    beside the other run files. None when the run logged nothing."""
+    from ..extras import require
+    from ..metrics_log import METRICS, read
+
+    require("the training curve", "matplotlib")
+    import matplotlib.pyplot as plt
+
+    lines = read(Path(out_dir) / METRICS)
+    if not lines:
+        return None
+    figure, axis = plt.subplots(figsize=(7, 3))
+    axis.plot([line["step"] for line in lines], [line["loss"] for line in lines], color="tab:blue", label="loss")
+    axis.set(xlabel="step", ylabel="training loss (interval mean)", title=title)
+    validated = [line for line in lines if line.get("validation") is not None]
+    if validated:
+        other = axis.twinx()
+        other.plot([line["step"] for line in validated], [line["validation"] for line in validated], "o-",
+                   color="tab:orange", label="validation")
+        other.set_ylabel("validation score")
+    figure.tight_layout()
+    figure.savefig(Path(out_dir) / "curve.png", dpi=100)
+    return figure

@@ -246,7 +246,7 @@ import pandas as pd
 import torch
 import dplib
 import NAME as task
-from dplib.benchmarks.record import Timer, write_result
+from dplib.benchmarks.record import Timer, plot_curve, write_result
 from dplib.data import superres
 from dplib.device import resolve_device
 from dplib.train import fit
@@ -269,6 +269,7 @@ loss_network = dplib.LossNetwork(arch, points=point, weights=weights, seed=seed)
                    iterations=iterations, batch_size=batch_size, lr=lr, validate_every=val_every or None,
                    device=device, seed=seed, num_workers=num_workers, checkpoint=Path(out_dir) / "checkpoint.pt",
                    description=f"{arch} {point}")
+plot_curve(out_dir, title=f"{arch} {point}: training")  # out_dir/curve.png, from the metrics.jsonl fit appends to
 with timer("test"):
     scores = task.evaluate(model, data_root, device, arch, point)
 pd.DataFrame(scores)[["score", "dataset", "value"]]''', None),

@@ -14,9 +14,11 @@ import hashlib
 import http.client
 import lzma
 import os
+import random
 import shutil
 import socket
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
@@ -68,9 +70,23 @@ def _mismatch(path, sha256, md5):
     return None
 
 
-def fetch(url, path, sha256=None, md5=None, size=None, retries=3, timeout=60, progress=True):
+# A flaky host gets about a minute: waits of 2, 4, 8, 16 and 30 s (each drawn from its upper half,
+# so that parallel downloads do not retry in lockstep), 30 to 60 s in all. An answer that will not
+# change is not retried.
+RETRIES = 5
+BACKOFF_S, BACKOFF_CAP_S = 2.0, 30.0
+FINAL = {403: "forbidden (HTTP 403)", 404: "does not exist (HTTP 404)", 410: "is gone (HTTP 410)"}
+
+
+def backoff(attempt, rng=random):
+    """Seconds to wait before retry `attempt` (0-based): exponential, capped, with jitter."""
+    return min(BACKOFF_CAP_S, BACKOFF_S * 2 ** attempt) * rng.uniform(0.5, 1.0)
+
+
+def fetch(url, path, sha256=None, md5=None, size=None, retries=RETRIES, timeout=60, progress=True):
     """Download `url` to `path`, resuming a partial `path.part`; verify size, sha256 and md5
-    (whichever are given: the published ones).
+    (whichever are given: the published ones). A failure is retried `retries` times after
+    `backoff` waits, each retry logged with its reason on stderr; 403, 404 and 410 are not.
 
     Returns the path. A complete, verified `path` is not downloaded again.
     """
@@ -85,11 +101,15 @@ def fetch(url, path, sha256=None, md5=None, size=None, retries=3, timeout=60, pr
             total = _fetch_once(url, part, timeout, progress)
             break
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, socket.timeout, TimeoutError) as error:
-            if isinstance(error, urllib.error.HTTPError) and error.code == 404:
-                raise DownloadError(f"{url} does not exist (HTTP 404); the dataset may have moved: "
-                                    f"download it by hand and put it at {path}") from error
+            if isinstance(error, urllib.error.HTTPError) and error.code in FINAL:
+                raise DownloadError(f"{url} {FINAL[error.code]}; the dataset may have moved: download it by hand "
+                                    f"and put it at {path}") from error
             last_error = error
-            time.sleep(min(2**attempt, 10) * 0.1)
+            if attempt < retries:
+                delay = backoff(attempt)
+                print(f"dplib: {url}: {getattr(error, 'reason', None) or error}; retry {attempt + 1} of {retries} in "
+                      f"{delay:.1f} s", file=sys.stderr, flush=True)
+                time.sleep(delay)
     else:
         raise DownloadError(f"could not download {url} after {retries + 1} attempts ({last_error}); "
                             f"the partial file {part} is kept and the next try resumes it. Offline, put the "

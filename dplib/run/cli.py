@@ -19,11 +19,10 @@ import sys
 import traceback
 from pathlib import Path
 
-from tabulate import tabulate
-
 from ..calibration import CLAMP_SCOPES, CLAMPS, FORWARD_PASSES, RECIPES, TRUNK_MODES, VARIANTS
 from ..similarity import LPIPS_NETWORKS
 from ..errors import InputError, MissingData, UserError
+from ..extras import explain
 
 # errors of the machine a user fixes (a full disk, a quota, a path that is not writable)
 ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS}
@@ -64,11 +63,18 @@ def _grid(args):
                   f"{' --smoke' if args.smoke else ''}` shows why; --retry-failed reruns them", file=sys.stderr)
         return 1 if counts["failed"] or counts["interrupted"] or counts["pending"] else 0
     if args.verb == "status":
+        from tabulate import tabulate
+
         table = grid.status_table(args.target, smoke=args.smoke, runs_dir=args.runs_dir, grid_file=args.grid)
         print(tabulate(table, headers="keys", showindex=False))
         print("\n" + ", ".join(f"{n} {s}" for s, n in table.state.value_counts().items()))
         return 0
     if args.verb == "collect":
+        if args.curves:
+            out, table = grid.collect_curves(args.target, smoke=args.smoke, runs_dir=args.runs_dir, out=args.out,
+                                             grid_file=args.grid)
+            print(f"{len(table)} logged intervals from {table.run_id.nunique()} runs -> {out}")
+            return 0
         out, table = grid.collect(args.target, smoke=args.smoke, runs_dir=args.runs_dir, out=args.out,
                                   grid_file=args.grid)
         print(f"{len(table)} rows from {table.run_id.nunique()} runs -> {out}")
@@ -299,7 +305,9 @@ def build_parser():
     collect = _grid_options(_verb(grid, "collect", "gather the runs' scores into one tidy CSV", *target),
                             "smoke", "grid", "runs_dir")
     collect.add_argument("--out", help="the CSV to write (default results/<name>.csv, name: the benchmark unless "
-                                       "the params file names one)")
+                                       "the params file names one; with --curves results/<name>_curves.csv)")
+    collect.add_argument("--curves", action="store_true",
+                         help="the training curves instead: every run's metrics.jsonl as one tidy CSV")
     execute = grid.add_parser("execute")  # internal: one run, in its own process (listed nowhere)
     execute.add_argument("target")
     execute.add_argument("--claim-token", help=argparse.SUPPRESS)  # the runner's claim to join
@@ -403,6 +411,14 @@ def main(argv=None):
         return handlers[args.group](args)
     except UserError as error:  # what the user can fix: one line
         print(f"dplib: error: {error}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        missing = explain(error, f"dplib {args.group}")
+        if missing is None:  # not an extra's package: a bug
+            traceback.print_exc()
+            print(BUG, file=sys.stderr)
+            return 3
+        print(f"dplib: error: {missing}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("dplib: interrupted", file=sys.stderr)

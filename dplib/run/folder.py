@@ -7,6 +7,10 @@ files are named:
     log.txt         what the run's process printed (local executor)
     status.json     state, start/end, host, pid, git commit, versions, error (name, message, cell)
     notebook.ipynb  the executed notebook, saved by papermill after every cell
+    metrics.jsonl   a training run's progress, a line per logging interval (dplib.metrics_log),
+                    appended as it trains: what `dplib grid status` and `collect --curves` read
+    checkpoint.pt   a training run's state at its last validation (dplib.train), for a resume
+    curve.png       the training notebook's loss curve
     result.json     written by the notebook's last cell (dplib.benchmarks.record): the run is
                     complete when it exists
 
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from ..atomic import read_json, write_json_atomic
 from ..benchmarks.record import RESULT
+from ..metrics_log import METRICS, read as read_metrics
 from . import claims
 
 PARAMS, STATUS, ATTEMPTS, LOG, NOTEBOOK = "params.json", "status.json", "attempts.jsonl", "log.txt", "notebook.ipynb"
@@ -60,6 +65,10 @@ class RunFolder:
 
     def result(self):
         return read_json(self.path / RESULT)
+
+    def metrics(self):
+        """The lines of its metrics.jsonl ([] before its first logging interval, or for no training)."""
+        return read_metrics(self.path / METRICS)
 
     def attempts(self):
         path = self.path / ATTEMPTS

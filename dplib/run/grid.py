@@ -17,7 +17,11 @@ import sys
 import threading
 from pathlib import Path
 
-import pandas as pd
+from ..extras import require
+
+require("the grid (dplib.run)", "yaml", "papermill", "nbformat", "pandas")
+
+import pandas as pd  # noqa: E402
 
 from ..atomic import atomic_write
 from ..benchmarks import benchmark, check_rows
@@ -293,7 +297,8 @@ def describe_state(directory, queue=None):
 
 
 def status_table(params_path, smoke=False, runs_dir=None, grid_file=None):
-    """One row per run of the grid: id, axes, state, attempts, seconds, error."""
+    """One row per run of the grid: id, axes, state, attempts, seconds, the latest step, training
+    loss and validation score its metrics.jsonl holds (a run still going shows its progress), error."""
     spec = load_spec(params_path, smoke=smoke, grid_file=grid_file)
     runs = expand(spec, runs_dir=runs_dir)
     queue = queue_if_needed(runs)
@@ -304,9 +309,14 @@ def status_table(params_path, smoke=False, runs_dir=None, grid_file=None):
         error = status.get("error") or {}
         row = {"run_id": run.run_id}
         row.update({axis: _slug(run.parameters[axis]) for axis in spec["axes"]})
+        lines = folder.metrics()
+        validated = [line["validation"] for line in lines if line.get("validation") is not None]
         row.update(state=describe_state(run.directory, queue=queue),
                    attempts=len(folder.attempts()),
                    seconds=status.get("seconds"),
+                   step=lines[-1]["step"] if lines else None,
+                   loss=lines[-1]["loss"] if lines else None,
+                   validation=validated[-1] if validated else None,
                    error=f"{error.get('name')}: {error.get('message')} (cell {error.get('cell')})" if error else "")
         rows.append(row)
     return pd.DataFrame(rows)
@@ -336,6 +346,29 @@ def collect(params_path, smoke=False, runs_dir=None, out=None, grid_file=None):
                   file=sys.stderr)
     table = pd.DataFrame(rows, columns=SCORE_COLUMNS + list(spec["collect"]) + ["run_id", "state"])
     out = Path(out) if out else Path("results") / ("smoke" if smoke else "") / f"{spec['name']}.csv"
+    with atomic_write(out) as f:
+        table.to_csv(f, index=False)
+    return out, table
+
+
+CURVE_COLUMNS = ["step", "epoch", "loss", "lr", "samples_per_second", "validation"]
+
+
+def collect_curves(params_path, smoke=False, runs_dir=None, out=None, grid_file=None):
+    """Every run's metrics.jsonl as one tidy CSV (results/<name>_curves.csv): one row per logged
+    interval, with the run's id, state and axis values; runs that logged nothing have no rows."""
+    spec = load_spec(params_path, smoke=smoke, grid_file=grid_file)
+    rows = []
+    for run in expand(spec, runs_dir=runs_dir):
+        folder = RunFolder(run.directory)
+        axes = {axis: _slug(run.parameters[axis]) for axis in spec["axes"]}
+        state = folder.state()
+        rows += [{"run_id": run.run_id, "state": state, **axes, **line} for line in folder.metrics()]
+    columns = ["run_id", "state", *spec["axes"]]
+    table = pd.DataFrame(rows)
+    table = table.reindex(columns=columns + CURVE_COLUMNS + sorted(set(table.columns) - set(columns)
+                                                                   - set(CURVE_COLUMNS) - {"time"}))
+    out = Path(out) if out else Path("results") / ("smoke" if smoke else "") / f"{spec['name']}_curves.csv"
     with atomic_write(out) as f:
         table.to_csv(f, index=False)
     return out, table

@@ -15,7 +15,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from ..extras import require
+
+require("the grid (dplib.run)", "yaml", "papermill", "nbformat", "pandas")
+
+import yaml  # noqa: E402
 from ..errors import InputError, MissingData, ParamsError
 from . import schema
 
