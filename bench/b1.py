@@ -7,7 +7,11 @@ change the 2AFC and JND scores (on BAPPS with --data-root, else on a fixture of
 without AVX512-FP16/BF16 or AMX) is skipped, with the reason printed: emulated, it runs at a
 few percent of float32's speed and would take most of the script's time.
 
-    python bench/b1.py [--device cuda] [--triplets 100] [--repeat 3] [--data-root data/bapps]
+    python bench/b1.py [--device cuda] [--budget 180] [--triplets 50] [--data-root data/bapps]
+
+Each measurement runs its variants side by side for a share of --budget seconds (rounds sized by
+time, bench/common.interleaved), so that the whole script stays near its budget on any CPU: a
+slow one measures fewer rounds. --repeat fixes the rounds instead.
 """
 
 import argparse
@@ -21,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, native_only  # noqa: E402
+from common import budget_split, interleaved, native_only  # noqa: E402
 
 from dplib.data import bapps  # noqa: E402
 from dplib.lossnets import POINTS, LossNetwork  # noqa: E402
@@ -50,9 +54,10 @@ def flop_ceiling(together, alone, r, a, b):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--triplets", type=int, default=100)
+    parser.add_argument("--triplets", type=int, default=50, help="triplets per timed call")
     parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--budget", type=float, default=180, help="seconds for all the timed rounds together")
+    parser.add_argument("--repeat", type=int, help="rounds per measurement instead of the budget")
     parser.add_argument("--data-root", help="a BAPPS root for the score check (default: a fixture built here)")
     parser.add_argument("--fixture-triplets", type=int, default=200, help="fixture size per subset")
     args = parser.parse_args()
@@ -63,7 +68,9 @@ def main():
     device = args.device
     ref, p0, p1 = (torch.rand(args.triplets, 3, 64, 64, device=device) for _ in range(3))
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-          f"{args.triplets} triplets of 64x64, batch {args.batch_size}")
+          f"{args.triplets} triplets of 64x64, batch {args.batch_size}; timed rounds: "
+          + (f"{args.repeat} per measurement" if args.repeat else f"a budget of {args.budget:.0f} s in all"))
+    args.each_s = budget_split(args.budget, 4)  # two networks, two measurements each
     for arch in ("alexnet", "vgg16"):
         together = LossNetwork(arch, POINTS, weights=None).to(device)
         alone = {p: LossNetwork(arch, p, weights=None).to(device) for p in POINTS}
@@ -92,7 +99,8 @@ def main():
                 reference(r, a, normalize=True), reference(r, b, normalize=True)
 
         ceiling = flop_ceiling(together, alone, ref[:2], p0[:2], p1[:2])
-        t = interleaved({"shared": shared, "alone": one_at_a_time, "lpips": lpips_package}, repeat=args.repeat)
+        t = interleaved({"shared": shared, "alone": one_at_a_time, "lpips": lpips_package}, repeat=args.repeat,
+                        budget_s=args.each_s)
         rate = {k: args.triplets / v for k, v in t.items()}
         print(f"\n{arch}: triplets/s  all 4 points, one pass, ref shared {rate['shared']:8.1f}")
         speedup = rate["shared"] / rate["alone"]
@@ -117,7 +125,7 @@ def precision(arch, network, dataset, ref, args):
     variants = {(autocast, layout): (network_cl if layout else network, dict(autocast=autocast, channels_last=layout))
                 for autocast in dtypes for layout in (False, True)}
     t = interleaved({key: shared_pass(net, dataset, args, **options) for key, (net, options) in variants.items()},
-                    repeat=args.repeat)
+                    repeat=args.repeat, budget_s=args.each_s)
     baseline = t[(False, False)]
     for (autocast, layout), seconds in t.items():
         name = f"{autocast or 'float32'}{' channels_last' if layout else ''}"

@@ -45,6 +45,13 @@ def main():
     torch.manual_seed(0)
     hr = torch.rand(4, 3, crop, crop, device=device)
     print(f"torch {torch.__version__}, device {device}, batch 4 of {crop}x{crop}, x4")
+    time_steps(args, hr, crop, device)
+    data_and_precision(args, crop, device)
+
+
+def time_steps(args, hr, crop, device):
+    """Steps per second of each configuration, the loss network's share of a step, the truncated
+    against the whole network, the grid's device-hours; the compiled steps."""
     step_times = []
     for arch, point in CONFIGS:
         model = TransformerNet(4).to(device)
@@ -91,6 +98,11 @@ def main():
                              (("vgg16", "early"), ("squeezenet1_1", "late")), lambda network: TransformerNet(4),
                              lambda network: b2.make_loss(network, 4, device), hr, device, args.steps)
 
+
+
+def data_and_precision(args, crop, device):
+    """Decoding against cached pairs, the data-loading wait of a step, and what reduced precision
+    changes in the scores."""
     with tempfile.TemporaryDirectory() as scratch:
         root = superres.write_fixture(Path(scratch) / "data", train=64, size=(480, 640))
         decoded = superres.CocoPairs(root, "train", count=64, scale=4, crop=crop, crop_mode=B2["train_crop"],

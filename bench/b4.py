@@ -81,6 +81,14 @@ def main():
     print(f"torch {torch.__version__}, device {device}, {args.images} SVHN-sized images (64 px), batch 128")
     loader = torch.utils.data.DataLoader(embeddings.Images("svhn", images, labels, PADDING), batch_size=128, shuffle=True)
     configs = [tuple(c.split(":")) for c in args.networks.split(",")]
+    cached_against_recomputed(args, configs, images, loader, device)
+    share_of_a_run(args, configs, images, labels, loader, device)
+    compiled_and_precision(args, configs, loader, device)
+
+
+def cached_against_recomputed(args, configs, images, loader, device):
+    """Per network: an I-I-PS epoch with cached targets against recomputed ones, I-F-FP against
+    I-I-PS, fused against torch's default Adam (FLOP ratios as the ceilings)."""
     for arch, point in configs:
         network = LossNetwork(arch, point, weights=None).to(device)
         feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
@@ -108,6 +116,10 @@ def main():
         print(f"{arch} {point}: I-F-FP with fused Adam (dplib.train.adam) vs torch's default Adam: "
               f"{t['I-F-FP, unfused Adam'] / t['I-F-FP']:.2f}x faster")
 
+
+
+def share_of_a_run(args, configs, images, labels, loader, device):
+    """What share of a run the autoencoder, the embeddings and the predictors take."""
     arch, point = configs[0]
     network = LossNetwork(arch, point, weights=None).to(device)
     feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
@@ -131,6 +143,10 @@ def main():
           f" predictors {predictor_seconds / total:.0%}. In the paper the AE set is 7x (SVHN extra vs train) "
           "to 20x (STL-10 unlabeled vs train) the labelled set, so the predictors' share is smaller still.")
 
+
+
+def compiled_and_precision(args, configs, loader, device):
+    """The compiled steps, and what reduced precision changes in the accuracies."""
     if args.compile:
         print_compiled_steps(
             "I-I-PS autoencoder + loss network, batch 128", configs[:2],

@@ -27,7 +27,6 @@ from torch.utils.data import ConcatDataset, DataLoader
 
 from .data import bapps
 from .lossnets import check_points
-from .metrics_log import MetricsLog
 from .progress import tqdm
 from .similarity import PerceptualSimilarity
 from .errors import InputError
@@ -190,61 +189,74 @@ def _untrained(arch, points, variant, weights, seed, device, normalize_input, in
     return metric.to(device)
 
 
+class _Calibrating(nn.Module):
+    """What a calibration trains, as one module for dplib.train.fit: the metric (its channel
+    weights; its network too for tune and scratch) and a ranking head. Its network's mode is the
+    switches' (train: batch statistics, as the released fit; eval), whatever fit asks of it."""
+
+    def __init__(self, metric, head, network_mode):
+        super().__init__()
+        self.metric, self.head, self.network_mode = metric, head, network_mode
+
+    def train(self, mode=True):
+        super().train(mode)
+        nn.Module.train(self.metric.network, mode and self.network_mode == "train")  # past LossNetwork's always-eval
+        return self
+
+
+def _loss(cached, settings, switches, device, train_trunk):
+    """loss(model, batch) for fit: BCE of the head's probability on (d0, d1) against the judge;
+    a batch is BAPPS's triplets, or with `cached` indices into the cached channel means."""
+
+    def loss_fn(model, batch):
+        metric = model.metric
+        if cached is None:
+            d0, d1 = _exact_distances(metric, batch, device, settings["dropout"], train_trunk,
+                                      switches["forward_passes"])
+            judge = batch["judge"].float().to(device)
+        else:
+            index, judge = batch[0], batch[1].to(device)
+            d0 = d1 = 0
+            for point, w in metric.channel_weights.items():
+                v = nn.functional.dropout(cached[point][index].to(device), settings["dropout"], training=True)
+                d0, d1 = d0 + v[:, 0] @ w, d1 + v[:, 1] @ w                    # (N, 2, C) -> (N,) each
+        return nn.functional.binary_cross_entropy(model.head(d0, d1), judge)
+
+    return loss_fn
+
+
 def _fit(metric, dataset, cached, settings, name, switches, epochs, device, seed, progress, metrics=None):
     """Train `metric`'s channel weights (and for tune/scratch its network) with a new ranking
-    head; the metric ends in eval mode and frozen. Returns the per-epoch history. metrics: a
-    metrics.jsonl to append each interval's mean loss to (dplib.metrics_log), its lines marked
-    with the points trained (a training started again replaces its own lines)."""
+    head, through dplib.train.fit (the recipe's schedule and the clamp as its hooks); the metric
+    ends in eval mode and frozen. Returns the per-epoch history. metrics: a metrics.jsonl to append
+    each interval's mean loss to (dplib.metrics_log), its lines marked with the points trained (a
+    training started again replaces its own lines)."""
+    from .train import Hooks, fit
+
     torch.manual_seed(seed)  # the head's initial weights and dropout's masks
-    generator = torch.Generator().manual_seed(seed)
-    head = RankingHead().to(device)
     train_trunk = metric.variant in ("tune", "scratch")
+    model = _Calibrating(metric, RankingHead().to(device),
+                         switches["trunk_mode"] if train_trunk else switches["lin_trunk_mode"])
     metric.network.requires_grad_(train_trunk)
-    mode = switches["trunk_mode"] if train_trunk else switches["lin_trunk_mode"]
-    if mode == "train":  # past LossNetwork's always-eval: the released fit's train mode (batch statistics)
-        nn.Module.train(metric.network, True)
     for w in metric.channel_weights.values():
         w.requires_grad_(True)
-    parameters = list(metric.channel_weights.values()) + list(head.parameters())
+    parameters = list(metric.channel_weights.values()) + list(model.head.parameters())
     parameters += list(metric.network.parameters()) if train_trunk else []
     optimizer = torch.optim.Adam(parameters, lr=settings["lr"], betas=tuple(settings["betas"]))
-    judges = torch.tensor(np.concatenate([d.judge for d in dataset.datasets]), dtype=torch.float32)
+    factors = lr_factors(settings["constant_epochs"], settings["decay_epochs"])[:epochs]
     clamp = functools.partial(_clamp, metric, switches["clamp_scope"])
-    log = MetricsLog(metrics, every=LOG_EVERY, key={"calibration": "/".join(metric.points)})
-    history, step = [], 0
-    for epoch, factor in enumerate(lr_factors(settings["constant_epochs"], settings["decay_epochs"])[:epochs]):
-        for group in optimizer.param_groups:
-            group["lr"] = settings["lr"] * factor
-        order = torch.randperm(len(dataset), generator=generator)
-        if cached is None:
-            batches = DataLoader(torch.utils.data.Subset(dataset, order.tolist()), batch_size=settings["batch_size"])
-        else:
-            batches = order.split(settings["batch_size"])
-        losses = []
-        for batch in tqdm(batches, desc=f"{name} epoch {epoch + 1}", leave=False, disable=not progress):
-            if cached is None:
-                d0, d1 = _exact_distances(metric, batch, device, settings["dropout"], train_trunk,
-                                          switches["forward_passes"])
-                judge = batch["judge"].float().to(device)
-            else:
-                d0 = d1 = 0
-                for point, w in metric.channel_weights.items():
-                    v = nn.functional.dropout(cached[point][batch].to(device), settings["dropout"], training=True)
-                    d0, d1 = d0 + v[:, 0] @ w, d1 + v[:, 1] @ w                # (N, 2, C) -> (N,) each
-                judge = judges[batch].to(device)
-            loss = nn.functional.binary_cross_entropy(head(d0, d1), judge)
-            if switches["clamp"] == "before_update":
-                clamp(released_timing=True)  # Lightning's on_before_zero_grad: after the forward, before the update
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if switches["clamp"] == "after_step":
-                clamp(released_timing=False)
-            losses.append(loss.item())
-            step += 1
-            log.step(step, epoch + 1, losses[-1], len(judge), optimizer.param_groups[0]["lr"])
-        history.append({"epoch": epoch + 1, "lr": settings["lr"] * factor, "loss": float(np.mean(losses))})
-    log.close()
+    history = []
+    hooks = Hooks(schedule=lambda epoch: factors[epoch],
+                  before_update=(lambda: clamp(released_timing=True)) if switches["clamp"] == "before_update" else None,
+                  after_step=(lambda: clamp(released_timing=False)) if switches["clamp"] == "after_step" else None,
+                  epoch_end=lambda epoch, loss, lr: history.append({"epoch": epoch + 1, "lr": lr, "loss": loss}))
+    if cached is not None:  # the cached channel means: batches of indices, with their judges
+        judges = torch.tensor(np.concatenate([d.judge for d in dataset.datasets]), dtype=torch.float32)
+        dataset = torch.utils.data.TensorDataset(torch.arange(len(judges)), judges)
+    fit(model, _loss(cached, settings, switches, device, train_trunk), dataset, None, epochs=len(factors),
+        batch_size=settings["batch_size"], optimizer=optimizer, device=device, seed=seed, description=name,
+        progress=progress, hooks=hooks, metrics=metrics or False, log_every=LOG_EVERY,
+        metrics_key={"calibration": "/".join(metric.points)})
     metric.network.requires_grad_(False)
     for w in metric.channel_weights.values():
         w.requires_grad_(False)

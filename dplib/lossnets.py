@@ -217,10 +217,6 @@ def architecture(name):
                      "'timm:<name>'; or dplib.register_architecture(...)")
 
 
-def check_architecture(arch):
-    architecture(arch)
-
-
 def check_points(points, arch=None):
     """`points` as a tuple of point names in network order (the paper's names by default)."""
     if arch is not None:

@@ -24,8 +24,11 @@ import signal
 import threading
 import time
 import zipfile
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 from .progress import tqdm
@@ -90,21 +93,45 @@ def _load_checkpoint(path):
         return None
 
 
+@dataclass
+class TrainingState:
+    """Where a training run stands: what a checkpoint saves (as a dict of numbers, lists and
+    tensors, which torch.load reads with weights_only=True) and what fit's record reports."""
+
+    step: int = 0
+    best_score: float = None
+    best_step: int = None
+    best_model: dict = None     # {name: CPU tensor} of the best validated model
+    history: list = field(default_factory=list)   # one entry per validation
+    nan_step: int = None
+    collapsed_steps: list = field(default_factory=list)
+    seconds: float = 0.0
+    resumed_from: int = None
+    running_loss: float = float("nan")  # 10-step running mean, for the progress bar and the history
+
+    def as_dict(self):
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def record(self):
+        """fit's record: the state less the model and the running mean."""
+        return {k: v for k, v in self.as_dict().items() if k not in ("best_model", "running_loss")}
+
+    def patience_spent(self, patience):
+        """True when the last `patience` validations brought no new best (never when patience is off)."""
+        if not patience or self.best_step is None:
+            return False
+        return sum(h["step"] > self.best_step for h in self.history) >= patience
+
+
 def _resume(checkpoint, model, optimizer, state):
     """Load model, optimizer and training state from `checkpoint` when there is a readable one."""
     saved = _load_checkpoint(checkpoint) if checkpoint and Path(checkpoint).is_file() else None
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
-        state.update(saved["state"])
-        state["resumed_from"] = state["step"]
-
-
-def _patience_spent(state, patience):
-    """True when the last `patience` validations brought no new best (never when patience is off)."""
-    if not patience or state["best_step"] is None:
-        return False
-    return sum(h["step"] > state["best_step"] for h in state["history"]) >= patience
+        for name, value in saved["state"].items():
+            setattr(state, name, value)
+        state.resumed_from = state.step
 
 
 def _validate(model, validate, state, better):
@@ -114,22 +141,25 @@ def _validate(model, validate, state, better):
         result = validate(model)
     model.train()
     score, collapsed = (result["score"], bool(result.get("collapsed"))) if isinstance(result, dict) else (result, False)
-    state["history"].append({"step": state["step"], "loss": state["running_loss"], "score": float(score),
-                             "collapsed": collapsed})
+    state.history.append({"step": state.step, "loss": state.running_loss, "score": float(score),
+                          "collapsed": collapsed})
     if collapsed:
-        state["collapsed_steps"].append(state["step"])
-    elif math.isfinite(score) and (state["best_score"] is None or better(score, state["best_score"])):
-        state["best_score"], state["best_step"] = float(score), state["step"]
-        state["best_model"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        state.collapsed_steps.append(state.step)
+    elif math.isfinite(score) and (state.best_score is None or better(score, state.best_score)):
+        state.best_score, state.best_step = float(score), state.step
+        state.best_model = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     return score
 
 
-def _step(model, loss_fn, batch, optimizer, scaler, device, dtype):
-    """One optimizer step; returns the loss, or None (nothing updated) when it is not finite."""
+def _step(model, loss_fn, batch, optimizer, scaler, device, dtype, hooks=None):
+    """One optimizer step; returns the loss, or None (nothing updated) when it is not finite.
+    hooks.before_update runs between the forward and the backward (the released calibration's clamp)."""
     with autocast(device, dtype):
         loss = loss_fn(model, batch)
     if not torch.isfinite(loss):
         return None
+    if hooks is not None and hooks.before_update:
+        hooks.before_update()
     optimizer.zero_grad(set_to_none=True)
     if scaler is None:
         loss.backward()
@@ -138,7 +168,46 @@ def _step(model, loss_fn, batch, optimizer, scaler, device, dtype):
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
+    if hooks is not None and hooks.after_step:
+        hooks.after_step()
     return loss.item()
+
+
+@dataclass
+class Hooks:
+    """What a training adds to fit's loop, each optional: schedule(epoch) -> the learning rate's
+    factor for that epoch (set at its start); before_update() between a step's forward and its
+    update; after_step() after the optimizer's step; epoch_end(epoch, mean loss, lr) after each
+    epoch. dplib.calibration trains through them."""
+
+    schedule: Callable = None
+    before_update: Callable = None
+    after_step: Callable = None
+    epoch_end: Callable = None
+
+
+@dataclass
+class _Loop:
+    """What fit sets up once and its epochs read."""
+
+    model: torch.nn.Module
+    step_loss: Callable
+    loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scaler: object
+    device: object
+    dtype: object
+    total: int
+    validate: Callable
+    validate_every: int
+    better: Callable
+    checkpoint: object
+    log: MetricsLog
+    patience: int
+    hooks: Hooks
+    bar: object = None
+    terminated: object = None
+    started: float = 0.0
 
 
 def _samples(batch):
@@ -149,107 +218,148 @@ def _samples(batch):
     return next((len(x) for x in items if torch.is_tensor(x)), 0)
 
 
-def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batch_size=4, lr=1e-3,
-        validate_every=None, checkpoint=None, device="cpu", amp=False, mode="max", seed=0, num_workers=0,
-        description="train", progress=True, collate_fn=None, optimizer=None, compile=False, patience=None,
-        metrics=None, log_every=50):
-    """Train `model` on `dataset` with Adam; returns the training record (a dict).
+def _should_stop(loop, state):
+    """The stop rules in one place: the steps done, a loss that was not finite, SIGTERM, patience."""
+    return (state.step >= loop.total or state.nan_step is not None or loop.terminated.is_set()
+            or state.patience_spent(loop.patience))
 
-    Give `iterations` (optimizer steps) or `epochs`. Validation runs every
-    `validate_every` steps (default: once per epoch) and at the end. With `checkpoint`, the
-    state is saved atomically at every validation (and on SIGTERM) and a rerun resumes from
-    it. amp: False (float32), "bfloat16" or "float16" autocast on any device. compile: run the
-    step's forward and loss (the model and the loss network) through torch.compile; the first
-    steps then take the compilation time (bench/b2.py..b4.py measure both). patience: stop
-    after this many validations in a row without a new best (early stopping, as the companion
-    papers' released code did); None or 0 trains to the end. metrics: the metrics.jsonl to append
-    to (dplib.metrics_log), by default beside the checkpoint (False: none); a line every
-    `log_every` steps, at each validation and on SIGTERM.
-    """
+
+def _one_epoch(loop, state, epoch, skip):
+    """The steps of one epoch (after `skip` batches a resume has done): each step, its validation
+    when due, its metrics line, the checkpoint after a validation. Returns the epoch's losses."""
+    losses = []
+    for i, batch in enumerate(loop.loader):
+        if i < skip:
+            continue
+        loss = _step(loop.model, loop.step_loss, batch, loop.optimizer, loop.scaler, loop.device, loop.dtype,
+                     loop.hooks)
+        if loss is None:
+            state.nan_step = state.step
+            break
+        losses.append(loss)
+        state.step += 1
+        previous = state.running_loss
+        state.running_loss = loss if previous != previous else 0.9 * previous + 0.1 * loss
+        loop.bar.update(1)
+        score = _validation(loop, state) if loop.validate is not None and (
+            state.step % loop.validate_every == 0 or state.step == loop.total) else None
+        # the line before the checkpoint: a resume never repeats a step it keeps
+        loop.log.step(state.step, epoch + 1, loss, _samples(batch), loop.optimizer.param_groups[0]["lr"],
+                      validation=None if score is None else float(score),
+                      force=state.step >= loop.total or loop.terminated.is_set())
+        if score is not None and loop.checkpoint:
+            _save_checkpoint(loop.checkpoint, loop.model, loop.optimizer, state.as_dict())
+        if _should_stop(loop, state):
+            break
+    return losses
+
+
+def _validation(loop, state):
+    state.seconds = time.perf_counter() - loop.started
+    score = _validate(loop.model, loop.validate, state, loop.better)
+    loop.bar.set_postfix(loss=f"{state.running_loss:.4g}", val=f"{score:.4g}",
+                         best=f"{state.best_score:.4g}" if state.best_score is not None else "-")
+    return score
+
+
+def _setup(model, loss_fn, dataset, validate, iterations, epochs, batch_size, lr, validate_every, checkpoint,
+           device, amp, mode, num_workers, collate_fn, optimizer, compile, patience, metrics, log_every, hooks,
+           metrics_key=None):
+    """fit's loop and the state it starts from (a checkpoint's, when there is one)."""
     if (iterations is None) == (epochs is None):
         raise InputError("give exactly one of iterations or epochs")
     if len(dataset) == 0:
         raise InputError("the training set is empty (0 items)")
     dtype = autocast_dtype(amp, "amp")
-    generator = torch.Generator()
     # The last partial batch is trained on, as the released code's loaders did (PyTorch's default),
     # except a last batch of a single sample, which batch norm cannot normalise in train mode.
     single_last = len(dataset) > batch_size and len(dataset) % batch_size == 1
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=single_last, generator=generator,
-                        num_workers=num_workers, collate_fn=collate_fn, pin_memory=str(device).startswith("cuda"))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=single_last,
+                        generator=torch.Generator(), num_workers=num_workers, collate_fn=collate_fn,
+                        pin_memory=str(device).startswith("cuda"))
     # Workers are started anew each epoch on purpose: their random seeds are then drawn from the
     # reseeded generator, so crops and order of an epoch are the same after a resume.
-    steps_per_epoch = len(loader)
-    total = iterations if iterations is not None else epochs * steps_per_epoch
-    validate_every = validate_every or steps_per_epoch
+    total = iterations if iterations is not None else epochs * len(loader)
     optimizer = optimizer or adam(model.parameters(), lr=lr)
-    scaler = torch.amp.GradScaler(torch.device(device).type) if dtype == torch.float16 else None
-    better = (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b)
-    step_loss = torch.compile(loss_fn) if compile else loss_fn
-    state = {"step": 0, "best_score": None, "best_step": None, "best_model": None, "history": [], "nan_step": None,
-             "collapsed_steps": [], "seconds": 0.0, "resumed_from": None, "running_loss": float("nan")}
+    state = TrainingState()
     _resume(checkpoint, model, optimizer, state)
     if metrics is None and checkpoint:
         metrics = Path(checkpoint).parent / METRICS
     # each training of a run its own lines ("phase": B4's autoencoder "train", its decoder retraining
     # "decoder_checkpoint"), so that one resuming never drops another's
     phase = "train" if not checkpoint or Path(checkpoint).stem == "checkpoint" else Path(checkpoint).stem
-    log = MetricsLog(metrics or None, every=log_every, resume_step=state["step"], key={"phase": phase})
+    loop = _Loop(model, torch.compile(loss_fn) if compile else loss_fn, loader, optimizer,
+                 torch.amp.GradScaler(torch.device(device).type) if dtype == torch.float16 else None, device, dtype,
+                 total, validate, validate_every or len(loader),
+                 (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b), checkpoint,
+                 MetricsLog(metrics or None, every=log_every, resume_step=state.step, key=metrics_key or {"phase": phase}),
+                 patience, hooks or Hooks())
+    return loop, state
 
+
+def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batch_size=4, lr=1e-3,
+        validate_every=None, checkpoint=None, device="cpu", amp=False, mode="max", seed=0, num_workers=0,
+        description="train", progress=True, collate_fn=None, optimizer=None, compile=False, patience=None,
+        metrics=None, log_every=50, hooks=None, metrics_key=None):
+    """Train `model` on `dataset` with Adam; returns the training record (a dict).
+
+    Give `iterations` (optimizer steps) or `epochs`. Validation runs every
+    `validate_every` steps (default: once per epoch) and at the end (validate None: never; the
+    model is then the last one). With `checkpoint`, the state is saved atomically at every
+    validation (and on SIGTERM) and a rerun resumes from it. amp: False (float32), "bfloat16"
+    or "float16" autocast on any device. compile: run the step's forward and loss (the model and
+    the loss network) through torch.compile; the first steps then take the compilation time
+    (bench/b2.py..b4.py measure both). patience: stop after this many validations in a row
+    without a new best (early stopping, as the companion papers' released code did); None or 0
+    trains to the end. metrics: the metrics.jsonl to append to (dplib.metrics_log), by default
+    beside the checkpoint (False: none); a line every `log_every` steps, at each validation and
+    on SIGTERM; metrics_key: the fields its lines carry (default: the phase, from the checkpoint's
+    name). optimizer: another than Adam(lr); hooks: Hooks (a schedule, clamps, per-epoch records).
+    """
+    loop, state = _setup(model, loss_fn, dataset, validate, iterations, epochs, batch_size, lr, validate_every,
+                         checkpoint, device, amp, mode, num_workers, collate_fn, optimizer, compile, patience, metrics,
+                         log_every, hooks, metrics_key)
+    base_lrs = [group["lr"] for group in loop.optimizer.param_groups]
     model.train()
-    started = time.perf_counter() - state["seconds"]
-    bar = tqdm(total=total, initial=state["step"], desc=description, disable=not progress, dynamic_ncols=True)
-    epoch, skip = divmod(state["step"], steps_per_epoch)
+    loop.started = time.perf_counter() - state.seconds
+    loop.bar = tqdm(total=loop.total, initial=state.step, desc=description, disable=not progress, dynamic_ncols=True)
+    epoch, skip = divmod(state.step, len(loop.loader))
     with sigterm_event() as terminated:
+        loop.terminated = terminated
         try:
-            while (state["step"] < total and state["nan_step"] is None and not terminated.is_set()
-                   and not _patience_spent(state, patience)):
-                generator.manual_seed(seed * 100_003 + epoch)  # the same order after a resume
-                for i, batch in enumerate(loader):
-                    if i < skip:
-                        continue
-                    loss = _step(model, step_loss, batch, optimizer, scaler, device, dtype)
-                    if loss is None:
-                        state["nan_step"] = state["step"]
-                        break
-                    state["step"] += 1
-                    previous = state["running_loss"]
-                    state["running_loss"] = loss if previous != previous else 0.9 * previous + 0.1 * loss
-                    bar.update(1)
-                    score = None
-                    if state["step"] % validate_every == 0 or state["step"] == total:
-                        state["seconds"] = time.perf_counter() - started
-                        score = _validate(model, validate, state, better)
-                        bar.set_postfix(loss=f"{state['running_loss']:.4g}", val=f"{score:.4g}",
-                                        best=f"{state['best_score']:.4g}" if state["best_score"] is not None else "-")
-                    # the line before the checkpoint: a resume never repeats a step it keeps
-                    log.step(state["step"], epoch + 1, loss, _samples(batch), optimizer.param_groups[0]["lr"],
-                             validation=None if score is None else float(score),
-                             force=state["step"] >= total or terminated.is_set())
-                    if score is not None and checkpoint:
-                        _save_checkpoint(checkpoint, model, optimizer, state)
-                    if state["step"] >= total or terminated.is_set() or _patience_spent(state, patience):
-                        break
+            while not _should_stop(loop, state):
+                loop.loader.generator.manual_seed(seed * 100_003 + epoch)  # the same order after a resume
+                if loop.hooks.schedule:
+                    for group, base in zip(loop.optimizer.param_groups, base_lrs):
+                        group["lr"] = base * loop.hooks.schedule(epoch)
+                losses = _one_epoch(loop, state, epoch, skip)
+                if loop.hooks.epoch_end and losses:
+                    loop.hooks.epoch_end(epoch, float(np.mean(losses)), loop.optimizer.param_groups[0]["lr"])
                 epoch, skip = epoch + 1, 0
         except Exception:
             # Slurm signals every process of a job: data-loading workers die of the same SIGTERM
             if not terminated.wait(timeout=1.0):
                 raise
         finally:
-            bar.close()
-            log.close()
+            loop.bar.close()
+            loop.log.close()
         if terminated.is_set():
-            state["seconds"] = time.perf_counter() - started
-            if checkpoint:
-                _save_checkpoint(checkpoint, model, optimizer, state)
-            raise RunInterrupted(f"SIGTERM at step {state['step']} of {total}: "
-                                 + (f"checkpoint saved to {checkpoint}; run again to resume" if checkpoint
-                                    else "no checkpoint path was given, so the progress is lost"))
-    state["seconds"] = time.perf_counter() - started
-    if state["best_model"] is not None:
-        model.load_state_dict(state["best_model"])
-    record = {k: v for k, v in state.items() if k not in ("best_model", "running_loss")}
-    record.update(steps_per_epoch=steps_per_epoch, total_steps=total, nan=state["nan_step"] is not None,
-                  stopped_early=state["step"] < total and state["nan_step"] is None,
-                  collapsed=bool(state["collapsed_steps"]), kept_best=state["best_model"] is not None)
+            _interrupted(loop, state)
+    state.seconds = time.perf_counter() - loop.started
+    if state.best_model is not None:
+        model.load_state_dict(state.best_model)
+    record = state.record()
+    record.update(steps_per_epoch=len(loop.loader), total_steps=loop.total, nan=state.nan_step is not None,
+                  stopped_early=state.step < loop.total and state.nan_step is None,
+                  collapsed=bool(state.collapsed_steps), kept_best=state.best_model is not None)
     return copy.deepcopy(record)
+
+
+def _interrupted(loop, state):
+    """SIGTERM: the state saved where it stands, and RunInterrupted raised."""
+    state.seconds = time.perf_counter() - loop.started
+    if loop.checkpoint:
+        _save_checkpoint(loop.checkpoint, loop.model, loop.optimizer, state.as_dict())
+    raise RunInterrupted(f"SIGTERM at step {state.step} of {loop.total}: "
+                         + (f"checkpoint saved to {loop.checkpoint}; run again to resume" if loop.checkpoint
+                            else "no checkpoint path was given, so the progress is lost"))

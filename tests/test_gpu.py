@@ -129,7 +129,7 @@ def test_training_steps_on_cuda_equal_the_same_steps_on_cpu(benchmark):
 
 @pytest.mark.parametrize("workers", [torch.cuda.device_count() or 1, (torch.cuda.device_count() or 1) + 1])
 def test_each_grid_worker_sees_its_own_gpu_and_extra_workers_share(workers):
-    from dplib.run.grid import _worker_environments
+    from dplib.run.executors import _worker_environments  # was dplib.run.grid's (issue 37)
 
     probe = "import torch; print(torch.cuda.device_count(), torch.cuda.get_device_properties(0).uuid)"
     seen = []

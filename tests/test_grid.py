@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from dplib.run import grid, plan
+from dplib.run import executors, grid, plan
 from dplib.run.folder import run_state
 from dplib.analysis.scores import load_results
 
@@ -139,7 +139,7 @@ def test_each_local_worker_gets_its_own_gpu(monkeypatch, parent, gpus, expected)
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", parent)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
-    environments = grid._worker_environments(3)
+    environments = executors._worker_environments(3)  # moved from grid to the executors (issue 37)
     if gpus:
         assert [env["CUDA_VISIBLE_DEVICES"] for env in environments] == expected
     else:

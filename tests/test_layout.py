@@ -128,3 +128,17 @@ def test_every_extra_package_is_a_pyproject_extra():
     for package, extra in PACKAGES.items():
         assert any(d.split(">=")[0] == distribution.get(package, package) for d in extras[extra]) or \
             package == "jsonschema" and any(d.startswith("nbformat") for d in extras[extra]), (package, extra)
+
+
+# ----- no function a reader must scroll (issue 37) ---------------------------------------------------
+
+def test_no_function_in_dplib_or_bench_is_over_60_lines():
+    long = []
+    for root in (PACKAGE, ROOT / "bench"):
+        for path in sorted(root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > 60:
+                        long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []

@@ -294,6 +294,44 @@ def predictor_inputs(train, validation, test, standardize):
     return [((e - mean) / std, labels) for e, labels in (train, validation, test)]
 
 
+def _train_predictor(model, train, validation, epochs, batch_size, lr, seed, loss, epoch_by, patience):
+    """One predictor trained on embeddings already on its device (whole-tensor batches: 7 x 100
+    epochs of small steps, where a DataLoader's per-sample collation would cost more than the
+    step), its epoch kept by validation `epoch_by` ("accuracy", else loss), early stopping after
+    `patience` epochs without a new best. The model ends with the kept epoch's weights; returns
+    its record (best validation accuracy and loss, best epoch, epochs, the two curves)."""
+    (x, y), (xv, yv) = train, validation
+    optimizer = adam(model.parameters(), lr=lr)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    best, best_epoch, best_state, curve, loss_curve = None, -1, None, [], []
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=generator).to(x.device)
+        for start in range(0, len(x), batch_size):
+            batch = order[start:start + batch_size]
+            value = predictor_loss(model(x[batch]), y[batch], loss)
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            outputs = model(xv)
+            accuracy = (outputs.argmax(dim=1) == yv).float().mean().item()
+            validation_loss = predictor_loss(outputs, yv, loss).item()
+        curve.append(accuracy)
+        loss_curve.append(validation_loss)
+        # higher accuracy, or lower loss, is better; the first epoch that reaches it is kept
+        key = accuracy if epoch_by == "accuracy" else -validation_loss
+        if best is None or key > best[0]:
+            best, best_epoch = (key, accuracy, validation_loss), epoch
+            best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        elif patience and epoch - best_epoch >= patience:
+            break
+    model.load_state_dict(best_state)
+    return dict(best_validation_accuracy=best[1], best_validation_loss=best[2], best_epoch=best_epoch,
+                epochs=len(curve), curve=curve, loss_curve=loss_curve)
+
+
 def train_predictors(train, validation, test, *, epochs, batch_size, lr, seed, device, loss, select, patience,
                      standardize, specs, progress=True):
     """Train one predictor per spec of `specs` (predictor_specs) on embeddings, early stopping
@@ -320,37 +358,9 @@ def train_predictors(train, validation, test, *, epochs, batch_size, lr, seed, d
     for hidden, spec_activation, output in tqdm(specs, desc="predictors", leave=False, disable=not progress):
         torch.manual_seed(seed)
         model = mlp(x.shape[1], hidden, activation=spec_activation, output=output).to(device)
-        optimizer = adam(model.parameters(), lr=lr)
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        best, best_epoch, best_state, curve, loss_curve = None, -1, None, [], []
-        for epoch in range(epochs):
-            model.train()
-            order = torch.randperm(len(x), generator=generator).to(device)
-            for start in range(0, len(x), batch_size):
-                batch = order[start:start + batch_size]
-                value = predictor_loss(model(x[batch]), y[batch], loss)
-                optimizer.zero_grad(set_to_none=True)
-                value.backward()
-                optimizer.step()
-            model.eval()
-            with torch.no_grad():
-                outputs = model(xv)
-                accuracy = (outputs.argmax(dim=1) == yv).float().mean().item()
-                validation_loss = predictor_loss(outputs, yv, loss).item()
-            curve.append(accuracy)
-            loss_curve.append(validation_loss)
-            # higher accuracy, or lower loss, is better; the first epoch that reaches it is kept
-            key = accuracy if epoch_by == "accuracy" else -validation_loss
-            if best is None or key > best[0]:
-                best, best_epoch = (key, accuracy, validation_loss), epoch
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
-            elif patience and epoch - best_epoch >= patience:
-                break
-        model.load_state_dict(best_state)
+        record = _train_predictor(model, (x, y), (xv, yv), epochs, batch_size, lr, seed, loss, epoch_by, patience)
         states.append(model)
-        records.append(dict(hidden=list(hidden), activation=spec_activation, output=output,
-                            best_validation_accuracy=best[1], best_validation_loss=best[2], best_epoch=best_epoch,
-                            epochs=len(curve), curve=curve, loss_curve=loss_curve))
+        records.append(dict(hidden=list(hidden), activation=spec_activation, output=output, **record))
     keys = [r["best_validation_accuracy"] if predictor_by == "accuracy" else -r["best_validation_loss"]
             for r in records]
     chosen = int(np.argmax(keys))  # ties: the first (the smaller network)

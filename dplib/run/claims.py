@@ -116,8 +116,9 @@ class Claim:
     def heartbeat(self):
         return self._update(lambda claim: None)
 
-    def set_job(self, job_id):
-        return self._update(lambda claim: claim.update(job_id=str(job_id)))
+    def set_job(self, job_id, executor="slurm"):
+        """Name the queued job that holds the run (its executor's queue keeps the claim alive)."""
+        return self._update(lambda claim: claim.update(job_id=str(job_id), executor=executor))
 
     def add_holder(self, pid, role):
         """Name another process of this host among the holders (the notebook kernel a run

@@ -36,6 +36,9 @@ def _grid(args):
 
         return 0 if execute_run(args.target, token=args.claim_token) == "completed" else 1
     if args.verb == "check":
+        from .executors import executor
+
+        executor(args.executor)  # an unknown one is refused before anything else
         spec = plan.load_spec(args.target, smoke=args.smoke, timeout_run=args.timeout_run,
                               slurm_overrides=plan.parse_assignments(args.slurm), grid_file=args.grid)
         runs = plan.expand(spec, only=plan.parse_only(args.only), runs_dir=args.runs_dir)
@@ -263,7 +266,8 @@ def _grid_options(parser, *names):
         "only": lambda: parser.add_argument("--only", help="filter runs, e.g. arch=vgg16|alexnet,point=late"),
         "workers": lambda: parser.add_argument("--workers", type=_positive_int, default=1,
                                                help="runs at once (local: processes; slurm: array)"),
-        "executor": lambda: parser.add_argument("--executor", choices=["local", "slurm"], default="local"),
+        "executor": lambda: parser.add_argument("--executor", default="local",
+                                                help="local, slurm, or one registered (dplib.run.executors)"),
         "timeout_run": lambda: parser.add_argument("--timeout-run", type=float, metavar="SECONDS",
                                                    help="the limit per run (replaces the params file's timeouts.run_s)"),
         "slurm": lambda: parser.add_argument("--slurm", action="append", metavar="KEY=VALUE",
@@ -287,7 +291,13 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="dplib", description="Deep perceptual loss networks: benchmarks and grids")
     groups = parser.add_subparsers(dest="group", required=True, metavar="{grid,data,weights,calibrate,"
                                    "similarity,new-benchmark,benchmark}")
+    for add in (_grid_parser, _data_parser, _weights_parser, _calibrate_parser, _similarity_parser,
+                _benchmark_parsers):
+        add(groups)
+    return parser
 
+
+def _grid_parser(groups):
     grid = groups.add_parser("grid", help="check, run, inspect and collect a benchmark grid").add_subparsers(
         dest="verb", required=True, metavar="{run,check,status,collect}")  # and `execute`, internal
     target = ("target", "params/bN.yaml")
@@ -300,7 +310,7 @@ def build_parser():
                      help="start without the pre-flight check of data, weights, disk and device")
     _grid_options(_verb(grid, "check", "pre-flight: the params file, every run's values, data, weights, disk, device",
                         *target), "smoke", "grid", "runs_dir", "only", "workers", "executor", "timeout_run", "slurm")
-    _grid_options(_verb(grid, "status", "each run's state, attempts, time and error", *target),
+    _grid_options(_verb(grid, "status", "each run's state, attempts, time, progress and error", *target),
                   "smoke", "grid", "runs_dir")
     collect = _grid_options(_verb(grid, "collect", "gather the runs' scores into one tidy CSV", *target),
                             "smoke", "grid", "runs_dir")
@@ -312,6 +322,8 @@ def build_parser():
     execute.add_argument("target")
     execute.add_argument("--claim-token", help=argparse.SUPPRESS)  # the runner's claim to join
 
+
+def _data_parser(groups):
     data = groups.add_parser("data", help="download or verify what a grid reads, or write a tiny fixture"
                              ).add_subparsers(dest="verb", required=True)
     name = ("name", "bapps, superres, roads, svhn, stl10, embeddings (svhn and stl10), kadid10k, tid2013, pipal or "
@@ -332,6 +344,8 @@ def build_parser():
     fixtures = _verb(data, "fixtures", "write a dataset's tiny fixture, in its real format", *name)
     fixtures.add_argument("--root", required=True, help="the folder to write it into")
 
+
+def _weights_parser(groups):
     weights = groups.add_parser("weights", help="download the ImageNet weights a grid's runs load"
                                 ).add_subparsers(dest="verb", required=True)
     download = _verb(weights, "download", "the torchvision weights every run of a grid loads, into the torch cache")
@@ -339,6 +353,8 @@ def build_parser():
     download.add_argument("--smoke", action="store_true", help="its smoke grid")
     download.add_argument("--grid", metavar="AXIS_FILE", help="the file of its `grid` axes")
 
+
+def _calibrate_parser(groups):
     calibrate = groups.add_parser(
         "calibrate", help="a calibrated perceptual similarity (LPIPS's lin, tune or scratch) from any loss network")
     calibrate.set_defaults(verb_parser=calibrate)
@@ -362,6 +378,8 @@ def build_parser():
     calibrate.add_argument("--limit", type=_positive_int, help="the first N triplets of each subset (a quick try)")
     calibrate.add_argument("--epochs", type=_positive_int, help="the recipe's first N epochs only (a quick try)")
 
+
+def _similarity_parser(groups):
     similarity = groups.add_parser(
         "similarity", help="the perceptual distance between two images, or same-named images of two folders (CSV)")
     similarity.set_defaults(verb_parser=similarity)
@@ -377,12 +395,13 @@ def build_parser():
     similarity.add_argument("--out", metavar="CSV", help="the CSV to write (default: standard output)")
     similarity.add_argument("--quiet", action="store_true", help="no progress bar")
 
+
+def _benchmark_parsers(groups):
     new = groups.add_parser("new-benchmark", help="write a working benchmark of your own from the template")
     new.set_defaults(verb_parser=new)
     new.add_argument("name", help="its name: lower-case letters, digits and _ (its module's name)")
     new.add_argument("--dir", default="benchmarks", help="the folder it goes into, as DIR/NAME/ (default: benchmarks)")
     new.add_argument("--title", help="what it is, for its notebook and record (default: 'Benchmark NAME')")
-
     bench = groups.add_parser("benchmark", help="check a benchmark against the contract, or list them"
                               ).add_subparsers(dest="verb", required=True)
     path_help = "a folder holding benchmarks of one's own (as DPLIB_BENCHMARKS)"
@@ -392,7 +411,6 @@ def build_parser():
     check.add_argument("--runs-dir", help="where the smoke runs go (default runs/smoke/)")
     check.add_argument("--workers", type=_positive_int, default=2, help="smoke runs at once")
     _verb(bench, "list", "every benchmark known here").add_argument("--path", metavar="FOLDER", help=path_help)
-    return parser
 
 
 BUG = ("dplib: internal error (a bug in dplib, not a mistake in what you typed): the traceback is above; "

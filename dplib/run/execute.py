@@ -221,10 +221,32 @@ def _overhead(notebook_path, total_seconds):
         return None
 
 
-def execute_run(directory, token=None):
-    """Execute one prepared run folder; returns its final state (see the module docstring)."""
+def _execute_notebook(folder, spec, status, limits, stopping):
+    """papermill on the run's notebook; a kernel that died before it answered (two kernels took one
+    port) is started again on fresh ports, up to KERNEL_STARTS times, unless the run is being
+    stopped (`stopping()`), each failed start recorded in status.json."""
     import papermill
 
+    for start in range(1, KERNEL_STARTS + 1):
+        try:
+            papermill.execute_notebook(spec["notebook"], str(folder.notebook), parameters=spec["parameters"],
+                                       progress_bar=False, kernel_name="python3",
+                                       cwd=spec.get("cwd") or os.getcwd(), start_timeout=KERNEL_START_TIMEOUT,
+                                       execution_timeout=limits.get("cell_s"))
+            return
+        except RuntimeError as died:
+            if start == KERNEL_STARTS or stopping() or not _died_starting(died, folder.notebook):
+                raise
+            # recorded, not hidden: status.json lists every kernel start that failed
+            status.setdefault("kernel_start_failures", []).append(
+                {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "message": str(died)[:500]})
+            folder.write_status(status)
+            print(f"dplib: {spec['run_id']}: the kernel died before it started ({died}); starting it again "
+                  f"({start + 1} of {KERNEL_STARTS})", file=sys.stderr)
+
+
+def execute_run(directory, token=None):
+    """Execute one prepared run folder; returns its final state (see the module docstring)."""
     folder = RunFolder(directory)
     directory = folder.path
     if folder.state() == "completed":
@@ -233,9 +255,7 @@ def execute_run(directory, token=None):
     claim = claims.join(directory, token, role="run")
     if claim is None:
         return "running"  # another process holds it: leave it alone
-    limits = spec.get("timeouts") or {}
-    output = folder.notebook
-    started = time.time()
+    limits, output, started = spec.get("timeouts") or {}, folder.notebook, time.time()
     status = {"state": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(),
               "run_id": spec["run_id"], "timeouts": limits, **environment()}
     heartbeats = claims.Heartbeats()
@@ -257,27 +277,11 @@ def execute_run(directory, token=None):
 
     watchdog = _Watchdog(limits.get("run_s"), hard_exit)
     termination = _Termination(lambda: folder.write_status(dict(status, state="interrupted")))
-    kernel_holder = _KernelHolder(claim)
-    state, error = "failed", None
+    kernel_holder, state, error = _KernelHolder(claim), "failed", None
     try:
         folder.append_attempt()
         folder.write_status(status)
-        for start in range(1, KERNEL_STARTS + 1):
-            try:
-                papermill.execute_notebook(spec["notebook"], str(output), parameters=spec["parameters"],
-                                           progress_bar=False, kernel_name="python3",
-                                           cwd=spec.get("cwd") or os.getcwd(), start_timeout=KERNEL_START_TIMEOUT,
-                                           execution_timeout=limits.get("cell_s"))
-                break
-            except RuntimeError as died:
-                if start == KERNEL_STARTS or termination.received or watchdog.fired or not _died_starting(died, output):
-                    raise
-                # recorded, not hidden: status.json lists every kernel start that failed
-                status.setdefault("kernel_start_failures", []).append(
-                    {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "message": str(died)[:500]})
-                folder.write_status(status)
-                print(f"dplib: {spec['run_id']}: the kernel died before it started ({died}); starting it again "
-                      f"({start + 1} of {KERNEL_STARTS})", file=sys.stderr)
+        _execute_notebook(folder, spec, status, limits, lambda: termination.received or watchdog.fired)
         if folder.result() is None:
             raise RuntimeError("the notebook finished without writing result.json (its last cell must call "
                                "dplib.benchmarks.record.write_result)")

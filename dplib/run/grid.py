@@ -1,18 +1,16 @@
-"""The grid runner: params/<name>.yaml -> one papermill run per grid cell, locally or on Slurm.
+"""The grid runner: params/<name>.yaml -> one papermill run per grid cell, through an executor
+(dplib.run.executors: local processes, a Slurm job array, or one's own).
 
 Each run is a folder (dplib.run.folder) whose id is a readable prefix plus a hash of its
-parameters (dplib.run.params), so rerunning the grid skips completed runs and runs held by
+parameters (dplib.run.plan.run_id), so rerunning the grid skips completed runs and runs held by
 another runner, leaves failed ones alone unless asked (--retry-failed), and reruns the rest,
 including runs killed or interrupted mid-way. How one run is executed and bounded:
 dplib.run.execute. `status_table` and `collect` read the folders back.
 """
 
-import concurrent.futures
-import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -26,13 +24,11 @@ import pandas as pd  # noqa: E402
 from ..atomic import atomic_write
 from ..benchmarks import benchmark, check_rows
 from ..benchmarks.record import SCORE_COLUMNS
-from . import check, claims, slurm
-from .execute import current_cell, kill_processes
+from . import check, claims, executors
 from .folder import STATES, RunFolder, run_state
 from .plan import _slug, expand, load_spec, runs_root
-from ..errors import InputError, UserError
+from ..errors import UserError
 
-BACKSTOP_GRACE_S = 300  # the local worker kills a run's process this long after its own watchdog should have
 
 
 # ----- runs --------------------------------------------------------------------------------
@@ -42,147 +38,6 @@ def prepare(run, spec):
     RunFolder(run.directory).write_params(
         {"benchmark": run.benchmark, "notebook": run.notebook, "run_id": run.run_id, "parameters": run.parameters,
          "timeouts": spec["timeouts"], "cwd": os.getcwd()})
-
-
-# ----- executors ----------------------------------------------------------------------------
-
-def _worker_environments(workers):
-    """One environment per worker slot: its own GPU when there are GPUs, else a share of the CPU threads."""
-    try:
-        import torch
-
-        gpus = torch.cuda.device_count()
-    except ImportError:
-        gpus = 0
-    threads = max(1, (os.cpu_count() or 1) // workers)
-    # the GPUs this process may use, by the names CUDA_VISIBLE_DEVICES gave them (a user who
-    # set "2,3" means those two: worker 0 gets "2", not the machine's GPU 0)
-    visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()][:gpus] \
-        or [str(i) for i in range(gpus)]
-    environments = []
-    for slot in range(workers):
-        env = dict(os.environ)
-        if gpus:  # more workers than GPUs: workers share them in turn
-            env["CUDA_VISIBLE_DEVICES"] = visible[slot % gpus]
-        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-        environments.append(env)
-    return environments
-
-
-class _LocalProcesses:
-    """The run processes a local runner has started, so that SIGTERM reaches them."""
-
-    def __init__(self):
-        self.processes, self.lock, self.stopping = set(), threading.Lock(), False
-
-    @contextlib.contextmanager
-    def tracked(self, process):
-        with self.lock:
-            self.processes.add(process)
-        try:
-            yield process
-        finally:
-            with self.lock:
-                self.processes.discard(process)
-
-    def terminate(self):
-        """Pass SIGTERM to every run (each checkpoints and records itself interrupted)."""
-        self.stopping = True
-        with self.lock:
-            for process in self.processes:
-                with contextlib.suppress(ProcessLookupError, OSError):
-                    process.send_signal(signal.SIGTERM)
-
-
-_LOCAL = _LocalProcesses()
-
-
-def _run_local(directories, workers, progress, spec, heartbeats):
-    """Each run in its own process (`dplib grid execute`), `workers` at a time. A run is claimed
-    just before it starts, so two runners on one runs folder share the work."""
-    environments = _worker_environments(workers)
-    free_slots = list(range(workers))
-    lock = threading.Lock()
-    run_s = spec["timeouts"]["run_s"]
-
-    def one(directory):
-        if _LOCAL.stopping:
-            return
-        folder = RunFolder(directory)
-        claim = claims.take(directory, role="runner")
-        if claim is None:  # another runner got there first
-            progress.skipped()
-            return
-        heartbeats.add(claim)
-        with lock:
-            slot = free_slots.pop()
-        progress.started()
-        try:
-            with open(folder.log, "w") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "dplib", "grid", "execute", str(directory), "--claim-token", claim.token],
-                    env=environments[slot], stdout=log, stderr=subprocess.STDOUT)
-                try:
-                    with _LOCAL.tracked(process):
-                        process.wait(timeout=run_s + BACKSTOP_GRACE_S if run_s else None)
-                except subprocess.TimeoutExpired:  # its own watchdog failed to end it: end it here
-                    import psutil
-
-                    with contextlib.suppress(psutil.Error):
-                        tree = psutil.Process(process.pid).children(recursive=True) + [psutil.Process(process.pid)]
-                        kill_processes(tree)
-                    process.wait()
-                    folder.record_end("failed", {"name": "Timeout", "limit": "run_s", "limit_s": run_s,
-                                                 "cell": current_cell(folder.notebook),
-                                                  "message": f"the run exceeded its limit of {run_s} s and did not "
-                                                             "stop itself; its processes were killed"})
-            if process.returncode:
-                folder.record_end("failed", {"name": "ProcessDied", "cell": None,
-                                             "message": f"exit code {process.returncode}: {folder.log_tail()}"})
-        finally:
-            heartbeats.discard(claim)
-            claim.release()
-            with lock:
-                free_slots.append(slot)
-            progress.finished(run_state(directory))
-
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(one, d) for d in directories]:
-            future.result()
-
-
-def _run_slurm(directories, spec, cluster, workers, progress, heartbeats):
-    """All runs claimed now, then submitted as one job array; each task joins its run's claim,
-    so a second runner neither resubmits queued runs nor takes running ones."""
-    resources = dict(spec["slurm"])
-    if cluster == "slurm":
-        slurm.check_request(resources)
-    queue = slurm.queued_jobs() if cluster == "slurm" else None
-    runs = []
-    for directory in directories:
-        claim = claims.take(directory, role="runner", queue=queue)
-        if claim is None:
-            progress.skipped()
-            continue
-        heartbeats.add(claim)
-        runs.append((directory, claim))
-    if not runs:
-        return
-
-    def on_done(directory, claim, note):
-        RunFolder(directory).record_end("interrupted", {
-            "name": "Interrupted", "cell": None, "message": note or "the Slurm job ended without recording the run's end"})
-        heartbeats.discard(claim)
-        claim.release()
-        progress.finished(run_state(directory))
-
-    try:
-        slurm.run_array(runs, spec, cluster, workers, progress, resources, on_done)
-    except BaseException:
-        for _, claim in runs:  # nothing was submitted, or the runner stops: queued jobs keep their claims
-            if claim.heartbeat() and not (claims.read(claim.directory) or {}).get("job_id"):
-                claim.release()
-        raise
 
 
 class _Progress:
@@ -230,13 +85,11 @@ def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", r
     {state: count} over the grid. Failed runs are recorded and the grid goes on. First the
     pre-flight check (dplib.run.check; preflight=False skips it): a grid whose runs would miss
     data, weights, disk or device raises PreflightError before anything starts."""
-    if executor not in ("local", "slurm"):
-        raise InputError(f"unknown executor {executor!r}; choose local or slurm")
+    runner = executors.executor(executor, cluster=cluster)  # an unknown name stops here
     spec = load_spec(params_path, smoke=smoke, timeout_run=timeout_run, slurm_overrides=slurm_overrides,
                      grid_file=grid_file)
     runs = expand(spec, only=only, runs_dir=runs_dir)  # every value checked (dplib.run.plan.check_values)
-    if executor == "slurm" and cluster == "slurm":
-        slurm.check_request(spec["slurm"])  # before anything is written
+    runner.check(spec)  # before anything is written (Slurm: the request against the cluster)
     if preflight:
         problems, notes = check.check(spec, runs, executor, runs_root(spec, runs_dir), grid_file, workers)
         if problems:
@@ -258,10 +111,7 @@ def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", r
         progress = _Progress(len(todo), label)
         heartbeats = claims.Heartbeats()
         try:
-            if executor == "local":
-                _run_local(todo, workers, progress, spec, heartbeats)
-            else:
-                _run_slurm(todo, spec, cluster, workers, progress, heartbeats)
+            runner.run(todo, spec, workers, progress, heartbeats)
         finally:
             heartbeats.stop()
             progress.close()
@@ -269,11 +119,11 @@ def run_grid(params_path, smoke=False, only=None, workers=1, executor="local", r
 
 
 def queue_if_needed(runs):
-    """The Slurm queue, asked only when some run's claim names a Slurm job: on a machine whose
-    controller is down squeue takes its own 10 s to give up, for every grid command."""
-    if any((claims.read(run.directory) or {}).get("job_id") for run in runs):
-        return slurm.queued_jobs()
-    return None
+    """The queue of the executor whose job a run's claim names (dplib.run.executors.queue_of),
+    asked only when some claim names a job: on a machine whose Slurm controller is down squeue
+    takes its own 10 s to give up, for every grid command."""
+    claim = next((c for c in (claims.read(run.directory) for run in runs) if c and c.get("job_id")), None)
+    return executors.queue_of(claim)
 
 
 def summary(runs):
@@ -389,7 +239,7 @@ def install_signal_handlers():
     runner exits. Runs submitted to Slurm keep running and keep their claims."""
 
     def stop(signum, frame):
-        _LOCAL.terminate()
+        executors.LOCAL.terminate()
         raise SystemExit(143)
 
     signal.signal(signal.SIGTERM, stop)

@@ -44,6 +44,33 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
     networks beyond the paper's 14).
     """
     params_path = Path(params_path)
+    spec, types = _validated(params_path)
+    grid_file, shared = _axis_file(params_path, grid_file)
+    origins = {}
+    spec["parameters"] = _typed_block(spec, "parameters", types, params_path, origins)
+    axes = _typed_axes(spec["axes"], types, "axes", params_path)
+    origins.update(dict.fromkeys(axes, "axes"))
+    if smoke:
+        spec["parameters"].update(_typed_block(spec["smoke"], "parameters", types, params_path, origins,
+                                               "smoke.parameters"))
+        smoke_axes = _typed_axes(spec["smoke"].get("axes") or {}, types, "smoke.axes", params_path)
+        axes.update(smoke_axes)
+        origins.update(dict.fromkeys(smoke_axes, "smoke.axes"))
+        spec["timeouts"] = {**spec["timeouts"], **(spec["smoke"].get("timeouts") or {})}
+    spec["timeouts"] = _timeouts(spec["timeouts"], timeout_run)
+    spec["slurm"] = _slurm(spec["slurm"], slurm_overrides, spec["timeouts"]["run_s"])
+    spec["axes"] = _grid_axes(axes, shared, types, origins, params_path, grid_file)
+    spec.setdefault("name", spec["benchmark"])
+    added = _added_axes(spec, shared, types, origins, params_path, grid_file)
+    rules = spec["exclude"] + ((shared.get("exclude") or []) if added else [])
+    spec["exclude"] = _exclusions(rules, spec["axes"], params_path)
+    spec.update(origins=origins, smoke=smoke, path=str(params_path))
+    return spec
+
+
+def _validated(params_path):
+    """(spec, {parameter: annotation}): the params file read and checked whole by its schema,
+    every block present (empty when absent)."""
     if not params_path.is_file():
         raise MissingData(f"no params file at {params_path}; the benchmarks' files are params/b1.yaml ... b5.yaml")
     raw = _read_yaml(params_path)
@@ -53,7 +80,13 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
     _find_benchmark_beside(spec, params_path)
     declared = notebook_parameters(spec["notebook"])
     schema.validate(raw, schema.params_schema(declared), params_path, spec["notebook"])
-    types = {name: record["inferred_type_name"] for name, record in declared.items()}
+    for key in ("parameters", "axes", "timeouts", "slurm", "collect", "exclude", "smoke"):
+        spec[key] = spec.get(key) or ({} if key != "exclude" else [])
+    return spec, {name: record["inferred_type_name"] for name, record in declared.items()}
+
+
+def _axis_file(params_path, grid_file):
+    """(path, contents) of the axis file "grid" refers to, checked by its schema."""
     named = grid_file is not None
     grid_file = Path(grid_file) if grid_file else params_path.parent / "grid.yaml"
     if named and not grid_file.is_file():
@@ -61,29 +94,29 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
     # no grid.yaml beside the params file (a benchmark of one's own, in its own folder): the paper's grid
     shared = _read_yaml(grid_file) if grid_file.is_file() else paper_grid()
     schema.validate(shared, schema.axis_file_schema(), grid_file)
-    for key in ("parameters", "axes", "timeouts", "slurm", "collect", "exclude", "smoke"):
-        spec[key] = spec.get(key) or ({} if key != "exclude" else [])
-    spec["parameters"] = schema.typed_values(spec["parameters"], types, "parameters", params_path)
-    origins = dict.fromkeys(spec["parameters"], "parameters")
-    axes = _typed_axes(spec["axes"], types, "axes", params_path)
-    origins.update(dict.fromkeys(axes, "axes"))
-    if smoke:
-        block = spec["smoke"]
-        smoke_parameters = schema.typed_values(block.get("parameters") or {}, types, "smoke.parameters", params_path)
-        spec["parameters"].update(smoke_parameters)
-        origins.update(dict.fromkeys(smoke_parameters, "smoke.parameters"))
-        smoke_axes = _typed_axes(block.get("axes") or {}, types, "smoke.axes", params_path)
-        axes.update(smoke_axes)
-        origins.update(dict.fromkeys(smoke_axes, "smoke.axes"))
-        spec["timeouts"] = {**spec["timeouts"], **(block.get("timeouts") or {})}
-    spec["timeouts"] = _timeouts(spec["timeouts"], timeout_run)
-    spec["slurm"] = dict(spec["slurm"], **(slurm_overrides or {}))
-    _check_slurm_overrides(slurm_overrides)
-    run_s = spec["timeouts"]["run_s"]
-    spec["slurm"].setdefault("timeout_min", math.ceil(run_s / 60) + 10 if run_s else 60 * 24)
-    if run_s and spec["slurm"]["timeout_min"] * 60 < run_s:
-        raise ParamsError(f"slurm.timeout_min ({spec['slurm']['timeout_min']} min) is shorter than timeouts.run_s "
+    return grid_file, shared
+
+
+def _typed_block(block, key, types, params_path, origins, label=None):
+    """A block's parameters coerced to their annotations, their place recorded in `origins`."""
+    typed = schema.typed_values(block.get(key) or {}, types, label or key, params_path)
+    origins.update(dict.fromkeys(typed, label or key))
+    return typed
+
+
+def _slurm(block, overrides, run_s):
+    """The Slurm resources with --slurm's overrides; its time limit run_s plus 10 minutes unless set."""
+    _check_slurm_overrides(overrides)
+    slurm = dict(block, **(overrides or {}))
+    slurm.setdefault("timeout_min", math.ceil(run_s / 60) + 10 if run_s else 60 * 24)
+    if run_s and slurm["timeout_min"] * 60 < run_s:
+        raise ParamsError(f"slurm.timeout_min ({slurm['timeout_min']} min) is shorter than timeouts.run_s "
                           f"({run_s} s): Slurm would kill runs before their own limit; raise it or leave it unset")
+    return slurm
+
+
+def _grid_axes(axes, shared, types, origins, params_path, grid_file):
+    """Each axis that says "grid" replaced by the axis file's list (its values typed)."""
     for axis, values in axes.items():
         if values == "grid":
             if axis not in shared:
@@ -93,11 +126,12 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
             axes[axis] = [schema.typed_value(v, types[axis], f"{axis}[{i}]", grid_file)
                           for i, v in enumerate(shared[axis])]
             origins[axis] = f"{grid_file.name}:{axis}"
-    spec["axes"] = axes
-    spec.setdefault("name", spec["benchmark"])
-    collect_columns = spec["collect"]
-    # An axis file may add axes to every benchmark (params/grid_pretraining.yaml: weights), with
-    # exclusions of its own; each added axis is collected as a column of the results.
+    return axes
+
+
+def _added_axes(spec, shared, types, origins, params_path, grid_file):
+    """An axis file may add axes to every benchmark (params/grid_pretraining.yaml: weights), with
+    exclusions of its own; each added axis is collected as a column of the results."""
     added = shared.get("axes") or {}
     for axis, values in added.items():
         if axis not in types:
@@ -106,13 +140,8 @@ def load_spec(params_path, smoke=False, timeout_run=None, slurm_overrides=None, 
             raise ParamsError(f"{grid_file} adds the axis {axis!r}, which {params_path} has already")
         spec["axes"][axis] = _typed_axes({axis: values}, types, f"{grid_file.name}: axes", grid_file)[axis]
         origins[axis] = f"{grid_file.name}: axes.{axis}"
-        collect_columns.setdefault(axis, f"params.{axis}")
-    rules = spec["exclude"] + ((shared.get("exclude") or []) if added else [])
-    spec["exclude"] = _exclusions(rules, spec["axes"], params_path)
-    spec["origins"] = origins
-    spec["smoke"] = smoke
-    spec["path"] = str(params_path)
-    return spec
+        spec["collect"].setdefault(axis, f"params.{axis}")
+    return added
 
 
 def _read_yaml(path):
