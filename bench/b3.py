@@ -45,7 +45,7 @@ def main():
     print(f"torch {torch.__version__}, device {device}, batch {BATCH} of {size}x{size}, K = 3")
     times = []
     for arch, point in CONFIGS:
-        model = IterativeUNet().to(device)
+        model = b3.build_model(B3).to(device)
         network = LossNetwork(arch, point, weights=None).to(device)
         optimizer = adam(model.parameters(), lr=1e-3)
 
@@ -66,7 +66,7 @@ def main():
 
     if args.compile:
         print_compiled_steps(f"U-Net x K + loss network, batch {BATCH} of {size} px",
-                             (("vgg19", "early"), ("squeezenet1_1", "late")), lambda network: IterativeUNet(),
+                             (("vgg19", "early"), ("squeezenet1_1", "late")), lambda network: b3.build_model(B3),
                              lambda network: b3.make_loss(network, 0.01, device), (images, masks), device, args.steps)
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -30,7 +30,6 @@ from dplib.benchmarks import b2, b3, b4, benchmark as benchmark_record  # noqa: 
 from dplib.data import bapps, embeddings  # noqa: E402
 from dplib.attributes import attributes_table  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
-from dplib.models import IterativeUNet, TransformerNet  # noqa: E402
 from dplib.train import adam  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,11 +64,11 @@ def step_function(benchmark, arch, batch, side, device):
     network = LossNetwork(arch, "mid", weights=None).to(device)
     if benchmark == "b2":
         d = DEFAULTS["b2"]
-        model = TransformerNet(4, residual_blocks=d["residual_blocks"])
+        model = b2.build_model({**d, "scale": 4})
         loss_fn, data = b2.make_loss(network, 4, device), torch.rand(batch, 3, side, side)
     elif benchmark == "b3":
         d = DEFAULTS["b3"]
-        model = IterativeUNet(d["iterations_k"], unet=d["unet"], train_iterations=d["train_iterations_k"])
+        model = b3.build_model(d)
         loss_fn = b3.make_loss(network, d["mu"], device, weights=d["iteration_weights"])
         data = (torch.rand(batch, 3, side, side), (torch.rand(batch, 1, side, side) > 0.9).float())
     else:

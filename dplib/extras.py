@@ -16,7 +16,9 @@ from .errors import UserError
 PACKAGES = {  # import name -> the extra that installs it (pyproject.toml's optional-dependencies)
     "yaml": "run", "papermill": "run", "nbformat": "run", "jsonschema": "run", "ipykernel": "run",
     "tabulate": "run", "psutil": "run", "submitit": "run", "skimage": "run",
-    "pandas": "analysis",  # the run extra has it too (collect) "matplotlib": "analysis", "seaborn": "analysis", "jinja2": "analysis",
+    "pandas": "analysis",  # the run extra has it too (collect)
+    "matplotlib": "analysis", "seaborn": "analysis",
+    "jinja2": "run",       # new-benchmark's template; the analysis extra has it too (pandas' LaTeX)
     "jupyterlab": "lab", "ipywidgets": "lab", "nbstripout": "lab", "playwright": "lab",
     "timm": "timm",
 }

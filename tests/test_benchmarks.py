@@ -143,3 +143,30 @@ def test_new_benchmark_refuses_a_name_that_is_no_module_name(tmp_path, name):
     result = dplib_cli("new-benchmark", name, cwd=tmp_path)
     assert result.returncode == 2 and "lower-case letters, digits and _" in result.stderr
     assert not (tmp_path / "benchmarks").exists()
+
+
+def test_the_template_is_files_that_render_to_code_that_compiles_and_imports(tmp_path):
+    """dplib/benchmarks/template_files/: jinja2 fills {{ name }} and {{ title }}; every file
+    renders, the Python compiles and imports, the params file and the notebook parse."""
+    import ast
+    import importlib.util
+
+    import nbformat
+    import yaml
+
+    from dplib.benchmarks import template
+
+    assert sorted(p.name for p in template.FILES.iterdir()) == sorted(template.WRITTEN)
+    files = template.render("rendered_task", "A rendered task")
+    assert not any("{{" in text or "}}" in text for text in files.values())
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        if name.endswith(".py"):
+            ast.parse(text, filename=name)
+    spec = importlib.util.spec_from_file_location("rendered_task", tmp_path / "rendered_task.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.BENCHMARK.name == "rendered_task" and module.BENCHMARK.title == "A rendered task"
+    assert yaml.safe_load(files["rendered_task.yaml"])["benchmark"] == "rendered_task"
+    notebook = nbformat.reads(files["rendered_task.ipynb"], as_version=4)
+    assert notebook.cells[0].source.startswith("# A rendered task")

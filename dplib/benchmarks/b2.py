@@ -163,13 +163,19 @@ def step_key(parameters):
     return "b2"
 
 
+def build_model(parameters):
+    """The model a run trains, from its notebook parameters: the transformation network (scale,
+    residual_blocks). The notebook, the disk estimate and the bench scripts build it here."""
+    from ..models import TransformerNet
+
+    return TransformerNet(parameters["scale"], residual_blocks=parameters["residual_blocks"])
+
+
 def disk_bytes(parameters):
     """(kept, while running) bytes on disk of one run: the checkpoint (model and Adam's two
     moments, float32) and, with cache_crops, the decoded pairs (uint8)."""
-    from ..models import TransformerNet
-
     with torch.device("meta"):
-        model = TransformerNet(parameters["scale"], residual_blocks=parameters["residual_blocks"])
+        model = build_model(parameters)
         count = sum(p.numel() for p in model.parameters())
     cache = parameters["train_images"] * 3 * parameters["crop"] ** 2 * (1 + 1 / parameters["scale"] ** 2)
     return int(12 * count + (cache if parameters["cache_crops"] else 0)), 0

@@ -190,13 +190,22 @@ def step_key(parameters):
     return "b3"
 
 
+def build_model(parameters):
+    """The model a run trains, from its notebook parameters: the iterative U-Net (unet,
+    base_channels, iterations_k, train_iterations_k). The notebook, the disk estimate and the
+    bench scripts build it here, so a change to it is one place."""
+    from ..models import IterativeUNet
+
+    p = parameters
+    return IterativeUNet(iterations=p["iterations_k"], train_iterations=p["train_iterations_k"], unet=p["unet"],
+                         base_channels=p["base_channels"])
+
+
 def disk_bytes(parameters):
     """(kept, while running) bytes on disk of one run: the checkpoint (model and Adam's two
     moments, float32)."""
-    from ..models import IterativeUNet
-
     with torch.device("meta"):
-        model = IterativeUNet(unet=parameters["unet"], base_channels=parameters["base_channels"])
+        model = build_model(parameters)
     return 12 * sum(p.numel() for p in model.parameters()), 0
 
 
