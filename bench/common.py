@@ -142,9 +142,9 @@ def grid_lengths(*names):
     for name in names:
         spec = plan.load_spec(root / benchmark(name).params)
         spec["notebook"] = str(root / spec["notebook"])
-        code = benchmark(name).code()
+        record = benchmark(name)
         for run in plan.expand(spec):
-            key = code.step_key(run.parameters)
-            steps[key] = code.steps(run.parameters)
+            key = record.call("step_key", run.parameters)
+            steps[key] = record.call("steps", run.parameters)
             runs[key] = runs.get(key, 0) + 1
     return steps, runs

@@ -142,3 +142,22 @@ def test_no_function_in_dplib_or_bench_is_over_60_lines():
                     if lines > 60:
                         long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({lines} lines)")
     assert long == []
+
+
+def test_the_benchmark_contract_is_declared_in_one_module():
+    """The functions a benchmark module provides are listed (a tuple, list or set of their names)
+    and looked up (getattr) only in dplib/benchmarks/contract.py; everything else calls them
+    through Benchmark.call, which reads that module."""
+    from dplib.benchmarks.contract import OPTIONAL, REQUIRED
+
+    names = set(REQUIRED) | set(OPTIONAL)
+    declared = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            listed = isinstance(node, (ast.Tuple, ast.List, ast.Set)) and any(
+                isinstance(e, ast.Constant) and e.value in names for e in node.elts)
+            looked_up = isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and any(
+                isinstance(a, ast.Constant) and a.value in names for a in node.args)
+            if listed or looked_up:
+                declared.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
+    assert list(declared) == ["dplib/benchmarks/contract.py"], declared

@@ -185,3 +185,26 @@ def test_a_lower_is_better_score_is_ranked_and_chosen_the_other_way():
     [row] = tables.point_versus_architecture(scores).to_dict("records")
     assert row["best_architecture"] == "alexnet" and row["its_worst_point"] == 0.40
     assert row["worst_architecture"] == "resnet18" and row["its_best_point"] == 0.25
+
+
+def test_a_declared_score_no_paper_table_holds_is_said_to_be_left_out_not_dropped_silently():
+    """A score a record declares (here B1's SRCC on KADID-10k, beyond the paper) reaches no paper
+    table: paper_scores_only warns, naming it, and rank_table(paper_scores=False) ranks it."""
+    import warnings
+
+    import pandas as pd
+
+    from dplib.analysis.tables import ScoreLeftOut, paper_scores_only, rank_table
+
+    rows = [dict(benchmark="b1", score=score, dataset=dataset, scale=pd.NA, arch=arch, point="early", value=value)
+            for arch, value in (("alexnet", 0.7), ("vgg16", 0.6))
+            for score, dataset in (("2afc", "all"), ("srcc", "kadid10k"))]
+    scores = pd.DataFrame(rows)
+    scores["scale"] = scores["scale"].astype("Int64")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        kept = paper_scores_only(scores)
+    assert set(kept.score) == {"2afc"}
+    [warning] = [w for w in caught if issubclass(w.category, ScoreLeftOut)]
+    assert "b1's score 'srcc' is in none of the paper's tables" in str(warning.message)
+    assert "b1" in rank_table(scores, paper_scores=False).columns

@@ -65,7 +65,27 @@ def paper_scores_only(scores):
     keys = pd.Series([score_key(r) for r in scores[KEY].to_dict("records")], index=scores.index)
     beyond = {name for name in set(scores.benchmark) if not (benchmark(name) and benchmark(name).paper_items)}
     own = scores.benchmark.isin(beyond)
-    return scores[own | keys.map(lambda k: any(holds(k) for holds in PAPER_TABLES.values()))]
+    kept = own | keys.map(lambda k: any(holds(k) for holds in PAPER_TABLES.values()))
+    _say_what_is_left_out(scores[~kept], scores[kept])
+    return scores[kept]
+
+
+class ScoreLeftOut(UserWarning):
+    """A score a benchmark's record declares reached no table of the paper: said, not dropped silently."""
+
+
+def _say_what_is_left_out(left, kept):
+    """Warn for each declared score of a paper benchmark none of whose rows a paper table holds
+    (a score added to B2, say, or B1's beyond-BAPPS correlations): the paper's tables cannot show
+    it; rank_table(paper_scores=False), best_points and the figures' keys can."""
+    import warnings
+
+    for (name, score), _ in left.groupby(["benchmark", "score"]):
+        record = benchmark(name)
+        if record and record.score(score) and not ((kept.benchmark == name) & (kept.score == score)).any():
+            warnings.warn(f"{name}'s score {score!r} is in none of the paper's tables (Tables III-XI), which leave "
+                          "it out; rank_table(scores, paper_scores=False) ranks it with the rest", ScoreLeftOut,
+                          stacklevel=3)
 
 
 def rank_table(scores, paper_scores=True):

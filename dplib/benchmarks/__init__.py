@@ -51,7 +51,7 @@ class Benchmark:
 
     name: str                # as params files and score rows name it (`benchmark: b2`)
     title: str               # "super-resolution"
-    module: str              # its code: data_needs(parameters) -> {dataset: needs}, steps, disk_bytes, ...
+    module: str              # its code: the functions of dplib.benchmarks.contract
     notebook: str            # relative to the repository root (or to its folder, for one outside it)
     params: str              # its params file, likewise
     datasets: tuple          # the datasets its runs read (dplib.data.registry); () for its own
@@ -63,15 +63,20 @@ class Benchmark:
     def code(self):
         return importlib.import_module(self.module)
 
+    def call(self, name, parameters):
+        """One function of the benchmark contract (dplib.benchmarks.contract) for one run."""
+        from .contract import call
+
+        return call(self.code(), name, parameters)
+
     def data_needs(self, parameters):
         """{dataset: needs} of one run with these notebook parameters."""
-        return self.code().data_needs(parameters)
+        return self.call("data_needs", parameters)
 
     def data_roots(self, parameters):
-        """{dataset: folder} of one run: its module's data_roots(parameters), where it reads its
-        datasets from folders of their own (B1 beyond BAPPS), else data_root for every one."""
-        roots = getattr(self.code(), "data_roots", None)
-        return roots(parameters) if roots else {d: parameters["data_root"] for d in self.data_needs(parameters)}
+        """{dataset: folder} of one run (the contract's optional data_roots: B1 beyond BAPPS reads
+        its datasets from folders of their own; else data_root for every one)."""
+        return self.call("data_roots", parameters)
 
     def score(self, name):
         """The Score record called `name`, or None."""
@@ -87,57 +92,6 @@ class Benchmark:
     def path(self, relative):
         """A path of the record (notebook, params) as the files are laid out."""
         return Path(self.root) / relative if self.root else Path(relative)
-
-
-def _bapps_subsets():
-    from ..data.bapps import JND_SUBSETS, TWO_AFC_SUBSETS
-
-    return TWO_AFC_SUBSETS, JND_SUBSETS
-
-
-def _beyond_bapps():
-    """(opinion-score datasets, every dataset beyond BAPPS) of Benchmark 1 (dplib.data.iqa, .nights)."""
-    from ..data.iqa import NAMES
-
-    return NAMES, NAMES + ("nights",)
-
-
-def _b3_scores():
-    label = "percent, Wegner et al.'s measures (Table X)"
-    return tuple(Score(name + suffix, "higher", ("mrd",), label=label + (", 3 px slack" if suffix else ""))
-                 for suffix in ("", "_slack3") for name in ("correctness", "completeness", "quality"))
-
-
-def _paper_benchmarks():
-    two_afc, jnd = _bapps_subsets()
-    opinion, beyond = _beyond_bapps()
-    b2_sets, scales = ("set5", "set14", "bsd100"), (4, 8)
-    return (
-        Benchmark("b1", "perceptual similarity", "dplib.benchmarks.b1", "notebooks/b1_perceptual_similarity.ipynb",
-                  "params/b1.yaml", ("bapps",) + beyond,
-                  (Score("2afc", "higher", two_afc + ("all", "nights"),
-                         label="2AFC score, agreement with human judges (BAPPS's subsets; NIGHTS beyond the paper)"),
-                   Score("jnd_map", "higher", jnd + ("all",), label="JND mean average precision"),
-                   *(Score(name, "higher", opinion, label=f"{label} of -distance with the opinion scores", optional=True)
-                     for name, label in (("srcc", "Spearman's rank correlation"), ("krcc", "Kendall's tau-b"),
-                                         ("plcc", "Pearson's correlation after the VQEG logistic fit")))),
-                  ("table_3", "table_4", "table_5", "fig_2"), "b1 2afc all"),
-        Benchmark("b2", "super-resolution", "dplib.benchmarks.b2", "notebooks/b2_super_resolution.ipynb",
-                  "params/b2.yaml", ("superres",),
-                  (Score("psnr", "higher", b2_sets, scales, "dB"), Score("ssim", "higher", b2_sets, scales)),
-                  ("table_3", "table_4", "table_6", "table_7", "table_8", "table_9", "fig_2"), "b2 ssim bsd100 x4"),
-        Benchmark("b3", "road delineation", "dplib.benchmarks.b3", "notebooks/b3_delineation.ipynb",
-                  "params/b3.yaml", ("roads",), _b3_scores(), ("table_3", "table_4", "table_10", "fig_2"),
-                  "b3 quality mrd"),
-        Benchmark("b4", "autoencoder embeddings", "dplib.benchmarks.b4", "notebooks/b4_autoencoding.ipynb",
-                  "params/b4.yaml", ("svhn", "stl10"),
-                  (Score("accuracy", "higher", ("svhn", "stl10"), label="percent, test accuracy of the chosen MLP"),
-                   Score("linear_accuracy", "higher", ("svhn", "stl10"), label="percent, 003's linear regressors",
-                         optional=True),
-                   Score("reconstruction_l1", "lower", ("svhn", "stl10"),
-                         label="mean L1 per test image, decoder retrained pixel-wise (004)", optional=True)),
-                  ("table_3", "table_4", "table_11", "fig_2", "fig_3"), "b4 accuracy stl10"),
-    )
 
 
 def _load(module_name, attribute="BENCHMARK"):
@@ -169,8 +123,11 @@ def _from_entry_points():
     return [_load(*point.value.split(":")) for point in entry_points(group=ENTRY_POINTS)]
 
 
+BUILT_IN = ("b1", "b2", "b3", "b4", "b5")  # each module's BENCHMARK, beside its code
+
+
 def _built_in():
-    return (*_paper_benchmarks(), _load("dplib.benchmarks.b5"))
+    return tuple(_load(f"dplib.benchmarks.{name}") for name in BUILT_IN)
 
 
 _KNOWN = {}  # DPLIB_BENCHMARKS -> {name: Benchmark}: the records are read once per setting
@@ -232,8 +189,6 @@ def direction(benchmark_name, score_name):
 
 # ----- the contract a benchmark keeps (`dplib benchmark check NAME`) ----------------------------
 
-MODULE_FUNCTIONS = ("data_needs", "steps", "step_key", "disk_bytes", "check_parameters")  # what the grid asks of its code
-CONTRACT_PARAMETERS = ("arch", ("point", "points"), "weights", "seed", "data_root", "device", "out_dir")
 NAME_PATTERN = r"[a-z][a-z0-9_]*"
 
 
@@ -256,10 +211,11 @@ def check_record(record):
                           "give 'higher' or 'lower' (which way the score is better)")
         if not score.datasets:
             errors.append(f"{record.name}'s score {score.name!r} names no dataset: give ('',) for none")
+    from . import contract
+
     try:
         code = record.code()
-        errors += [f"{record.module} lacks {name}(parameters), which the grid calls"
-                   for name in MODULE_FUNCTIONS if not callable(getattr(code, name, None))]
+        errors += [f"{record.module} lacks {name}(parameters), which the grid calls" for name in contract.missing(code)]
     except ImportError as error:
         errors.append(f"{record.module} cannot be imported: {error}")
     errors += _check_files(record)
@@ -276,7 +232,9 @@ def _check_files(record):
               (("notebook", notebook), ("params file", params)) if not path.is_file()]
     if errors:
         return errors
-    errors += notebook_contract(notebook, CONTRACT_PARAMETERS)
+    from .contract import NOTEBOOK_PARAMETERS
+
+    errors += notebook_contract(notebook, NOTEBOOK_PARAMETERS)
     spec = yaml.safe_load(params.read_text()) or {}
     if spec.get("benchmark") != record.name:
         errors.append(f"{params} says benchmark {spec.get('benchmark')!r}, its record {record.name!r}")

@@ -25,7 +25,20 @@ from ..data.bapps import JNDDataset, TwoAFCDataset
 from ..losses import perceptual_distance, unit_normalize
 from ..metrics_log import METRICS
 from ..metrics import jnd_map, krcc, plcc, srcc, two_afc
+from . import Benchmark, Score
 from .record import score_row
+
+BENCHMARK = Benchmark(
+    name="b1", title="perceptual similarity", module="dplib.benchmarks.b1",
+    notebook="notebooks/b1_perceptual_similarity.ipynb", params="params/b1.yaml",
+    datasets=("bapps",) + iqa.NAMES + ("nights",),
+    scores=(Score("2afc", "higher", bapps.TWO_AFC_SUBSETS + ("all", "nights"),
+                  label="2AFC score, agreement with human judges (BAPPS's subsets; NIGHTS beyond the paper)"),
+            Score("jnd_map", "higher", bapps.JND_SUBSETS + ("all",), label="JND mean average precision"),
+            *(Score(name, "higher", iqa.NAMES, label=f"{label} of -distance with the opinion scores", optional=True)
+              for name, label in (("srcc", "Spearman's rank correlation"), ("krcc", "Kendall's tau-b"),
+                                  ("plcc", "Pearson's correlation after the VQEG logistic fit")))),
+    paper_items=("table_3", "table_4", "table_5", "fig_2"), headline="b1 2afc all")
 
 
 CHUNK_BYTES = 8 * 2**20  # the largest activation of a chunk, on a CPU (bench/b1.py: 8 MB was best or close)

@@ -18,7 +18,15 @@ from ..data import superres
 from ..data.superres import TEST_SETS, degrade, test_images
 from ..losses import feature_loss
 from ..metrics import psnr, psnr_released, psnr_released_validation, ssim, ssim_released
+from . import Benchmark, Score
 from .record import score_row
+
+SETS, SCALES = ("set5", "set14", "bsd100"), (4, 8)
+BENCHMARK = Benchmark(
+    name="b2", title="super-resolution", module="dplib.benchmarks.b2", notebook="notebooks/b2_super_resolution.ipynb",
+    params="params/b2.yaml", datasets=("superres",),
+    scores=(Score("psnr", "higher", SETS, SCALES, "dB"), Score("ssim", "higher", SETS, SCALES)),
+    paper_items=("table_3", "table_4", "table_6", "table_7", "table_8", "table_9", "fig_2"), headline="b2 ssim bsd100 x4")
 from ..errors import InputError
 
 CONVENTIONS = {  # metric_convention -> what the record says of its scores

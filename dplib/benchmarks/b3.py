@@ -19,7 +19,16 @@ import torch
 from ..data import roads
 from ..losses import feature_loss, pixel_bce
 from ..metrics import delineation_scores
+from . import Benchmark, Score
 from .record import score_row
+
+BENCHMARK = Benchmark(
+    name="b3", title="road delineation", module="dplib.benchmarks.b3", notebook="notebooks/b3_delineation.ipynb",
+    params="params/b3.yaml", datasets=("roads",),
+    scores=tuple(Score(name + suffix, "higher", ("mrd",),
+                       label="percent, Wegner et al.'s measures (Table X)" + (", 3 px slack" if suffix else ""))
+                 for suffix in ("", "_slack3") for name in ("correctness", "completeness", "quality")),
+    paper_items=("table_3", "table_4", "table_10", "fig_2"), headline="b3 quality mrd")
 from ..errors import InputError
 
 

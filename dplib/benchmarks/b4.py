@@ -34,7 +34,18 @@ from ..data.embeddings import AUTOENCODER_SPLIT, SIZE, SPLITS, STL10_ORIENTATION
 from ..models.autoencoder import (AUTOENCODERS, MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
                                  ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence, mlp,
                                  search_shapes_003)
+from . import Benchmark, Score
 from .record import score_row
+
+BENCHMARK = Benchmark(
+    name="b4", title="autoencoder embeddings", module="dplib.benchmarks.b4", notebook="notebooks/b4_autoencoding.ipynb",
+    params="params/b4.yaml", datasets=("svhn", "stl10"),
+    scores=(Score("accuracy", "higher", ("svhn", "stl10"), label="percent, test accuracy of the chosen MLP"),
+            Score("linear_accuracy", "higher", ("svhn", "stl10"), label="percent, 003's linear regressors",
+                  optional=True),
+            Score("reconstruction_l1", "lower", ("svhn", "stl10"),
+                  label="mean L1 per test image, decoder retrained pixel-wise (004)", optional=True)),
+    paper_items=("table_3", "table_4", "table_11", "fig_2", "fig_3"), headline="b4 accuracy stl10")
 from ..losses import perceptual_sse, squash
 from ..train import adam
 from ..errors import InputError

@@ -27,11 +27,11 @@ from ..errors import InputError
 
 SETS = tuple(name.lower() for name in TEST_SETS)
 BENCHMARK = Benchmark(
-    "b5", "image denoising", "dplib.benchmarks.b5", "notebooks/b5_denoising.ipynb", "params/b5.yaml",
-    ("superres",),
-    (Score("psnr", "higher", SETS, label="dB, RGB, outputs clamped to [0, 1]"),
-     Score("ssim", "higher", SETS, label="RGB, 11 x 11 Gaussian window"),
-     Score("distance", "lower", SETS, label="Eq. 1 distance to the clean image (AlexNet, four points)")),
+    name="b5", title="image denoising", module="dplib.benchmarks.b5", notebook="notebooks/b5_denoising.ipynb",
+    params="params/b5.yaml", datasets=("superres",),
+    scores=(Score("psnr", "higher", SETS, label="dB, RGB, outputs clamped to [0, 1]"),
+            Score("ssim", "higher", SETS, label="RGB, 11 x 11 Gaussian window"),
+            Score("distance", "lower", SETS, label="Eq. 1 distance to the clean image (AlexNet, four points)")),
     headline="b5 psnr bsd100",
 )
 SIMILARITY = ("alexnet", ("early", "semi_early", "mid", "late"))  # the distance's network and points (Eq. 1)

@@ -106,10 +106,9 @@ def _networks(runs):
         record = benchmark(run.benchmark)
         if record is None:
             continue
-        code = record.code()
-        if getattr(code, "uses_loss_network", lambda parameters: True)(run.parameters):
+        if record.call("uses_loss_network", run.parameters):
             yield run.parameters.get("arch"), run.parameters.get("weights")
-        yield from getattr(code, "other_networks", lambda parameters: [])(run.parameters)
+        yield from record.call("other_networks", run.parameters)
 
 
 def check_weights(runs, spec=None, grid_file=None):
@@ -144,8 +143,8 @@ def check_disk(runs, root, workers=1):
     todo = [run for run in runs if RunFolder(run.directory).state() in ("pending", "interrupted")]
     kept, transient = 0, []
     for run in todo:
-        code = benchmark(run.benchmark).code() if benchmark(run.benchmark) else None
-        run_kept, run_transient = getattr(code, "disk_bytes", lambda parameters: (0, 0))(run.parameters)
+        record = benchmark(run.benchmark)
+        run_kept, run_transient = record.call("disk_bytes", run.parameters) if record else (0, 0)
         kept, transient = kept + run_kept, transient + [run_transient]
     needed = kept + sum(sorted(transient, reverse=True)[:workers])
     existing = Path(root).resolve()
@@ -186,12 +185,12 @@ def device_hours(runs, reports="results/gpu"):
                 seconds.setdefault(row["benchmark"], []).append(row["seconds_per_step"])
         total, measured = 0.0, True
         for run in runs:
-            code = benchmark(run.benchmark).code() if benchmark(run.benchmark) else None
-            key = getattr(code, "step_key", lambda parameters: None)(run.parameters)
+            record = benchmark(run.benchmark)
+            key = record.call("step_key", run.parameters) if record else None
             if key not in seconds:
                 measured = False
                 break
-            total += sum(seconds[key]) / len(seconds[key]) * code.steps(run.parameters)
+            total += sum(seconds[key]) / len(seconds[key]) * record.call("steps", run.parameters)
         if measured:
             estimates[report["device"]] = total / 3600
     return estimates

@@ -332,8 +332,7 @@ def _network_problems(p):
 def _benchmark_problems(record, parameters):
     if record is None:
         return []
-    check = getattr(record.code(), "check_parameters", None)
-    return list(check(parameters)) if check else []
+    return list(record.call("check_parameters", parameters))
 
 
 _INSPECTED = {}  # (path, mtime) -> parameters: a grid reads its notebook's cell once
