@@ -102,3 +102,14 @@ def test_the_released_validation_averages_batch_psnrs_weighted_by_batch_size(roo
         values.append(psnr_released_validation(Bicubic(4)(lr).clamp(0, 1), hr))
     assert validate(Bicubic(4))["score"] == pytest.approx((2 * values[0] + values[1]) / 3)
 
+
+
+def test_every_image_score_is_a_declared_score_of_the_record():
+    """Adding a metric to B2 is one place: IMAGE_SCORES gives the rows (evaluate), and the record
+    declares exactly its scores, so every table that reads the record shows it."""
+    import torch
+
+    assert [s.name for s in b2.BENCHMARK.scores] == list(b2.IMAGE_SCORES)
+    x = torch.rand(1, 3, 32, 32)
+    for convention in b2.CONVENTIONS:
+        assert set(b2.image_scores(x, x.clone(), 4, convention, "y")) == set(b2.IMAGE_SCORES)
