@@ -107,7 +107,6 @@ def pretraining(arch, weights):
                 pretraining_recipe=meta.get("recipe", ""))
 
 
-@functools.lru_cache(maxsize=8)
 def _pandas():
     from .extras import require
 
@@ -117,6 +116,7 @@ def _pandas():
     return pandas
 
 
+@functools.lru_cache(maxsize=8)
 def attributes_table(input_size=224, cache=True, architectures=ARCHITECTURES):
     """One row per architecture x extraction point (the paper's 56 by default; any registered
     networks with `architectures`) with the attributes the paper analyses: architecture-wide
