@@ -52,6 +52,15 @@ def _picture(rng, height, width):
     return np.asarray(image)
 
 
+def _zip(members):
+    """A deflated zip archive of {member name: bytes}, in the given order."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
 def _tar(members, mode="w"):
     """A tar archive (mode "w" or "w:gz") of {member name: bytes}, in the given order."""
     buffer = io.BytesIO()
@@ -175,11 +184,7 @@ class Replica:
             for kind in ("captions", "instances", "person_keypoints"):
                 members[f"annotations/{kind}_{split}2014.json"] = json.dumps(
                     {"info": info, "licenses": [], "images": images, "annotations": []}).encode()
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in members.items():
-                archive.writestr(name, data)
-        data = buffer.getvalue()
+        data = _zip(members)
         self.serve("/annotations/annotations_trainval2014.zip", data)
         return {(superres, "COCO_IMAGES"): self.url("/"),
                 (superres, "COCO_ANNOTATIONS"): self.url("/annotations/annotations_trainval2014.zip"),
@@ -286,11 +291,7 @@ class Replica:
             members[f"kadid10k/images/{name}"] = _png(picture)
             lines.append(f"{name},I{r + 1:02d}.png,{4.8 - level * 0.9 - k * 0.3:.2f},{self.rng.uniform(0.1, 1):.3f}")
         members["kadid10k/dmos.csv"] = ("\n".join(lines) + "\n").encode()
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in members.items():
-                archive.writestr(name, data)
-        self.serve("/archives/kadid10k.zip", buffer.getvalue())
+        self.serve("/archives/kadid10k.zip", _zip(members))
         source = iqa.SOURCES["kadid10k"]
         return {(iqa, "SOURCES", "kadid10k"): dataclasses.replace(source, url=self.url("/archives/kadid10k.zip"),
                                                                   references=references, images=len(distorted))}
@@ -372,11 +373,7 @@ class Replica:
                 lines.append(f"{number},1,0,{votes},ref/{folder}/{stem}.png,distort/{folder}/{stem}_0.png,"
                              f"distort/{folder}/{stem}_1.png,{split},{i % 2 == 0},An image of a dog")
         members["nights/data.csv"] = ("\n".join(lines) + "\n").encode()
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in members.items():
-                archive.writestr(name, data)
-        self.serve("/nights/nights.zip", buffer.getvalue())
+        self.serve("/nights/nights.zip", _zip(members))
         return {(nights, "URL"): self.url("/nights/nights.zip"), (nights, "TRIPLETS"): kept}
 
 
