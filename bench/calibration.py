@@ -14,7 +14,7 @@ cached one once). Prints seconds per triplet of each part, one network's whole c
 (all four points) at the paper's sizes both ways, and the ratio; then the same summed over
 the networks given (--arch), in device-hours.
 
-    python bench/calibration.py [--device cuda] [--arch alexnet vgg16] [--repeat 3]
+    python bench/calibration.py [--device cuda] [--arch alexnet vgg16] [--repeat 3] [--batch 256]
 """
 
 import argparse
@@ -38,10 +38,11 @@ TRIPLETS = sum(count for count, _ in bapps.COUNTS["2afc/train"].values())  # BAP
 PASSES = notebook_defaults("b1_perceptual_similarity")["forward_passes"]  # the exact path as the protocol runs it
 
 
-def measure(arch, recipe, device, repeat):
-    """Seconds per triplet: {point: exact step}, the shared caching pass, {point: cached step}."""
+def measure(arch, recipe, device, repeat, batch=None):
+    """Seconds per triplet: {point: exact step}, the shared caching pass, {point: cached step}, on
+    batches of the recipe's size (or `batch`, a smoke knob: seconds per triplet shift a little)."""
     settings = calibration.RECIPES[recipe]
-    n = settings["batch_size"]
+    n = batch or settings["batch_size"]
     generator = torch.Generator().manual_seed(0)
     batch = {k: torch.rand(n, 3, 64, 64, generator=generator) for k in ("ref", "p0", "p1")}
     batch["judge"] = torch.rand(n, generator=generator)
@@ -91,6 +92,8 @@ def main():
     parser.add_argument("--arch", nargs="+", default=["alexnet", "vgg16"])
     parser.add_argument("--recipe", default="released", choices=sorted(calibration.RECIPES))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=None,
+                        help="triplets per measured step (default: the recipe's, 256; smaller only to try the script)")
     parser.add_argument("--out", default="results/bench", help="the record, <out>/calibration_<device>.json")
     args = parser.parse_args()
     settings = calibration.RECIPES[args.recipe]
@@ -100,10 +103,11 @@ def main():
     totals = {"exact": 0.0, "cached": 0.0}
     record = {"device": args.device, "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
               "torch": str(torch.__version__), "recipe": args.recipe, "forward_passes": PASSES, "triplets": TRIPLETS,
+              "batch": args.batch or settings["batch_size"],
               "epochs": epochs,
               "networks": {}}
     for arch in args.arch:
-        exact, pass_s, cached = measure(arch, args.recipe, args.device, args.repeat)
+        exact, pass_s, cached = measure(arch, args.recipe, args.device, args.repeat, args.batch)
         whole_exact = sum(epochs * TRIPLETS * s for s in exact.values())
         whole_cached = TRIPLETS * pass_s + sum(epochs * TRIPLETS * s for s in cached.values())
         totals["exact"] += whole_exact

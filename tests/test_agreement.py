@@ -1,15 +1,14 @@
 """dplib.analysis.agreement: the human-judgement datasets' agreement over loss networks, each as
 a proxy for the training benchmarks, and the calibrated variants per dataset, on hand-computed
-tables; then params/b1_datasets.yaml's smoke grid run, collected and fed to the table and figure."""
+tables; params/b1_datasets.yaml's smoke grid checked with its fixtures written (the grid runs,
+is collected and fed to the table and figure in test_demo.py, make demo's b1_datasets stage)."""
 
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from dplib.analysis import agreement, figures, tables
-
-from conftest import dplib_cli
+from dplib.analysis import agreement, figures
 
 NETWORKS = [("a", "early"), ("b", "early"), ("c", "late"), ("d", "late")]
 
@@ -67,7 +66,10 @@ def test_the_calibrated_variants_beside_the_baseline_per_dataset():
     assert table.loc[("d", "late"), ("bapps", "lin")] == 0.72
 
 
-def test_the_b1_datasets_smoke_grid_feeds_the_agreement_table_and_figure(tmp_path, smoke_params):
+def test_the_b1_datasets_smoke_grid_writes_the_five_datasets_fixtures_before_it_runs(tmp_path, smoke_params):
+    # the grid itself runs in test_demo.py (make demo's b1_datasets stage), which checks the
+    # agreement table (10 pairs of the 5 datasets, each over squeezenet1_1's 4 points), its
+    # headline columns and fig_datasets
     from dplib.run import check, plan
 
     path = smoke_params("b1_datasets", tmp_path / "data" / "bapps", {"arch": ["alexnet", "squeezenet1_1"]},
@@ -75,17 +77,10 @@ def test_the_b1_datasets_smoke_grid_feeds_the_agreement_table_and_figure(tmp_pat
                            for name in ("kadid10k", "tid2013", "pipal", "nights")})
     spec = plan.load_spec(path, smoke=True)
     assert len(check.write_missing_fixtures(spec, plan.expand(spec, runs_dir=tmp_path / "runs"))) == 5
-    done = dplib_cli("grid", "run", str(path), "--smoke", "--workers", "2", "--runs-dir", str(tmp_path / "runs"),
-                     cwd=tmp_path, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    results = tmp_path / "results"
-    collected = dplib_cli("grid", "collect", str(path), "--smoke", "--runs-dir", str(tmp_path / "runs"), "--out",
-                          str(results / "b1_datasets.csv"), cwd=tmp_path)
-    assert collected.returncode == 0, collected.stderr[-2000:]
-    beyond = tables.load_beyond_bapps(results)
-    assert set(agreement.dataset_table(beyond).columns) == set(agreement.HEADLINES)
-    pairs = agreement.agreement(beyond, resamples=100)
-    assert len(pairs) == 10 and (pairs.n == 8).all()  # every pair of the 5 datasets over 2 x 4 loss networks
-    figure = figures.fig_agreement(pairs)
+    problems, _ = check.check(spec, plan.expand(spec, runs_dir=tmp_path / "runs"), runs_dir=tmp_path / "runs")
+    assert problems == []
+    b1 = scores_of(rows("2afc", "all", [0.70, 0.69, 0.68, 0.67]), rows("srcc", "kadid10k", [0.9, 0.6, 0.7, 0.5]),
+                   rows("2afc", "nights", [0.8, 0.9, 0.7, 0.6]))
+    figure = figures.fig_agreement(agreement.agreement(b1, resamples=100))
     written = figures.save_figure(figure, tmp_path / "figures", "fig_datasets")
     assert {Path(p).suffix for p in written} == {".png", ".pdf"} and all(Path(p).stat().st_size for p in written)

@@ -52,11 +52,13 @@ def test_gpu_report_refuses_cuda_without_a_gpu(tmp_path):
 
 def test_calibration_bench_records_both_paths_and_the_whole_runs_from_them(tmp_path):
     done = subprocess.run([sys.executable, "bench/calibration.py", "--arch", "squeezenet1_1", "--repeat", "1",
-                           "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+                           "--batch", "32", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((tmp_path / "calibration_cpu.json").read_text())
     net = record["networks"]["squeezenet1_1"]
     assert record["triplets"] == 151_300 and record["epochs"] == 10  # BAPPS 2AFC train; the recipe's 5 + 5
+    assert record["batch"] == 32 and record["forward_passes"] == "separate"  # the B1 notebook's default
     exact, cached = net["exact_step_s_per_triplet"], net["cached_step_s_per_triplet"]
     assert set(exact) == set(cached) == {"early", "semi_early", "mid", "late"}
     # one network's calibration, by hand: each point 10 epochs of 151.3K triplets; cached adds one shared pass

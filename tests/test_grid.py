@@ -256,32 +256,8 @@ def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(t
     assert list(table.step) == steps and set(table.arch) == {"squeezenet1_1"} and table.loss.notna().all()
 
 
-def test_the_grid_runs_and_collects_benchmarks_2_3_and_4(tmp_path, smoke_params):
-    from dplib.benchmarks import benchmark, check_rows
-    from dplib.data import embeddings, roads, superres
-
-    cases = {
-        "b2": (superres.write_fixture(tmp_path / "superres"),
-               {"arch": ["squeezenet1_1"], "point": ["early"], "scale": [4, 8]}, {"iterations": 2, "val_every": 1}),
-        "b3": (roads.write_fixture(tmp_path / "roads"), {"arch": ["alexnet"], "point": ["late"]}, {}),
-        "b4": (embeddings.write_fixture(embeddings.write_fixture(tmp_path / "emb", "svhn"), "stl10"),
-               {"arch": ["alexnet"], "point": ["mid"], "dataset": ["svhn", "stl10"]}, {"mlp_epochs": 2}),
-    }
-    for name, (root, axes, overrides) in cases.items():
-        path = smoke_params(name, root, axes, **overrides)
-        result = dplib_cli("grid", "run", str(path), "--smoke", "--workers", "2", "--runs-dir", str(tmp_path / "runs"),
-                           cwd=tmp_path)
-        assert result.returncode == 0, (name, result.stderr[-2000:])
-        out, table = grid.collect(path, smoke=True, runs_dir=tmp_path / "runs", out=tmp_path / f"{name}.csv")
-        assert set(table.state) == {"completed"} and set(table.benchmark) == {name}
-        # every row the notebook wrote is one its record declares (require_all: b4's optional scores aside)
-        assert check_rows(benchmark(name), table.to_dict("records")) == [], name
-        loaded = load_results(out)
-        assert set(loaded.arch) == set(axes["arch"])
-        if name == "b2":
-            assert sorted(loaded.scale.unique()) == [4, 8] and len(loaded) == 2 * 2 * 3
-        if name == "b4":
-            assert set(loaded.dataset) == {"svhn", "stl10"}
+# Benchmarks 2, 3 and 4 through the grid runner, collected, each row one their record declares:
+# test_demo.py (make demo runs one selection of every grid through the runner).
 
 
 def test_the_slurm_queue_is_asked_only_when_a_claim_names_a_slurm_job(tmp_path, tiny_grid, monkeypatch):

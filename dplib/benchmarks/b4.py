@@ -20,6 +20,7 @@ or companion paper 003's search (predictor_specs("search"): 36 MLPs, and its 2 l
 regressors apart). retrain_decoder and reconstruction_l1: 003's Table VIII.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -509,20 +510,40 @@ def disk_bytes(parameters):
     """(kept, while running) bytes on disk of one run: the checkpoint (model and Adam's two
     moments, float32), and the target-feature cache when it fits cache_limit_gb (removed when
     the run completes), measured on the meta device (shapes only)."""
-    from ..lossnets import LossNetwork
-
-    p, features = parameters, 0
-    if needs_loss_network(p["procedure"]):
-        with torch.device("meta"):
-            network = LossNetwork(p["arch"], p["point"], weights=None)
-            probe = torch.zeros(1, 3, SIZE[p["dataset"]], SIZE[p["dataset"]])
-            features = math.prod(network(probe, check_range=False)[p["point"]].shape[1:])
-    with torch.device("meta"):
-        model = build_autoencoder(p["procedure"], p["dataset"], features, p["embedding_size"], p["variational"],
-                                  p["autoencoder"], p["feature_decoder_sigmoid"])
+    p = parameters
+    features = _feature_count(p["arch"], p["point"], SIZE[p["dataset"]]) if needs_loss_network(p["procedure"]) else 0
+    count = _parameter_count(p["procedure"], p["dataset"], features, p["embedding_size"], p["variational"],
+                             p["autoencoder"], p["feature_decoder_sigmoid"])
     cache = (_autoencoder_images(p), features)
     fits = size_gb(cache, CACHE_DTYPE) <= p["cache_limit_gb"]
-    return 12 * sum(t.numel() for t in model.parameters()), math.prod(cache) * np.dtype(CACHE_DTYPE).itemsize * fits
+    return 12 * count, math.prod(cache) * np.dtype(CACHE_DTYPE).itemsize * fits
+
+
+# The grid asks for every run's disk before it starts (112 runs in the full B4 grid); the
+# shapes repeat across runs, so each is measured once per process (0.35 s a run uncached).
+def _feature_count(arch, point, size):
+    """Numbers in one image's features at `point` of `arch`, for a size x size input."""
+    from ..lossnets import architecture
+
+    points = tuple(architecture(arch).points)  # its four points measured at once; a named extra point alone
+    return _feature_counts(arch, points if point in points else (point,), size)[point]
+
+
+@functools.lru_cache(maxsize=None)
+def _feature_counts(arch, points, size):
+    """{point: numbers in one image's features} of `arch` for a size x size input (meta device)."""
+    from ..lossnets import LossNetwork
+
+    with torch.device("meta"):
+        features = LossNetwork(arch, points, weights=None)(torch.zeros(1, 3, size, size), check_range=False)
+    return {point: math.prod(features[point].shape[1:]) for point in points}
+
+
+@functools.lru_cache(maxsize=None)
+def _parameter_count(*autoencoder):
+    """Parameters of the autoencoder build_autoencoder(*autoencoder) makes (meta device)."""
+    with torch.device("meta"):
+        return sum(t.numel() for t in build_autoencoder(*autoencoder).parameters())
 
 
 def check_parameters(parameters):
