@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .lossnets import POINTS, build_classifier, load_weights, register_architecture, register_resolver
+from .architectures import POINTS, build_classifier, load_weights, register_architecture, register_resolver
 from .errors import InputError, Unavailable
 
 
@@ -132,12 +132,12 @@ register_resolver("timm:", timm_architecture)
 
 
 # ----- networks of one's own -------------------------------------------------------------------
-NETWORKS_VARIABLE = "DPLIB_NETWORKS"  # modules that register networks, comma-separated: imported by `import dplib`
+NETWORKS_VARIABLE = "DPLIB_NETWORKS"  # modules that register networks, comma-separated: imported with the registry
 
 
 def import_networks():
     """Import the modules named in DPLIB_NETWORKS (each calls dplib.register_architecture), so
-    that the grid, its checks and every run's kernel, each of which imports dplib, know them."""
+    that the grid, its checks and every run's kernel know them: called as the registry loads."""
     import importlib
     import os
 
@@ -147,3 +147,6 @@ def import_networks():
         except ImportError as error:
             raise Unavailable(f"{NETWORKS_VARIABLE} names the module {name!r}, which cannot be imported ({error}); "
                               "put its folder on PYTHONPATH or fix the name") from None
+
+
+import_networks()  # with the networks above, whenever the registry loads (dplib.lossnets imports this module)

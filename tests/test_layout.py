@@ -161,3 +161,22 @@ def test_the_benchmark_contract_is_declared_in_one_module():
             if listed or looked_up:
                 declared.setdefault(str(path.relative_to(ROOT)), []).append(node.lineno)
     assert list(declared) == ["dplib/benchmarks/contract.py"], declared
+
+
+def test_import_dplib_is_light_and_every_public_name_loads_on_first_use():
+    # a grid run's own process (python -m dplib.run.execute) drives papermill only: it must not pay
+    # for torch, torchvision and the registry (several CPU seconds a run); dplib.LossNetwork and the
+    # rest load them when first touched, with every registered network (dplib.extended's too)
+    import subprocess
+    import sys
+
+    probe = ("import sys, dplib, dplib.run.execute\n"
+             "print(sorted(m for m in ('torch', 'torchvision', 'pandas', 'dplib.lossnets') if m in sys.modules))\n"
+             "names = [getattr(dplib, name) for name in dplib.__all__]\n"
+             "print('convnext_tiny' in dplib.REGISTRY, 'LossNetwork' in dir(dplib), dplib.lossnets.LossNetwork is "
+             "dplib.LossNetwork)\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.stdout == "[]\nTrue True True\n", done.stdout + done.stderr
+    usage = subprocess.run([sys.executable, "-m", "dplib.run.execute", "--help"], capture_output=True, text=True,
+                           timeout=120)
+    assert usage.returncode == 0 and "FOLDER" in usage.stdout.upper()

@@ -18,3 +18,20 @@ def test_write_result_record(tmp_path):
     assert written["benchmark"] == "b1"
     with pytest.raises(ValueError, match="score_row"):
         record.write_result(tmp_path, "b1", [{"score": "x"}], params={})
+
+
+def test_versions_are_what_the_imported_packages_say_without_importing_torch():
+    # read from the builds' version.py (a run's own process does not load torch): the values the
+    # imported packages themselves give, "2.14.1+cu130" and all
+    import subprocess
+    import sys
+
+    import numpy
+    import torch
+    import torchvision
+
+    assert record.versions() == {"python": sys.version.split()[0], "torch": torch.__version__,
+                                 "torchvision": torchvision.__version__, "numpy": numpy.__version__,
+                                 "dplib": "0.1.0", "cuda": torch.version.cuda}
+    probe = "import sys; from dplib.benchmarks.record import versions; versions(); print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120).stdout == "False\n"

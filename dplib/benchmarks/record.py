@@ -41,14 +41,35 @@ def git_commit():
 
 
 def versions():
-    import numpy
-    import torch
-    import torchvision
+    """The versions of Python and the packages a run computes with. A run's own process (which
+    drives papermill) says what its kernel loads without loading torch itself: torch's and
+    torchvision's as their builds wrote them to version.py ("2.14.1+cu130", as torch.__version__),
+    the CUDA torch was built for (torch.version.cuda), numpy's from its installed distribution."""
+    from importlib.metadata import version
 
     from .. import __version__
 
-    return {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "numpy": numpy.__version__, "dplib": __version__, "cuda": torch.version.cuda}
+    return {"python": platform.python_version(), "torch": _built("torch", "__version__"),
+            "torchvision": _built("torchvision", "__version__"), "numpy": version("numpy"), "dplib": __version__,
+            "cuda": _built("torch", "cuda")}
+
+
+def _built(package, name):
+    """A constant of `package`'s version.py (torch.version.cuda, torchvision.__version__), read
+    without importing the package; None where it is not a plain constant."""
+    import ast
+    import importlib.util
+
+    try:
+        tree = ast.parse((Path(importlib.util.find_spec(package).origin).parent / "version.py").read_text())
+    except (AttributeError, OSError, SyntaxError, TypeError):
+        return None
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign)
+                                                                      else None)
+        if isinstance(target, ast.Name) and target.id == name and isinstance(node.value, ast.Constant):
+            return node.value.value
+    return None
 
 
 def environment():

@@ -31,10 +31,6 @@ ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS}
 def _grid(args):
     from . import check, grid, plan
 
-    if args.verb == "execute":  # internal: one run, in its own process
-        from .execute import execute_run
-
-        return 0 if execute_run(args.target, token=args.claim_token) == "completed" else 1
     if args.verb == "check":
         from .executors import executor
 
@@ -318,9 +314,6 @@ def _grid_parser(groups):
                                        "the params file names one; with --curves results/<name>_curves.csv)")
     collect.add_argument("--curves", action="store_true",
                          help="the training curves instead: every run's metrics.jsonl as one tidy CSV")
-    execute = grid.add_parser("execute")  # internal: one run, in its own process (listed nowhere)
-    execute.add_argument("target")
-    execute.add_argument("--claim-token", help=argparse.SUPPRESS)  # the runner's claim to join
 
 
 def _data_parser(groups):

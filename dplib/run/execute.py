@@ -1,6 +1,8 @@
 """One run folder executed with papermill, so that it always ends, and ends recorded.
 
-`execute_run(folder)` is what a local grid worker's subprocess and a Slurm job call:
+`execute_run(folder)` is what a local grid worker's subprocess (`python -m dplib.run.execute
+FOLDER`, which loads neither torch nor the CLI: the kernel does the computing) and a Slurm job
+call:
 
 1. It claims the folder (`dplib.run.claims`; a runner's token is joined): a run held by another
    live process is left alone, so no run executes twice. The notebook kernel, once started, is
@@ -304,3 +306,19 @@ def execute_run(directory, token=None):
         termination.restore()
         claim.release()
     return state
+
+
+def main(argv=None):
+    """`python -m dplib.run.execute FOLDER [--claim-token TOKEN]`: one run in its own process, as
+    the local executor starts it (internal; exit 0 when it completed). A bug shows its traceback."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m dplib.run.execute", description=main.__doc__.split(":")[0])
+    parser.add_argument("folder", help="a run folder the grid prepared")
+    parser.add_argument("--claim-token", help="the runner's claim on the folder, to join")
+    args = parser.parse_args(argv)
+    return 0 if execute_run(args.folder, token=args.claim_token) == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,7 +2,7 @@
 (local processes and a Slurm job array) and any number of one's own.
 
 An executor is given the run folders still to do (each prepared: params.json written) and
-executes each through `dplib grid execute FOLDER` or `dplib.run.execute.execute_run(FOLDER,
+executes each through `python -m dplib.run.execute FOLDER` or `dplib.run.execute.execute_run(FOLDER,
 token)`, which claims, runs, bounds and records it; the executor only decides where and when.
 
     class Executor:
@@ -122,7 +122,7 @@ LOCAL = _LocalProcesses()
 
 
 def _run_local(directories, workers, progress, spec, heartbeats):
-    """Each run in its own process (`dplib grid execute`), `workers` at a time. A run is claimed
+    """Each run in its own process (`python -m dplib.run.execute`), `workers` at a time. A run is claimed
     just before it starts, so two runners on one runs folder share the work."""
     environments = _worker_environments(workers)
     free_slots = list(range(workers))
@@ -144,7 +144,7 @@ def _run_local(directories, workers, progress, spec, heartbeats):
         try:
             with open(folder.log, "w") as log:
                 process = subprocess.Popen(
-                    [sys.executable, "-m", "dplib", "grid", "execute", str(directory), "--claim-token", claim.token],
+                    [sys.executable, "-m", "dplib.run.execute", str(directory), "--claim-token", claim.token],
                     env=environments[slot], stdout=log, stderr=subprocess.STDOUT)
                 try:
                     with LOCAL.tracked(process):
