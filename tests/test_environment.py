@@ -45,7 +45,9 @@ def test_the_core_installs_alone_and_a_researcher_gets_a_loss_and_a_similarity(t
     [wheel] = (tmp_path / "dist").glob("dplib-*.whl")
     venv = tmp_path / "venv"
     assert run(sys.executable, "-m", "venv", str(venv)).returncode == 0
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    # --no-compile: pip byte-compiles nothing at install (torch's thousands of modules cost a minute
+    # of CPU); Python compiles what the checks import, as it would anyway
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-compile"]
     torch_line = [line for line in (ROOT / "Makefile").read_text().splitlines() if "torch==" in line][0]
     versions = [word for word in torch_line.split() if "==" in word]  # torch and torchvision, as make pins them
     for step in (pip + versions, pip + [str(wheel)]):

@@ -119,7 +119,7 @@ def test_a_kernel_outliving_its_killed_runner_holds_its_run_until_it_ends(tmp_pa
     ends once the call returns, and the next rerun executes the run once more, and only then."""
     from dplib.run import claims
 
-    params = tiny_grid({"mode": ["hold"]}, seconds=30)
+    params = tiny_grid({"mode": ["hold"]}, seconds=45)  # outlives a rerun's start on a busy machine
     runs = tmp_path / "runs"
     command = [sys.executable, "-m", "dplib", "grid", "run", str(params), "--runs-dir", str(runs)]
     runner = subprocess.Popen(command, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,

@@ -191,11 +191,13 @@ def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(t
     from dplib.data import superres
 
     root = superres.write_fixture(tmp_path / "superres")
-    path = smoke_params("b2", root, {"arch": ["squeezenet1_1"], "point": ["early"], "scale": [4]},
-                        iterations=300, val_every=1000, crop=64)
-    # 300 steps are 50 times the smoke block's 6, so its 300 s cell limit (sized for 6 steps) is
-    # not this run's: on a busy 2-core machine the resumed half alone took 326 s. The limits here
+    # 400 steps of 32 px crops (a step of the x4 network at 64 px costs 1-2 s on a busy 2-core
+    # machine; at 32 px a quarter): enough steps that a metrics line (every 50) and `grid status`
+    # come well before the end, however fast the machine. 400 steps are far more than the smoke
+    # block's 6, so its 300 s cell limit (sized for 6 steps) is not this run's. The limits here
     # bound the run, they are not what this test is about.
+    path = smoke_params("b2", root, {"arch": ["squeezenet1_1"], "point": ["early"], "scale": [4]},
+                        iterations=400, val_every=1000, crop=32)
     spec = yaml.safe_load(path.read_text())
     spec["smoke"]["timeouts"] = {"cell_s": 1800, "run_s": 1800}
     path.write_text(yaml.safe_dump(spec))
@@ -230,7 +232,7 @@ def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(t
     while time.time() < deadline and len(logged()) <= earlier:
         time.sleep(0.5)
     later = logged()
-    assert 0 < earlier < len(later) and later[-1]["step"] < 300 and runner.poll() is None  # still going
+    assert 0 < earlier < len(later) and later[-1]["step"] < 400 and runner.poll() is None  # still going
     row = [line for line in status.stdout.splitlines() if "squeezenet1_1" in line][0]
     assert "running" in row and f" {later[earlier - 1]['step']} " in f" {row} ", status.stdout
     runner.send_signal(signal.SIGTERM)
@@ -239,15 +241,15 @@ def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(t
     status = json.loads((folder / "status.json").read_text())
     assert runner.returncode == 143 and status["state"] == "interrupted", (output, status)
     saved = torch.load(folder / "checkpoint.pt", weights_only=False)["state"]["step"]
-    assert 0 < saved < 300
+    assert 0 < saved < 400
 
     rerun = dplib_cli("grid", "run", str(path), "--smoke", "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path,
                       timeout=1900)
     assert rerun.returncode == 0 and "1 to run" in rerun.stdout, rerun.stdout + rerun.stderr
     training = json.loads((folder / "result.json").read_text())["training"]
-    assert training["resumed_from"] == saved and training["step"] == 300
+    assert training["resumed_from"] == saved and training["step"] == 400
     steps = [line["step"] for line in read(folder / "metrics.jsonl")]
-    assert steps == sorted(set(steps)) and steps[-1] == 300 and saved in steps  # each step once, the SIGTERM's too
+    assert steps == sorted(set(steps)) and steps[-1] == 400 and saved in steps  # each step once, the SIGTERM's too
     assert (folder / "curve.png").stat().st_size > 5_000  # the notebook drew its curve
     curves = dplib_cli("grid", "collect", str(path), "--smoke", "--curves", "--runs-dir", str(tmp_path / "runs"),
                        "--out", str(tmp_path / "curves.csv"), cwd=tmp_path)
