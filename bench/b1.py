@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import budget_split, interleaved, native_only  # noqa: E402
+from common import add_rounds_arguments, interleaved, native_only, rounds, rounds_line  # noqa: E402
 
 from dplib.data import bapps  # noqa: E402
 from dplib.lossnets import POINTS, LossNetwork  # noqa: E402
@@ -56,8 +56,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--triplets", type=int, default=50, help="triplets per timed call")
     parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--budget", type=float, default=180, help="seconds for all the timed rounds together")
-    parser.add_argument("--repeat", type=int, help="rounds per measurement instead of the budget")
+    add_rounds_arguments(parser, budget_s=180)
     parser.add_argument("--data-root", help="a BAPPS root for the score check (default: a fixture built here)")
     parser.add_argument("--fixture-triplets", type=int, default=200, help="fixture size per subset")
     args = parser.parse_args()
@@ -68,9 +67,8 @@ def main():
     device = args.device
     ref, p0, p1 = (torch.rand(args.triplets, 3, 64, 64, device=device) for _ in range(3))
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
-          f"{args.triplets} triplets of 64x64, batch {args.batch_size}; timed rounds: "
-          + (f"{args.repeat} per measurement" if args.repeat else f"a budget of {args.budget:.0f} s in all"))
-    args.each_s = budget_split(args.budget, 4)  # two networks, two measurements each
+          f"{args.triplets} triplets of 64x64, batch {args.batch_size}; {rounds_line(args)}")
+    args.timing = rounds(args, 4)  # two networks, two measurements each
     for arch in ("alexnet", "vgg16"):
         together = LossNetwork(arch, POINTS, weights=None).to(device)
         alone = {p: LossNetwork(arch, p, weights=None).to(device) for p in POINTS}
@@ -99,8 +97,7 @@ def main():
                 reference(r, a, normalize=True), reference(r, b, normalize=True)
 
         ceiling = flop_ceiling(together, alone, ref[:2], p0[:2], p1[:2])
-        t = interleaved({"shared": shared, "alone": one_at_a_time, "lpips": lpips_package}, repeat=args.repeat,
-                        budget_s=args.each_s)
+        t = interleaved({"shared": shared, "alone": one_at_a_time, "lpips": lpips_package}, **args.timing)
         rate = {k: args.triplets / v for k, v in t.items()}
         print(f"\n{arch}: triplets/s  all 4 points, one pass, ref shared {rate['shared']:8.1f}")
         speedup = rate["shared"] / rate["alone"]
@@ -125,7 +122,7 @@ def precision(arch, network, dataset, ref, args):
     variants = {(autocast, layout): (network_cl if layout else network, dict(autocast=autocast, channels_last=layout))
                 for autocast in dtypes for layout in (False, True)}
     t = interleaved({key: shared_pass(net, dataset, args, **options) for key, (net, options) in variants.items()},
-                    repeat=args.repeat, budget_s=args.each_s)
+                    **args.timing)
     baseline = t[(False, False)]
     for (autocast, layout), seconds in t.items():
         name = f"{autocast or 'float32'}{' channels_last' if layout else ''}"

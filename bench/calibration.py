@@ -14,7 +14,11 @@ cached one once). Prints seconds per triplet of each part, one network's whole c
 (all four points) at the paper's sizes both ways, and the ratio; then the same summed over
 the networks given (--arch), in device-hours.
 
-    python bench/calibration.py [--device cuda] [--arch alexnet vgg16] [--repeat 3] [--batch 256]
+    python bench/calibration.py [--device cuda] [--arch alexnet vgg16] [--budget 600] [--repeat 3] [--batch 256]
+
+Each network's four points share --budget's seconds (rounds sized by time, bench/common.
+interleaved: at least one round after the warm-up, however slow the CPU); --repeat fixes the
+rounds instead.
 """
 
 import argparse
@@ -27,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, notebook_defaults  # noqa: E402
+from common import add_rounds_arguments, interleaved, notebook_defaults, rounds, rounds_line  # noqa: E402
 
 from dplib import calibration  # noqa: E402
 from dplib.data import bapps  # noqa: E402
@@ -38,7 +42,7 @@ TRIPLETS = sum(count for count, _ in bapps.COUNTS["2afc/train"].values())  # BAP
 PASSES = notebook_defaults("b1_perceptual_similarity")["forward_passes"]  # the exact path as the protocol runs it
 
 
-def measure(arch, recipe, device, repeat, batch=None):
+def measure(arch, recipe, device, timing, batch=None):
     """Seconds per triplet: {point: exact step}, the shared caching pass, {point: cached step}, on
     batches of the recipe's size (or `batch`, a smoke knob: seconds per triplet shift a little)."""
     settings = calibration.RECIPES[recipe]
@@ -80,7 +84,7 @@ def measure(arch, recipe, device, repeat, batch=None):
             dropped = torch.nn.functional.dropout(v, settings["dropout"], training=True)
             train(dropped[:, 0] @ w, dropped[:, 1] @ w)
 
-        steps[point] = interleaved({"exact": exact, "cached": cached, "pass": cache_pass}, repeat=repeat)
+        steps[point] = interleaved({"exact": exact, "cached": cached, "pass": cache_pass}, **timing)
 
     pass_s = statistics.median(s["pass"] for s in steps.values())  # measured beside each point's steps
     return ({p: s["exact"] / n for p, s in steps.items()}, pass_s / n, {p: s["cached"] / n for p, s in steps.items()})
@@ -91,7 +95,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--arch", nargs="+", default=["alexnet", "vgg16"])
     parser.add_argument("--recipe", default="released", choices=sorted(calibration.RECIPES))
-    parser.add_argument("--repeat", type=int, default=3)
+    add_rounds_arguments(parser, budget_s=600)
     parser.add_argument("--batch", type=int, default=None,
                         help="triplets per measured step (default: the recipe's, 256; smaller only to try the script)")
     parser.add_argument("--out", default="results/bench", help="the record, <out>/calibration_<device>.json")
@@ -99,7 +103,8 @@ def main():
     settings = calibration.RECIPES[args.recipe]
     epochs = settings["constant_epochs"] + settings["decay_epochs"]
     print(f"device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads; recipe "
-          f"{args.recipe} (batch {settings['batch_size']}, {epochs} epochs); BAPPS 2AFC train: {TRIPLETS} triplets")
+          f"{args.recipe} (batch {settings['batch_size']}, {epochs} epochs); BAPPS 2AFC train: {TRIPLETS} triplets; "
+          f"{rounds_line(args)}")
     totals = {"exact": 0.0, "cached": 0.0}
     record = {"device": args.device, "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
               "torch": str(torch.__version__), "recipe": args.recipe, "forward_passes": PASSES, "triplets": TRIPLETS,
@@ -107,7 +112,8 @@ def main():
               "epochs": epochs,
               "networks": {}}
     for arch in args.arch:
-        exact, pass_s, cached = measure(arch, args.recipe, args.device, args.repeat, args.batch)
+        exact, pass_s, cached = measure(arch, args.recipe, args.device, rounds(args, len(args.arch) * len(POINTS)),
+                                        args.batch)
         whole_exact = sum(epochs * TRIPLETS * s for s in exact.values())
         whole_cached = TRIPLETS * pass_s + sum(epochs * TRIPLETS * s for s in cached.values())
         totals["exact"] += whole_exact

@@ -41,6 +41,27 @@ def budget_split(total_s, parts):
     return total_s / max(1, parts)
 
 
+def add_rounds_arguments(parser, budget_s):
+    """--budget, seconds for all of a script's timed rounds together (the default: the script
+    stays near its stated time on any CPU, a slow one measuring fewer rounds), and --repeat, a
+    fixed count of rounds per measurement instead."""
+    parser.add_argument("--budget", type=float, default=budget_s,
+                        help=f"seconds for all the timed rounds together (default {budget_s:.0f})")
+    parser.add_argument("--repeat", type=int, help="rounds per measurement instead of the budget")
+
+
+def rounds(args, parts):
+    """interleaved's keywords for one of a script's `parts` measurements: --repeat's fixed rounds,
+    or its share of --budget."""
+    return {"repeat": args.repeat} if args.repeat else {"budget_s": budget_split(args.budget, parts)}
+
+
+def rounds_line(args):
+    """What the script's timed rounds are, for its first printed line."""
+    return (f"timed rounds: {args.repeat} per measurement" if args.repeat
+            else f"timed rounds: a budget of {args.budget:.0f} s in all")
+
+
 def native_only(precisions, device):
     """Those of `precisions` that `device` computes natively (dplib.device.native_precisions),
     each skipped one printed with the reason: emulated, a reduced precision runs at a fraction

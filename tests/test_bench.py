@@ -77,3 +77,33 @@ def test_the_readme_states_the_committed_calibration_measurement():
         for text in (readme, bench):
             stated = f"{net['exact_hours']:.1f} h exact, {net['cached_hours']:.2f} h cached ({net['speedup']:.0f}x)"
             assert stated in " ".join(text.split()), (arch, stated)
+
+
+def test_the_bench_scripts_timed_rounds_are_sized_by_their_budget(monkeypatch):
+    # bench/common.interleaved on a fake clock: each callable advances it by its cost
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import common
+
+    clock, calls = [0.0], {"a": 0, "b": 0}
+    monkeypatch.setattr(common.time, "perf_counter", lambda: clock[0])
+
+    def costing(name, seconds):
+        def call():
+            calls[name] += 1
+            clock[0] += seconds
+        return call
+
+    # a round (one call of each) costs 4 s: rounds go on while the next one fits 20 s, so 5,
+    # after one warm-up round that is not timed
+    timed = common.interleaved({"a": costing("a", 1.0), "b": costing("b", 3.0)}, budget_s=20)
+    assert timed == {"a": 1.0, "b": 3.0} and calls == {"a": 6, "b": 6}
+    calls.update(a=0)
+    # a round over the whole budget: one round, not the three a fast machine would measure
+    assert common.interleaved({"a": costing("a", 100.0)}, budget_s=20) == {"a": 100.0} and calls["a"] == 2
+    # a script's measurements share its --budget; --repeat fixes the rounds instead
+    parser = argparse.ArgumentParser()
+    common.add_rounds_arguments(parser, budget_s=60)
+    assert common.rounds(parser.parse_args([]), 5) == {"budget_s": 12.0}
+    assert common.rounds(parser.parse_args(["--repeat", "2"]), 5) == {"repeat": 2}

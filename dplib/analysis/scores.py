@@ -51,7 +51,7 @@ def _tidy(table):
     table = table.copy()
     table["scale"] = pd.to_numeric(table["scale"], errors="coerce").astype("Int64")
     for column in ("benchmark", "score", "dataset", "arch", "point", "note"):
-        table[column] = table[column].fillna("").astype(str)
+        table[column] = table[column].astype(object).fillna("").astype(str)  # an all-empty column reads as float
     table["value"] = table["value"].astype(float)
     return table.reset_index(drop=True)
 
