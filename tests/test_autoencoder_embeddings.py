@@ -70,8 +70,11 @@ def test_003s_table_8_relative_reconstruction(tmp_path):
 
 
 def test_the_autoencoder_embeddings_smoke_grid_runs_collects_and_rebuilds_its_tables(tmp_path, smoke_params):
-    """params/autoencoder_embeddings.yaml at smoke size (four autoencoders x two datasets, z = 16)
-    through the grid runner, collected with its extra columns, then its notebook."""
+    """params/autoencoder_embeddings.yaml at smoke size (the four autoencoders on SVHN, z = 16)
+    through the grid runner, collected with its extra columns, then its notebook. STL-10 goes
+    through the same notebook (b4_autoencoding) in the demo's B4 runs (test_demo.py) and in
+    tests/test_notebooks.py (STL-10 autoencoders, VAE and I-F-FP); both datasets' printed cells:
+    test_the_notebook_on_the_printed_numbers_writes_the_printed_cells."""
     import subprocess
     import sys
 
@@ -81,16 +84,16 @@ def test_the_autoencoder_embeddings_smoke_grid_runs_collects_and_rebuilds_its_ta
     from dplib.data import embeddings
 
     root = embeddings.write_fixture(embeddings.write_fixture(tmp_path / "emb", "svhn"), "stl10")
-    path = smoke_params("autoencoder_embeddings", root, {"embedding_size": [16]}, mlp_epochs=2)
+    path = smoke_params("autoencoder_embeddings", root, {"embedding_size": [16], "dataset": ["svhn"]}, mlp_epochs=2)
     done = subprocess.run([sys.executable, "-m", "dplib", "grid", "run", str(path), "--smoke", "--workers", "2",
                            "--runs-dir", str(tmp_path / "runs")], cwd=tmp_path, capture_output=True, text=True,
                           timeout=1200)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     out, table = grid.collect(path, smoke=True, runs_dir=tmp_path / "runs", out=tmp_path / "autoencoder_embeddings.csv")
-    assert set(table.state) == {"completed"} and len(table) == 8 * 3  # three scores per run
+    assert set(table.state) == {"completed"} and len(table) == 4 * 3  # three scores per run
     assert set(table.score) == {"accuracy", "linear_accuracy", "reconstruction_l1"}
     runs = autoencoder_embeddings.load_runs(out)
-    assert len(runs) == 8 and set(runs.autoencoder) == set(autoencoder_embeddings.AUTOENCODERS.values())
+    assert len(runs) == 4 and set(runs.autoencoder) == set(autoencoder_embeddings.AUTOENCODERS.values())
 
     tables = tmp_path / "tables"
     papermill.execute_notebook(str(ROOT / "notebooks" / "autoencoder_embeddings.ipynb"), str(tmp_path / "executed.ipynb"),
@@ -101,7 +104,7 @@ def test_the_autoencoder_embeddings_smoke_grid_runs_collects_and_rebuilds_its_ta
         ("svhn", "AE"), "accuracy"].item())
     assert rebuilt.loc["32", "AE (printed)"] == 76.5
     table_8 = pd.read_csv(tables / "table_8.csv")
-    assert len(table_8) == 8 and table_8.measured.max() == pytest.approx(100.0) and table_8.printed.notna().all()
+    assert len(table_8) == 4 and table_8.measured.max() == pytest.approx(100.0) and table_8.printed.notna().all()
 
 
 def test_a_csv_without_its_columns_is_refused(tmp_path):
