@@ -71,7 +71,8 @@ BACKSTOP_GRACE_S = 300  # the local worker kills a run's process this long after
 
 
 def _worker_environments(workers):
-    """One environment per worker slot: its own GPU when there are GPUs, else a share of the CPU threads."""
+    """One environment per worker slot: its own GPU when there are GPUs, else a share of the CPU
+    threads (at most the OMP_NUM_THREADS the operator set)."""
     try:
         import torch
 
@@ -79,6 +80,11 @@ def _worker_environments(workers):
     except ImportError:
         gpus = 0
     threads = max(1, (os.cpu_count() or 1) // workers)
+    # an OMP_NUM_THREADS the operator set caps each worker's share: on a machine shared with other
+    # work, threads beyond the cores left spin at every parallel region and burn CPU for nothing
+    # (a B2 step took 6x the CPU beside another busy process)
+    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
+        threads = min(threads, int(os.environ["OMP_NUM_THREADS"]))
     # the GPUs this process may use, by the names CUDA_VISIBLE_DEVICES gave them (a user who
     # set "2,3" means those two: worker 0 gets "2", not the machine's GPU 0)
     visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()][:gpus] \
