@@ -36,11 +36,6 @@ def interleaved(fns, repeat=None, warmup=1, budget_s=None, min_rounds=3):
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def budget_split(total_s, parts):
-    """The seconds each of `parts` measurements of a script gets of its `total_s` budget."""
-    return total_s / max(1, parts)
-
-
 def add_rounds_arguments(parser, budget_s):
     """--budget, seconds for all of a script's timed rounds together (the default: the script
     stays near its stated time on any CPU, a slow one measuring fewer rounds), and --repeat, a
@@ -53,7 +48,7 @@ def add_rounds_arguments(parser, budget_s):
 def rounds(args, parts):
     """interleaved's keywords for one of a script's `parts` measurements: --repeat's fixed rounds,
     or its share of --budget."""
-    return {"repeat": args.repeat} if args.repeat else {"budget_s": budget_split(args.budget, parts)}
+    return {"repeat": args.repeat} if args.repeat else {"budget_s": args.budget / max(1, parts)}
 
 
 def rounds_line(args):

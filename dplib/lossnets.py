@@ -30,7 +30,7 @@ from torch import nn
 
 from .errors import InputError
 from .architectures import (ARCHITECTURES, EXTRACTION_POINTS, FAMILIES, FEATURES_ARCHITECTURES, POINTS,  # noqa: F401
-                       REGISTRY, RESOLVERS, Architecture, _node_names, _torchvision_state_dict, architecture,
+                       REGISTRY, RESOLVERS, Architecture, _node_names, architecture,
                        build_classifier, check_points, imagenet_weights, load_weights, register_architecture,
                        register_points, register_resolver, weight_name, weight_names)
 

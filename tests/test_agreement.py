@@ -76,8 +76,9 @@ def test_the_b1_datasets_smoke_grid_writes_the_five_datasets_fixtures_before_it_
                         **{f"{name}_root": str(tmp_path / "data" / name)
                            for name in ("kadid10k", "tid2013", "pipal", "nights")})
     spec = plan.load_spec(path, smoke=True)
-    assert len(check.write_missing_fixtures(spec, plan.expand(spec, runs_dir=tmp_path / "runs"))) == 5
-    problems, _ = check.check(spec, plan.expand(spec, runs_dir=tmp_path / "runs"), runs_dir=tmp_path / "runs")
+    runs = plan.expand(spec, runs_dir=tmp_path / "runs")
+    assert len(check.write_missing_fixtures(spec, runs)) == 5
+    problems, _ = check.check(spec, runs, runs_dir=tmp_path / "runs")
     assert problems == []
     b1 = scores_of(rows("2afc", "all", [0.70, 0.69, 0.68, 0.67]), rows("srcc", "kadid10k", [0.9, 0.6, 0.7, 0.5]),
                    rows("2afc", "nights", [0.8, 0.9, 0.7, 0.6]))

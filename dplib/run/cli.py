@@ -125,7 +125,7 @@ def data_plan(name, params=None, smoke=False, grid_file=None, root=None, include
 def _weights(args):
     """`dplib weights download`: the torchvision weights a grid's runs load (ImageNet's, or the
     pretrainings a pretraining axis names), into the torch cache."""
-    from ..lossnets import _torchvision_state_dict
+    from ..architectures import _torchvision_state_dict
     from . import check, plan
 
     spec = plan.load_spec(args.params, smoke=args.smoke, grid_file=args.grid)

@@ -83,8 +83,9 @@ def _worker_environments(workers):
     # an OMP_NUM_THREADS the operator set caps each worker's share: on a machine shared with other
     # work, threads beyond the cores left spin at every parallel region and burn CPU for nothing
     # (a B2 step took 6x the CPU beside another busy process)
-    if os.environ.get("OMP_NUM_THREADS", "").strip().isdigit() and int(os.environ["OMP_NUM_THREADS"]) > 0:
-        threads = min(threads, int(os.environ["OMP_NUM_THREADS"]))
+    operators = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if operators.isdigit() and int(operators) > 0:
+        threads = min(threads, int(operators))
     # the GPUs this process may use, by the names CUDA_VISIBLE_DEVICES gave them (a user who
     # set "2,3" means those two: worker 0 gets "2", not the machine's GPU 0)
     visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()][:gpus] \
