@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
 
-from dplib.benchmarks import b4  # noqa: E402
+from dplib.benchmarks import b4, b4_predictors, b4_procedures  # noqa: E402
 from dplib.data import embeddings  # noqa: E402
 from dplib.train import adam, fit  # noqa: E402
 from dplib.lossnets import LossNetwork  # noqa: E402
@@ -40,10 +40,10 @@ def loss_for(procedure, dataset, network, device, cache=None):
 
 
 def predictors(train, validation, test, epochs, device):
-    return b4.train_predictors(train, validation, test, epochs=epochs, batch_size=B4["batch_size"], lr=B4["lr"], seed=0,
+    return b4_predictors.train_predictors(train, validation, test, epochs=epochs, batch_size=B4["batch_size"], lr=B4["lr"], seed=0,
                                device=device, loss=B4["predictor_loss"], select=B4["predictor_selection"],
-                               patience=b4.patience(B4["mlp_patience"], epochs), standardize=B4["standardize_embeddings"],
-                               specs=b4.predictor_specs(B4["predictor"], B4["predictor_activation"]), progress=False)
+                               patience=b4_predictors.patience(B4["mlp_patience"], epochs), standardize=B4["standardize_embeddings"],
+                               specs=b4_predictors.predictor_specs(B4["predictor"], B4["predictor_activation"]), progress=False)
 
 
 def step_flops(model, loss_fn, batch):
@@ -91,10 +91,10 @@ def cached_against_recomputed(args, configs, images, loader, device):
     I-I-PS, fused against torch's default Adam (FLOP ratios as the ceilings)."""
     for arch, point in configs:
         network = LossNetwork(arch, point, weights=None).to(device)
-        feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
+        feature_size = int(np.prod(b4_procedures.feature_shape(network, "svhn")))
         with tempfile.TemporaryDirectory() as scratch:
             start = time.perf_counter()
-            cache = b4.FeatureCache(network, "svhn", images, Path(scratch) / "f.f32", device, PADDING, progress=False)
+            cache = b4_procedures.FeatureCache(network, "svhn", images, Path(scratch) / "f.f32", device, PADDING, progress=False)
             build = time.perf_counter() - start
             runs, flops = {}, {}
             contenders = (("cached", "I-I-PS", cache, adam), ("recomputed", "I-I-PS", None, adam),
@@ -122,7 +122,7 @@ def share_of_a_run(args, configs, images, labels, loader, device):
     """What share of a run the autoencoder, the embeddings and the predictors take."""
     arch, point = configs[0]
     network = LossNetwork(arch, point, weights=None).to(device)
-    feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
+    feature_size = int(np.prod(b4_procedures.feature_shape(network, "svhn")))
     model = autoencoder("I-I-PS", "svhn", feature_size).to(device)
     start = time.perf_counter()
     embedded = b4.embed(model, "I-I-PS", "svhn", images, network, device, B4["feature_sigmoid"], PADDING)
@@ -150,7 +150,7 @@ def compiled_and_precision(args, configs, loader, device):
     if args.compile:
         print_compiled_steps(
             "I-I-PS autoencoder + loss network, batch 128", configs[:2],
-            lambda network: autoencoder("I-I-PS", "svhn", int(np.prod(b4.feature_shape(network, "svhn")))),
+            lambda network: autoencoder("I-I-PS", "svhn", int(np.prod(b4_procedures.feature_shape(network, "svhn")))),
             lambda network: loss_for("I-I-PS", "svhn", network, device), next(iter(loader)), device,
             args.repeat + 1)
 

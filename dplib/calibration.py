@@ -1,8 +1,8 @@
 """Calibrating a perceptual similarity on BAPPS's 2AFC judgements: LPIPS's "lin", "tune" and
 "scratch" for any loss network, as the authors' released Benchmark 1 code trains them.
 
-    metric, record = calibrate("vgg16", "late", "data/bapps", variant="lin")
-    save_calibration("vgg16_late_lin.pt", metric, **record)      # dplib.similarity
+    metric, provenance = calibrate("vgg16", "late", "data/bapps", variant="lin")
+    save_calibration("vgg16_late_lin.pt", metric, **provenance)  # dplib.similarity
 
 Per triplet (ref, p0, p1, judge): d0 = d(ref, p0), d1 = d(ref, p1) through the metric being
 trained (its channel weights behind dropout, a 1x1 convolution without bias, as lpips's lin
@@ -45,7 +45,7 @@ CLAMP_SCOPES = ("channel_weights", "every_1x1")
 TRUNK_MODES = ("train", "eval")
 FORWARD_PASSES = ("separate", "shared")
 # How a calibration trains, beside its recipe: each switch's default and the values that give
-# the released behaviour (PROTOCOL.md, Benchmark 1), checked by _check and kept in the record.
+# the released behaviour (PROTOCOL.md, Benchmark 1), checked by _check and kept in the provenance.
 SWITCHES = ("lin_cache", "clamp", "clamp_scope", "trunk_mode", "lin_trunk_mode", "forward_passes")
 HEAD_EPS = 0.1  # lpips's Dist2LogitLayer: d0 / (d1 + 0.1)
 LOG_EVERY = 20  # optimiser steps per metrics line (151K triplets in batches of 256: 30 lines an epoch)
@@ -264,7 +264,7 @@ def _fit(metric, dataset, cached, settings, name, switches, epochs, device, seed
     return history
 
 
-def _record(name, settings, switches, history, subsets, dataset, limit, seed):
+def _provenance(name, settings, switches, history, subsets, dataset, limit, seed):
     recipe = {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()}
     return {"recipe": {"name": name, **recipe, **switches, "epochs": len(history)},
             "data": {"bapps_train_subsets": list(subsets), "triplets": len(dataset), "limit": limit},
@@ -276,7 +276,7 @@ def calibrate(arch, points, root, variant="lin", recipe="released", lin_cache=Fa
               weights="imagenet", subsets=bapps.TRAIN_SUBSETS, limit=None, epochs=None, device="cpu", seed=0,
               normalize_input=True, inception_transform=False, progress=True, metrics=None):
     """Train one calibrated PerceptualSimilarity over `points` together (as lpips's metric over
-    its layers); returns (metric, record).
+    its layers); returns (metric, provenance): the recipe, the data and the history.
 
     variant: lin, tune or scratch. recipe: "released", "lpips" (RECIPES) or a dict of their
     keys. lin_cache: train "lin" on cached channel means (module docstring). clamp:
@@ -300,7 +300,7 @@ def calibrate(arch, points, root, variant="lin", recipe="released", lin_cache=Fa
     cached = channel_means(metric, dataset, settings["batch_size"], device, progress) if lin_cache else None
     history = _fit(metric, dataset, cached, settings, f"calibrate {arch}", switches, epochs, device, seed, progress,
                    metrics)
-    return metric, _record(name, settings, switches, history, subsets, dataset, limit, seed)
+    return metric, _provenance(name, settings, switches, history, subsets, dataset, limit, seed)
 
 
 def calibrate_each(arch, points, root, variant="lin", recipe="released", lin_cache=False, clamp="after_step",
@@ -309,7 +309,7 @@ def calibrate_each(arch, points, root, variant="lin", recipe="released", lin_cac
                    epochs=None, device="cpu", seed=0, normalize_input=True, inception_transform=False, progress=True,
                    metrics=None):
     """One calibrated metric per point (Benchmark 1's loss networks are single points):
-    {point: (metric, record)}. With lin_cache, one pass over the training set caches every
+    {point: (metric, provenance)}. With lin_cache, one pass over the training set caches every
     point's channel means (the shared pass Benchmark 1 makes), and each point trains on its own.
     The switches as calibrate's."""
     switches = _check(variant, dict(lin_cache=lin_cache, clamp=clamp, clamp_scope=clamp_scope, trunk_mode=trunk_mode,
@@ -325,7 +325,7 @@ def calibrate_each(arch, points, root, variant="lin", recipe="released", lin_cac
         metric = _untrained(arch, point, variant, weights, seed, device, normalize_input, inception_transform)
         history = _fit(metric, dataset, None if cached is None else {point: cached[point]}, settings,
                        f"calibrate {arch} {point}", switches, epochs, device, seed, progress, metrics)
-        out[point] = (metric, _record(name, settings, switches, history, subsets, dataset, limit, seed))
+        out[point] = (metric, _provenance(name, settings, switches, history, subsets, dataset, limit, seed))
     return out
 
 

@@ -62,8 +62,9 @@ class PerceptualSimilarity(nn.Module):
         super().__init__()
         if input_scaling not in INPUT_SCALINGS:
             raise InputError(f"input_scaling must be one of {', '.join(INPUT_SCALINGS)}, got {input_scaling!r}")
-        record = load_calibration(calibration) if isinstance(calibration, (str, Path)) else calibration
-        if record is not None and record["variant"] == "scratch":
+        if isinstance(calibration, (str, Path)):
+            calibration = load_calibration(calibration)
+        if calibration is not None and calibration["variant"] == "scratch":
             weights = None  # its network's weights come from the file
         self.network = LossNetwork(arch, points, weights=weights, normalize_input=input_scaling == "imagenet",
                                    inception_transform=inception_transform, seed=seed)
@@ -73,19 +74,19 @@ class PerceptualSimilarity(nn.Module):
         self.register_buffer("scale", torch.tensor(LPIPS_SCALE).view(1, 3, 1, 1), persistent=False)
         self.channel_weights = None  # {point: (C,)} or None for the baseline
         self.variant = "baseline"
-        if record is not None:
-            self.load_record(record)
+        if calibration is not None:
+            self.use_calibration(calibration)
 
-    def load_record(self, record):
+    def use_calibration(self, calibration):
         """Take a calibration's weights (the dict load_calibration returns)."""
-        if record["arch"] != self.arch or tuple(record["points"]) != tuple(self.points):
-            raise InputError(f"the calibration is for {record['arch']} at {'/'.join(record['points'])}, not "
-                             f"{self.arch} at {'/'.join(self.points)}: build the metric with those")
-        if record.get("network") is not None:
-            self.network.load_state_dict(record["network"])
+        if calibration["arch"] != self.arch or tuple(calibration["points"]) != tuple(self.points):
+            raise InputError(f"the calibration is for {calibration['arch']} at {'/'.join(calibration['points'])}, "
+                             f"not {self.arch} at {'/'.join(self.points)}: build the metric with those")
+        if calibration.get("network") is not None:
+            self.network.load_state_dict(calibration["network"])
         self.channel_weights = nn.ParameterDict({p: nn.Parameter(w.float().clone(), requires_grad=False)
-                                                 for p, w in record["channel_weights"].items()})
-        self.variant = record["variant"]
+                                                 for p, w in calibration["channel_weights"].items()})
+        self.variant = calibration["variant"]
 
     @classmethod
     def from_lpips(cls, net="alex", version="0.1", weights="imagenet"):
@@ -103,7 +104,7 @@ class PerceptualSimilarity(nn.Module):
                            weights_only=True)
         lins = [state[f"lin{k}.model.1.weight"].flatten() for k in range(len(points))]  # (1, C, 1, 1) each
         metric = cls(arch, tuple(points), weights=weights, input_scaling=f"lpips {version}")
-        metric.load_record({"arch": arch, "points": tuple(points), "variant": "lin", "network": None,
+        metric.use_calibration({"arch": arch, "points": tuple(points), "variant": "lin", "network": None,
                             "channel_weights": dict(zip(points, lins))})
         return metric
 
@@ -158,13 +159,13 @@ def save_calibration(path, metric, **about):
 
     if metric.channel_weights is None:
         raise InputError("the metric is the uncalibrated baseline: there are no weights to save")
-    record = {"format": FORMAT, "arch": metric.arch, "points": list(metric.points), "variant": metric.variant,
+    saved = {"format": FORMAT, "arch": metric.arch, "points": list(metric.points), "variant": metric.variant,
               "channel_weights": {p: w.detach().cpu().clone() for p, w in metric.channel_weights.items()},
               "network": ({k: v.detach().cpu().clone() for k, v in metric.network.state_dict().items()}
-                          if metric.variant in ("tune", "scratch") else None),
+                         if metric.variant in ("tune", "scratch") else None),
               "versions": {"torch": str(torch.__version__), **_versions()}, **about}
     with atomic_write(path, "wb") as handle:
-        torch.save(record, handle)
+        torch.save(saved, handle)
     return Path(path)
 
 
@@ -174,11 +175,11 @@ def load_calibration(path):
     if not path.is_file():
         raise MissingData(f"no calibration file at {path}: make one with `dplib calibrate ARCH --points ... "
                                 "--bapps DIR --out FILE`")
-    record = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(record, dict) or record.get("format") != FORMAT:
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or saved.get("format") != FORMAT:
         raise InputError(f"{path} is not a dplib calibration file ({FORMAT}); lpips's own weights load with "
                          "PerceptualSimilarity.from_lpips")
-    return record
+    return saved
 
 
 def _versions():

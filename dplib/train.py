@@ -2,7 +2,7 @@
 the best model, NaN and collapse detection, checkpoint/resume, optional mixed precision, a
 progress bar, and a clean stop on SIGTERM.
 
-    record = fit(model, loss_fn, dataset, validate, iterations=200_000, batch_size=4,
+    summary = fit(model, loss_fn, dataset, validate, iterations=200_000, batch_size=4,
                  checkpoint="runs/x/checkpoint.pt")
 
 `loss_fn(model, batch) -> scalar loss`; `validate(model) -> float` (higher is better unless
@@ -96,7 +96,7 @@ def _load_checkpoint(path):
 @dataclass
 class TrainingState:
     """Where a training run stands: what a checkpoint saves (as a dict of numbers, lists and
-    tensors, which torch.load reads with weights_only=True) and what fit's record reports."""
+    tensors, which torch.load reads with weights_only=True) and what fit's summary reports."""
 
     step: int = 0
     best_score: float = None
@@ -112,8 +112,8 @@ class TrainingState:
     def as_dict(self):
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def record(self):
-        """fit's record: the state less the model and the running mean."""
+    def summary(self):
+        """fit's summary: the state less the model and the running mean."""
         return {k: v for k, v in self.as_dict().items() if k not in ("best_model", "running_loss")}
 
     def patience_spent(self, patience):
@@ -134,15 +134,19 @@ def _resume(checkpoint, model, optimizer, state):
         state.resumed_from = state.step
 
 
-def _validate(model, validate, state, better):
-    """Run validation; keep the model (on the CPU) when its score is the best and not collapsed."""
+def validate_and_keep_best(model, validate, state, better):
+    """Run validation; keep the model (on the CPU) when its score is the best and not collapsed.
+    `validate(model)` -> a score, or {"score", "collapsed" (optional), any other values the
+    history keeps beside them}; `better(a, b)` -> a is better than b (strictly: ties keep the first).
+    fit validates through it, and so do B4's predictors."""
     model.eval()
     with torch.no_grad():
         result = validate(model)
     model.train()
-    score, collapsed = (result["score"], bool(result.get("collapsed"))) if isinstance(result, dict) else (result, False)
+    result = dict(result) if isinstance(result, dict) else {"score": result}
+    score, collapsed = result.pop("score"), bool(result.pop("collapsed", False))
     state.history.append({"step": state.step, "loss": state.running_loss, "score": float(score),
-                          "collapsed": collapsed})
+                          "collapsed": collapsed, **result})
     if collapsed:
         state.collapsed_steps.append(state.step)
     elif math.isfinite(score) and (state.best_score is None or better(score, state.best_score)):
@@ -256,7 +260,7 @@ def _one_epoch(loop, state, epoch, skip):
 
 def _validation(loop, state):
     state.seconds = time.perf_counter() - loop.started
-    score = _validate(loop.model, loop.validate, state, loop.better)
+    score = validate_and_keep_best(loop.model, loop.validate, state, loop.better)
     loop.bar.set_postfix(loss=f"{state.running_loss:.4g}", val=f"{score:.4g}",
                          best=f"{state.best_score:.4g}" if state.best_score is not None else "-")
     return score
@@ -301,7 +305,7 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
         validate_every=None, checkpoint=None, device="cpu", amp=False, mode="max", seed=0, num_workers=0,
         description="train", progress=True, collate_fn=None, optimizer=None, compile=False, patience=None,
         metrics=None, log_every=50, hooks=None, metrics_key=None):
-    """Train `model` on `dataset` with Adam; returns the training record (a dict).
+    """Train `model` on `dataset` with Adam; returns the training summary (a dict).
 
     Give `iterations` (optimizer steps) or `epochs`. Validation runs every
     `validate_every` steps (default: once per epoch) and at the end (validate None: never; the
@@ -348,11 +352,11 @@ def fit(model, loss_fn, dataset, validate, *, iterations=None, epochs=None, batc
     state.seconds = time.perf_counter() - loop.started
     if state.best_model is not None:
         model.load_state_dict(state.best_model)
-    record = state.record()
-    record.update(steps_per_epoch=len(loop.loader), total_steps=loop.total, nan=state.nan_step is not None,
+    summary = state.summary()
+    summary.update(steps_per_epoch=len(loop.loader), total_steps=loop.total, nan=state.nan_step is not None,
                   stopped_early=state.step < loop.total and state.nan_step is None,
                   collapsed=bool(state.collapsed_steps), kept_best=state.best_model is not None)
-    return copy.deepcopy(record)
+    return copy.deepcopy(summary)
 
 
 def _interrupted(loop, state):

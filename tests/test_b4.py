@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dplib.benchmarks import b4
+from dplib.benchmarks import b4, b4_decoder_retraining, b4_predictors, b4_procedures
 from dplib.cache import size_gb
 from dplib.data import embeddings
 from dplib.lossnets import LossNetwork
@@ -40,11 +40,12 @@ def autoencoder(procedure, feature_size, variational=False, dataset="svhn", kind
     return b4.build_autoencoder(procedure, dataset, feature_size, 16, variational, kind, False)
 
 
-def predictors(parts, epochs=15, select="accuracy", patience=0, standardize=False, specs=None):
+def predictors(parts, epochs=15, select="accuracy", patience=0, standardize=False, specs=None, lr=1e-3):
     """train_predictors with the released settings written out (batch 256, Adam 1e-3, MSE on one-hot)."""
-    return b4.train_predictors(*parts, epochs=epochs, batch_size=256, lr=1e-3, seed=0, device="cpu",
-                               loss="mse_onehot", select=select, patience=patience, standardize=standardize,
-                               specs=specs or b4.predictor_specs("mlp"), progress=False)
+    return b4_predictors.train_predictors(*parts, epochs=epochs, batch_size=256, lr=lr, seed=0, device="cpu",
+                                          loss="mse_onehot", select=select, patience=patience,
+                                          standardize=standardize, specs=specs or b4_predictors.predictor_specs("mlp"),
+                                          progress=False)
 
 
 def batch_of(images, count=8):
@@ -53,12 +54,12 @@ def batch_of(images, count=8):
     return next(iter(loader))
 
 
-@pytest.mark.parametrize("procedure", list(b4.PROCEDURES))
+@pytest.mark.parametrize("procedure", list(b4_procedures.PROCEDURES))
 @pytest.mark.parametrize("variational", [False, True])
 def test_every_procedure_trains(procedure, variational, svhn, network, tmp_path):
     images, _ = svhn
-    shape = b4.feature_shape(network, "svhn")
-    cache = b4.FeatureCache(network, "svhn", images, tmp_path / "f.f32", "cpu", "reflect", progress=False)
+    shape = b4_procedures.feature_shape(network, "svhn")
+    cache = b4_procedures.FeatureCache(network, "svhn", images, tmp_path / "f.f32", "cpu", "reflect", progress=False)
     model = autoencoder(procedure, int(np.prod(shape)), variational)
     loss = b4.make_loss(procedure, "svhn", network, "cpu", "sum", 1.0, False, cache)(model, batch_of(images))
     loss.backward()
@@ -77,10 +78,10 @@ def test_every_procedure_trains(procedure, variational, svhn, network, tmp_path)
 def test_cached_features_cost_one_loss_network_pass_per_step_and_none_for_prediction(svhn, network, tmp_path):
     images, _ = svhn
     counting = Counting(network)
-    cache = b4.FeatureCache(counting, "svhn", images, tmp_path / "f.f32", "cpu", "reflect", batch_size=32,
+    cache = b4_procedures.FeatureCache(counting, "svhn", images, tmp_path / "f.f32", "cpu", "reflect", batch_size=32,
                             progress=False)
     counting.calls = 0
-    feature_size = int(np.prod(b4.feature_shape(network, "svhn")))
+    feature_size = int(np.prod(b4_procedures.feature_shape(network, "svhn")))
     batch = batch_of(images)
     for procedure, with_cache, without_cache in (("I-I-PS", 1, 2), ("I-F-FP", 0, 1), ("F-F-FP", 0, 1),
                                                  ("I-I-PW", 0, 0)):
@@ -94,14 +95,14 @@ def test_cached_features_cost_one_loss_network_pass_per_step_and_none_for_predic
 def test_feature_cache_holds_the_features_and_is_reused(svhn, network, tmp_path):
     images, _ = svhn
     path = tmp_path / "f.f32"
-    cache = b4.FeatureCache(network, "svhn", images, path, "cpu", "reflect", batch_size=7, progress=False)
+    cache = b4_procedures.FeatureCache(network, "svhn", images, path, "cpu", "reflect", batch_size=7, progress=False)
     with torch.no_grad():
         direct = network(embeddings.to_model_input("svhn", images[[3, 20]], "reflect"))["semi_early"]
     assert cache[[3, 20]].dtype == torch.float32 and torch.equal(cache[[3, 20]], direct)  # the features, as computed
     stamp = path.stat().st_mtime_ns
-    b4.FeatureCache(network, "svhn", images, path, "cpu", "reflect", progress=False)
+    b4_procedures.FeatureCache(network, "svhn", images, path, "cpu", "reflect", progress=False)
     assert path.stat().st_mtime_ns == stamp
-    assert size_gb((531_131, 64, 64, 64), b4.CACHE_DTYPE) > 200  # why early points of big datasets are not cached
+    assert size_gb((531_131, 64, 64, 64), b4_procedures.CACHE_DTYPE) > 200  # why early points of big datasets are not cached
 
 
 def separable_embeddings():
@@ -116,8 +117,8 @@ def separable_embeddings():
 @pytest.mark.exercises(predictor="linear")
 def test_the_linear_predictor_is_the_mlps_without_a_hidden_layer():
     parts = separable_embeddings()
-    accuracy, records, chosen = predictors(parts, epochs=300, specs=b4.predictor_specs("linear"))  # 1 step an epoch
-    assert b4.predictor_specs("linear") == [((), "leaky_relu", None)] == b4.predictor_specs("mlp")[:1]
+    accuracy, records, chosen = predictors(parts, epochs=300, specs=b4_predictors.predictor_specs("linear"))  # 1 step an epoch
+    assert b4_predictors.predictor_specs("linear") == [((), "leaky_relu", None)] == b4_predictors.predictor_specs("mlp")[:1]
     assert len(records) == 1 and chosen == 0 and tuple(records[0]["hidden"]) == ()
     assert accuracy > 0.4  # ten classes: chance is 0.1 (one-hot MSE on a linear map learns slowly; 0.56 here)
 
@@ -159,17 +160,17 @@ def test_models_shapes():
     assert kl_divergence(torch.ones(1, 2), torch.zeros(1, 2)).item() == pytest.approx(1.0)
     assert len([m for m in mlp(64, (64, 32)) if isinstance(m, torch.nn.Linear)]) == 3
     with pytest.raises(ValueError, match="procedure"):
-        b4.check_procedure("I-I-XX")
+        b4_procedures.check_procedure("I-I-XX")
 
 
 def test_predictor_losses_on_hand_computed_cases():
     outputs, labels = torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([0, 1])
     # one-hot targets [[1, 0], [0, 1]]: squared errors 0, 0, 0, 1 -> mean 1/4 (the authors' MSELoss)
-    assert b4.predictor_loss(outputs, labels, "mse_onehot").item() == pytest.approx(0.25)
+    assert b4_predictors.predictor_loss(outputs, labels, "mse_onehot").item() == pytest.approx(0.25)
     expected = (-(1 - np.log(1 + np.e)) + np.log(2)) / 2  # -log softmax of the true class, averaged
-    assert b4.predictor_loss(outputs, labels, "cross_entropy").item() == pytest.approx(expected)
+    assert b4_predictors.predictor_loss(outputs, labels, "cross_entropy").item() == pytest.approx(expected)
     with pytest.raises(ValueError, match="choose one of mse_onehot, cross_entropy"):
-        b4.predictor_loss(outputs, labels, "hinge")
+        b4_predictors.predictor_loss(outputs, labels, "hinge")
 
 
 @pytest.mark.parametrize("autoencoder", ["released", "simple"])
@@ -185,10 +186,10 @@ def test_both_autoencoders_reconstruct_both_datasets(autoencoder):
 @pytest.mark.exercises(cache_limit_gb=0)
 def test_target_features_are_cached_only_when_they_fit(svhn, network, tmp_path):
     images, _ = svhn
-    cache, size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "f.f32", 1.0, "reflect",
+    cache, size = b4_procedures.target_features(network, "svhn", images, "cpu", tmp_path / "f.f32", 1.0, "reflect",
                                      progress=False)
-    assert isinstance(cache, b4.FeatureCache) and size == int(np.prod(b4.feature_shape(network, "svhn")))
-    none, same_size = b4.target_features(network, "svhn", images, "cpu", tmp_path / "g.f32", 0, "reflect")
+    assert isinstance(cache, b4_procedures.FeatureCache) and size == int(np.prod(b4_procedures.feature_shape(network, "svhn")))
+    none, same_size = b4_procedures.target_features(network, "svhn", images, "cpu", tmp_path / "g.f32", 0, "reflect")
     assert none is None and same_size == size and not (tmp_path / "g.f32").exists()  # cache_limit_gb 0: never
 
 
@@ -198,18 +199,18 @@ def test_003s_search_space_is_the_texts():
     """§VI: 1 or 2 hidden layers of 32, 64 or 128 units, the second no larger than the first,
     ReLU or sigmoid, softmax output or none; listed by hand here."""
     shapes = {(32,), (64,), (128,), (32, 32), (64, 32), (64, 64), (128, 32), (128, 64), (128, 128)}
-    specs = b4.predictor_specs("search")
+    specs = b4_predictors.predictor_specs("search")
     assert len(specs) == 36 and len(set(specs)) == 36
     assert {s[0] for s in specs} == shapes
     assert {(s[1], s[2]) for s in specs} == {("relu", None), ("relu", "softmax"), ("sigmoid", None),
                                             ("sigmoid", "softmax")}
-    assert b4.predictor_specs("search_linear") == [((), "leaky_relu", None), ((), "leaky_relu", "softmax")]
-    assert b4.predictor_specs("mlp") == [(s, "leaky_relu", None) for s in MLP_SHAPES]
+    assert b4_predictors.predictor_specs("search_linear") == [((), "leaky_relu", None), ((), "leaky_relu", "softmax")]
+    assert b4_predictors.predictor_specs("mlp") == [(s, "leaky_relu", None) for s in MLP_SHAPES]
     net = mlp(8, (4, 4), activation="sigmoid", output="softmax")
     assert [type(m).__name__ for m in net] == ["Linear", "Sigmoid", "Linear", "Sigmoid", "Linear", "Softmax"]
     assert torch.allclose(net(torch.randn(5, 8)).sum(dim=1), torch.ones(5))
     with pytest.raises(ValueError, match="predictor family"):
-        b4.predictor_specs("svm")
+        b4_predictors.predictor_specs("svm")
 
 
 def test_the_released_mean_loss_and_kl_weight(svhn):
@@ -237,7 +238,7 @@ def test_predictor_patience_stops_each_predictor_that_many_epochs_after_its_best
     (x, y), validation, test = separable_embeddings()
     y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(1))]  # noise labels: it overfits soon
     _, records, _ = predictors(((x, y), validation, test), epochs=60, select="loss", patience=3,
-                               specs=b4.predictor_specs("search")[:4])
+                               specs=b4_predictors.predictor_specs("search")[:4])
     for record in records:
         assert record["epochs"] == len(record["loss_curve"])
         best = record["best_epoch"]
@@ -247,13 +248,24 @@ def test_predictor_patience_stops_each_predictor_that_many_epochs_after_its_best
     assert any(r["epochs"] < 60 for r in records)
 
 
+def test_a_predictor_that_never_improves_keeps_its_first_epoch_and_stops_after_its_patience():
+    # lr 0: every epoch scores the same, a tie: the released loop kept the first epoch that reached
+    # the best (a strict comparison), and stopped `patience` epochs later
+    for select in ("accuracy", "loss"):
+        _, records, _ = predictors(separable_embeddings(), epochs=20, select=select, patience=4, lr=0.0,
+                                   specs=b4_predictors.predictor_specs("mlp")[:2])
+        for record in records:
+            assert record["best_epoch"] == 0 and record["epochs"] == 5
+            assert len(set(record["loss_curve"])) == 1
+
+
 def test_retrained_decoder_leaves_the_encoder_as_it_was(svhn, tmp_path):
     images, labels = svhn
     torch.manual_seed(0)
     model = autoencoder("I-I-PS", 0, variational=True)
     encoder_state = {k: v.clone() for k, v in model.encoder.state_dict().items()}  # incl. batch-norm statistics
     data = embeddings.Images("svhn", images, labels, "reflect")
-    retrained, record = b4.retrain_decoder(model, "I-I-PS", "svhn", torch.utils.data.Subset(data, range(24)),
+    retrained, record = b4_decoder_retraining.retrain_decoder(model, "I-I-PS", "svhn", torch.utils.data.Subset(data, range(24)),
                                            torch.utils.data.Subset(data, range(24, 32)), epochs=2, batch_size=8,
                                            lr=1e-3, device="cpu", seed=0, reduction="sum", autoencoder="released",
                                            patience=0, progress=False)
@@ -264,10 +276,10 @@ def test_retrained_decoder_leaves_the_encoder_as_it_was(svhn, tmp_path):
     x = embeddings.to_model_input("svhn", images[:5], "reflect")
     with torch.no_grad():
         expected = (retrained.eval()(x)[0] - x).abs().sum(dim=(1, 2, 3)).mean().item()
-    assert b4.reconstruction_l1(retrained, "svhn", images[:5], "cpu", "reflect", batch_size=2) == pytest.approx(
+    assert b4_decoder_retraining.reconstruction_l1(retrained, "svhn", images[:5], "cpu", "reflect", batch_size=2) == pytest.approx(
         expected, rel=1e-5)
     with pytest.raises(ValueError, match="image encoder"):
-        b4.retrain_decoder(model, "F-F-FP", "svhn", data, data, epochs=1, batch_size=8, lr=1e-3, device="cpu", seed=0,
+        b4_decoder_retraining.retrain_decoder(model, "F-F-FP", "svhn", data, data, epochs=1, batch_size=8, lr=1e-3, device="cpu", seed=0,
                            reduction="sum", autoencoder="released", patience=0)
 
 
@@ -302,9 +314,9 @@ def test_the_predictors_read_the_encoders_raw_mean_as_released_or_standardised_o
     the training split's mean and standard deviation."""
     train = (torch.tensor([[1.0, 10.0], [3.0, 30.0], [5.0, 50.0]]), torch.tensor([0, 1, 0]))
     validation, test = (torch.tensor([[3.0, 10.0]]), torch.tensor([1])), (torch.tensor([[5.0, 30.0]]), torch.tensor([0]))
-    raw = b4.predictor_inputs(train, validation, test, standardize=False)
+    raw = b4_predictors.predictor_inputs(train, validation, test, standardize=False)
     assert all(torch.equal(a[0], b[0]) for a, b in zip(raw, (train, validation, test)))
-    standardised = b4.predictor_inputs(train, validation, test, standardize=True)
+    standardised = b4_predictors.predictor_inputs(train, validation, test, standardize=True)
     # training mean (3, 30), sample standard deviation (2, 20): (3, 10) -> (0, -1), (5, 30) -> (1, 0)
     torch.testing.assert_close(standardised[1][0], torch.tensor([[0.0, -1.0]]))
     torch.testing.assert_close(standardised[2][0], torch.tensor([[1.0, 0.0]]))
@@ -326,8 +338,8 @@ def test_the_released_selection_keeps_each_mlps_lowest_loss_epoch_then_takes_the
 def test_the_released_patience_is_max_10_epochs_over_20():
     """max(10, epochs / 20), as the released EarlyStopping(patience=max(10, epochs / 20)): 10 at
     the paper's 100 predictor epochs and 10 autoencoder epochs, 25 at the companions' 500."""
-    assert (b4.patience(None, 100), b4.patience(None, 10), b4.patience(None, 500), b4.patience(None, 50)) == (10, 10, 25, 10)
-    assert b4.patience(0, 500) == 0 and b4.patience(3, 500) == 3
+    assert (b4_predictors.patience(None, 100), b4_predictors.patience(None, 10), b4_predictors.patience(None, 500), b4_predictors.patience(None, 50)) == (10, 10, 25, 10)
+    assert b4_predictors.patience(0, 500) == 0 and b4_predictors.patience(3, 500) == 3
 
 
 def test_the_feature_decoder_ends_in_a_plain_linear_as_released():
@@ -348,7 +360,7 @@ def test_a_cached_run_trains_to_the_same_weights_as_an_uncached_one(svhn, networ
     data = embeddings.Images("svhn", images, torch.zeros(len(images), dtype=torch.long), "reflect")
     weights = []
     for limit in (1.0, 0.0):  # fits, does not fit
-        cache, size = b4.target_features(network, "svhn", images, "cpu", tmp_path / f"{limit}.f32", limit, "reflect",
+        cache, size = b4_procedures.target_features(network, "svhn", images, "cpu", tmp_path / f"{limit}.f32", limit, "reflect",
                                          progress=False)
         torch.manual_seed(0)
         model = autoencoder("I-I-PS", size)

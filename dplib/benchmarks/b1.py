@@ -230,17 +230,18 @@ def evaluate_calibrated(arch, points, data_root, out_dir, subsets, jnd_subsets, 
     paths = {p: Path(out_dir) / f"calibration_{p}.pt" for p in points}
     wanted = _calibration_settings(variant, recipe, switches, train_subsets, limit, seed)
     saved = {p: load_calibration(path) for p, path in paths.items() if path.is_file()}  # each file read once
-    done = {p: PerceptualSimilarity(arch, p, calibration=record, weights=weights, inception_transform=inception_transform,
+    done = {p: PerceptualSimilarity(arch, p, calibration=calibration, weights=weights,
+                                    inception_transform=inception_transform,
                                     input_scaling="imagenet" if normalize_input else "none", seed=seed)
-            for p, record in saved.items() if _settings_of(record) == wanted}
+            for p, calibration in saved.items() if _settings_of(calibration) == wanted}
     todo = [p for p in points if p not in done]
     if todo:
         trained = calibrate_each(arch, todo, data_root, variant=variant, recipe=recipe, **switches, weights=weights,
                                  subsets=train_subsets, limit=limit, device=device, seed=seed,
                                  normalize_input=normalize_input, inception_transform=inception_transform,
                                  progress=progress, metrics=Path(out_dir) / METRICS)
-        for point, (metric, record) in trained.items():
-            save_calibration(paths[point], metric, **record)
+        for point, (metric, provenance) in trained.items():
+            save_calibration(paths[point], metric, **provenance)
             shutil.rmtree(Path(out_dir) / "calibrated" / point, ignore_errors=True)  # distances of an older one
             done[point] = metric
     two_afc_distances, jnd_distances, beyond = {}, {}, {}
@@ -266,14 +267,15 @@ def _calibration_settings(variant, recipe, switches, train_subsets, limit, seed)
                 switches={k: switches[k] for k in SWITCHES}, train_subsets=list(train_subsets), limit=limit, seed=seed)
 
 
-def _settings_of(record):
-    """_calibration_settings of a saved calibration (its record holds tuples as lists already; a
+def _settings_of(calibration):
+    """_calibration_settings of a saved calibration (it holds tuples as lists already; a
     switch it lacks, from an older dplib, makes it differ)."""
     from ..calibration import RECIPES, SWITCHES
 
-    recipe = {k: record["recipe"][k] for k in RECIPES["released"]}
-    return dict(variant=record["variant"], recipe=recipe, switches={k: record["recipe"].get(k) for k in SWITCHES},
-                train_subsets=record["data"]["bapps_train_subsets"], limit=record["data"]["limit"], seed=record["seed"])
+    recipe, data = calibration["recipe"], calibration["data"]
+    return dict(variant=calibration["variant"], recipe={k: recipe[k] for k in RECIPES["released"]},
+                switches={k: recipe.get(k) for k in SWITCHES}, train_subsets=data["bapps_train_subsets"],
+                limit=data["limit"], seed=calibration["seed"])
 
 
 def score_rows(arch, points, two_afc_distances, jnd_distances, beyond=None):

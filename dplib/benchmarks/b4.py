@@ -1,23 +1,17 @@
 """Benchmark 4: autoencoders trained with a loss network, judged by how well small
 predictors classify from their embeddings (the main paper's I-I-PS), plus the companion
-papers' procedures:
+papers' procedures, split by paper:
 
-    I-I-PW  image -> image, pixel-wise loss          I-I-PS  image -> image, Eq. 6 (the benchmark)
-    F-I-PW  features -> image, pixel-wise loss       F-I-PS  features -> image, Eq. 6
-    I-F-FP  image -> features, feature prediction    F-F-FP  features -> features, feature prediction
+    dplib.benchmarks.b4                      the benchmark: its record and contract, the run's
+                                             checks, the autoencoder, its loss and validation,
+                                             the embeddings, the score rows
+    dplib.benchmarks.b4_procedures           004's six procedures and the features they read
+    dplib.benchmarks.b4_predictors           the main paper's seven MLPs and 003's search
+    dplib.benchmarks.b4_decoder_retraining   003's Table VIII
 
-"features" are the loss network's features at the run's point; the companion papers squash
-them by a sigmoid (`feature_sigmoid=True`), the main paper's code did not (the default).
-Every loss is a sum over elements per sample, averaged over the batch; a VAE adds the KL
-divergence. The loss network's features of the training images never change, so they are
-computed once into a float16 memory-mapped file when they fit `cache_limit_gb`: Eq. 6 then
-needs one loss-network pass per step, and the FP procedures none.
-
-Predictors: seven MLPs (or a linear one) on the embeddings, trained as the authors' code
-did by default: mean squared error against one-hot targets, LeakyReLU(0.01) between layers
-(`predictor_loss="cross_entropy"`, `predictor_activation="relu"` for the usual choice);
-or companion paper 003's search (predictor_specs("search"): 36 MLPs, and its 2 linear
-regressors apart). retrain_decoder and reconstruction_l1: 003's Table VIII.
+The companion papers squash the features by a sigmoid (`feature_sigmoid=True`), the main
+paper's code did not (the default). Every loss is a sum over elements per sample, averaged over
+the batch; a VAE adds the KL divergence.
 """
 
 import functools
@@ -27,15 +21,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from ..progress import tqdm
 
-from ..cache import ArrayCache, size_gb
 from ..data import embeddings
 from ..data.embeddings import AUTOENCODER_SPLIT, SIZE, SPLITS, STL10_ORIENTATIONS, to_model_input
-from ..models.autoencoder import (AUTOENCODERS, MLP_SHAPES, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
-                                 ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence, mlp,
-                                 search_shapes_003)
+from ..errors import InputError
+from ..losses import perceptual_sse, squash
+from ..models.autoencoder import (AUTOENCODERS, Autoencoder, FeatureDecoder, FeatureEncoder, ImageDecoder,
+                                 ImageEncoder, ReleasedImageDecoder, ReleasedImageEncoder, kl_divergence)
+from ..cache import size_gb
 from . import Benchmark, Score
+from .b4_predictors import PREDICTOR_LOSSES, PREDICTOR_SELECTIONS, PREDICTORS
+from .b4_procedures import CACHE_DTYPE, PROCEDURES, check_procedure, needs_loss_network
 from .record import score_row
 
 BENCHMARK = Benchmark(
@@ -45,75 +41,8 @@ BENCHMARK = Benchmark(
             Score("linear_accuracy", "higher", ("svhn", "stl10"), label="percent, 003's linear regressors",
                   optional=True),
             Score("reconstruction_l1", "lower", ("svhn", "stl10"),
-                  label="mean L1 per test image, decoder retrained pixel-wise (004)", optional=True)),
+                  label="mean L1 per test image, decoder retrained pixel-wise (003)", optional=True)),
     paper_items=("table_3", "table_4", "table_11", "fig_2", "fig_3"), headline="b4 accuracy stl10")
-from ..losses import perceptual_sse, squash
-from ..train import adam
-from ..errors import InputError
-
-PROCEDURES = {  # name: (encoder input, decoder output, loss), in companion paper 004's order
-    "I-I-PW": ("image", "image", "pixel"), "I-I-PS": ("image", "image", "perceptual"),
-    "I-F-FP": ("image", "feature", "prediction"), "F-I-PW": ("feature", "image", "pixel"),
-    "F-I-PS": ("feature", "image", "perceptual"), "F-F-FP": ("feature", "feature", "prediction"),
-}
-
-
-def check_procedure(procedure):
-    if procedure not in PROCEDURES:
-        raise InputError(f"unknown procedure {procedure!r}; choose one of {', '.join(PROCEDURES)}")
-    return PROCEDURES[procedure]
-
-
-def needs_loss_network(procedure):
-    encoder, decoder, loss = check_procedure(procedure)
-    return "feature" in (encoder, decoder) or loss == "perceptual"
-
-
-def feature_shape(loss_network, dataset):
-    """(C, h, w) of the loss network's features for this dataset's images."""
-    point = loss_network.points[0]
-    with torch.no_grad():
-        probe = torch.zeros(1, 3, SIZE[dataset], SIZE[dataset], device=next(loss_network.buffers()).device)
-        return tuple(loss_network(probe)[point].shape[1:])
-
-
-CACHE_DTYPE = np.float32  # the features as the loss network gives them: a cached run trains as an uncached one
-
-
-class FeatureCache:
-    """The loss network's features of every image of `images`, float32, in a memory-mapped
-    file (N, C, h, w), computed once and reused by every epoch (and by reruns)."""
-
-    def __init__(self, loss_network, dataset, images, path, device, padding, batch_size=256, progress=True):
-        point = loss_network.points[0]
-
-        @torch.no_grad()
-        def features(start, stop):
-            x = to_model_input(dataset, images[start:stop], padding).to(device)
-            return loss_network(x)[point].float().cpu().numpy()
-
-        shape = (len(images),) + feature_shape(loss_network, dataset)
-        self.cache = ArrayCache(path, shape, CACHE_DTYPE, features, batch=batch_size, description="target features",
-                                progress=progress)
-
-    def __getitem__(self, indices):
-        return torch.from_numpy(np.array(self.cache.array[np.asarray(indices)]))
-
-    def remove(self):
-        """Delete the cache file: once the run is complete nothing reads it again."""
-        self.cache.remove()
-
-
-def target_features(loss_network, dataset, images, device, path, cache_limit_gb, padding, progress=True):
-    """(FeatureCache or None, feature count): the training images' features cached on disk when
-    they fit `cache_limit_gb`, else None (they are then computed every step)."""
-    shape = feature_shape(loss_network, dataset)
-    if size_gb((len(images),) + shape, CACHE_DTYPE) > cache_limit_gb:
-        return None, math.prod(shape)
-    return (FeatureCache(loss_network, dataset, images, path, device, padding, progress=progress),
-            math.prod(shape))
-
-
 IMAGE_PARTS = {"released": (ReleasedImageEncoder, ReleasedImageDecoder), "simple": (ImageEncoder, ImageDecoder)}
 
 
@@ -249,186 +178,6 @@ def embed(model, procedure, dataset, images, loss_network, device, feature_sigmo
             x = squash(loss_network(x)[loss_network.points[0]], feature_sigmoid)
         out.append(model.embed(x).float().cpu())
     return torch.cat(out)
-
-
-PREDICTOR_LOSSES = ("mse_onehot", "cross_entropy")
-
-
-def predictor_loss(outputs, labels, kind="mse_onehot"):
-    """The predictors' training loss: MSE against one-hot targets (the authors') or cross-entropy."""
-    if kind == "mse_onehot":
-        return F.mse_loss(outputs, F.one_hot(labels, outputs.shape[1]).to(outputs.dtype))
-    if kind == "cross_entropy":
-        return F.cross_entropy(outputs, labels)
-    raise InputError(f"unknown predictor loss {kind!r}; choose one of {', '.join(PREDICTOR_LOSSES)}")
-
-
-PREDICTORS = ("mlp", "linear", "search")
-
-
-def predictor_specs(family="mlp", activation="leaky_relu"):
-    """[(hidden sizes, activation, output)] of a predictor family:
-    "mlp": the main paper's seven shapes with `activation` between layers, raw outputs;
-    "linear": the no-hidden-layer one of those;
-    "search": 003's MLP search, 1-2 hidden layers of 32/64/128 (none wider than the one
-        before) x ReLU or sigmoid x raw or softmax outputs (36 MLPs);
-    "search_linear": 003's linear regressors, raw or softmax outputs (2)."""
-    if family == "mlp":
-        return [(shape, activation, None) for shape in MLP_SHAPES]
-    if family == "linear":
-        return [((), activation, None)]
-    if family == "search":
-        return [(shape, act, out) for shape in search_shapes_003() for act in ("relu", "sigmoid")
-                for out in (None, "softmax")]
-    if family == "search_linear":
-        return [((), activation, out) for out in (None, "softmax")]
-    raise InputError(f"unknown predictor family {family!r}; choose mlp, linear, search or search_linear")
-
-
-# Which epoch of each predictor is kept, and which predictor is tested: (epoch by, predictor by)
-PREDICTOR_SELECTIONS = {"loss_then_accuracy": ("loss", "accuracy"), "accuracy": ("accuracy", "accuracy"),
-                        "loss": ("loss", "loss")}
-
-
-def patience(value, epochs):
-    """Early-stopping patience: the released max(10, epochs / 20) when `value` is None, else `value`
-    (0: none)."""
-    return max(10, epochs / 20) if value is None else value
-
-
-def predictor_inputs(train, validation, test, standardize):
-    """The embeddings the predictors read: the encoder's raw mean, as the released encode_data
-    passes it (standardize=False), or each dimension standardised with the training split's
-    mean and standard deviation. Each argument and result: (embeddings (N, z), labels)."""
-    if not standardize:
-        return train, validation, test
-    mean, std = train[0].mean(dim=0), train[0].std(dim=0).clamp_min(1e-6)
-    return [((e - mean) / std, labels) for e, labels in (train, validation, test)]
-
-
-def _train_predictor(model, train, validation, epochs, batch_size, lr, seed, loss, epoch_by, patience):
-    """One predictor trained on embeddings already on its device (whole-tensor batches: 7 x 100
-    epochs of small steps, where a DataLoader's per-sample collation would cost more than the
-    step), its epoch kept by validation `epoch_by` ("accuracy", else loss), early stopping after
-    `patience` epochs without a new best. The model ends with the kept epoch's weights; returns
-    its record (best validation accuracy and loss, best epoch, epochs, the two curves)."""
-    (x, y), (xv, yv) = train, validation
-    optimizer = adam(model.parameters(), lr=lr)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    best, best_epoch, best_state, curve, loss_curve = None, -1, None, [], []
-    for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=generator).to(x.device)
-        for start in range(0, len(x), batch_size):
-            batch = order[start:start + batch_size]
-            value = predictor_loss(model(x[batch]), y[batch], loss)
-            optimizer.zero_grad(set_to_none=True)
-            value.backward()
-            optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            outputs = model(xv)
-            accuracy = (outputs.argmax(dim=1) == yv).float().mean().item()
-            validation_loss = predictor_loss(outputs, yv, loss).item()
-        curve.append(accuracy)
-        loss_curve.append(validation_loss)
-        # higher accuracy, or lower loss, is better; the first epoch that reaches it is kept
-        key = accuracy if epoch_by == "accuracy" else -validation_loss
-        if best is None or key > best[0]:
-            best, best_epoch = (key, accuracy, validation_loss), epoch
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        elif patience and epoch - best_epoch >= patience:
-            break
-    model.load_state_dict(best_state)
-    return dict(best_validation_accuracy=best[1], best_validation_loss=best[2], best_epoch=best_epoch,
-                epochs=len(curve), curve=curve, loss_curve=loss_curve)
-
-
-def train_predictors(train, validation, test, *, epochs, batch_size, lr, seed, device, loss, select, patience,
-                     standardize, specs, progress=True):
-    """Train one predictor per spec of `specs` (predictor_specs) on embeddings, early stopping
-    after `patience` epochs without a new best (0: all epochs), and test one (`select`, a key
-    of PREDICTOR_SELECTIONS):
-      "loss_then_accuracy": each predictor's epoch with the lowest validation loss (the
-          released main-paper code's checkpoint), then the predictor with the best validation
-          accuracy (the main paper's text);
-      "accuracy": the epoch and the predictor by validation accuracy;
-      "loss": both by the lowest validation loss (the companion papers' text and code).
-    Ties: the first epoch, the first (smaller) predictor. standardize: predictor_inputs.
-
-    train / validation / test: (embeddings (N, z), labels (N,)). Returns (test accuracy,
-    per-predictor records [{hidden, activation, output, best_validation_accuracy,
-    best_validation_loss, best_epoch, epochs, curve (validation accuracy per epoch), loss_curve}],
-    chosen index)."""
-    predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
-    if select not in PREDICTOR_SELECTIONS:
-        raise InputError(f"unknown predictor selection {select!r}; choose one of {', '.join(PREDICTOR_SELECTIONS)}")
-    epoch_by, predictor_by = PREDICTOR_SELECTIONS[select]
-    train, validation, test = predictor_inputs(train, validation, test, standardize)
-    (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
-    records, states = [], []
-    for hidden, spec_activation, output in tqdm(specs, desc="predictors", leave=False, disable=not progress):
-        torch.manual_seed(seed)
-        model = mlp(x.shape[1], hidden, activation=spec_activation, output=output).to(device)
-        record = _train_predictor(model, (x, y), (xv, yv), epochs, batch_size, lr, seed, loss, epoch_by, patience)
-        states.append(model)
-        records.append(dict(hidden=list(hidden), activation=spec_activation, output=output, **record))
-    keys = [r["best_validation_accuracy"] if predictor_by == "accuracy" else -r["best_validation_loss"]
-            for r in records]
-    chosen = int(np.argmax(keys))  # ties: the first (the smaller network)
-    with torch.no_grad():
-        test_accuracy = (states[chosen](xt).argmax(dim=1) == yt).float().mean().item()
-    return test_accuracy, records, chosen
-
-
-class DecoderOnFrozenEncoder(torch.nn.Module):
-    """A new image decoder on a trained encoder that stays as it is (no gradients, batch norm in
-    eval mode, the mean embedding of a VAE): forward -> (reconstruction, None, None)."""
-
-    def __init__(self, encoder, decoder):
-        super().__init__()
-        self.encoder, self.decoder = encoder.requires_grad_(False), decoder
-
-    def train(self, mode=True):
-        super().train(mode)
-        self.encoder.eval()
-        return self
-
-    def forward(self, x):
-        with torch.no_grad():
-            z = self.encoder(x)[0]  # (N, z)
-        return self.decoder(z), None, None
-
-
-def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epochs, batch_size, lr, device, seed,
-                    reduction, autoencoder, patience, num_workers=0, checkpoint=None, amp=False, progress=True):
-    """003's decoder retraining: a freshly initialised (seeded) image decoder trained with the
-    pixel-wise loss on the frozen encoder's embeddings of the autoencoder's images, keeping its
-    best epoch by validation loss. Returns (DecoderOnFrozenEncoder, training record)."""
-    check_retrainable(procedure)
-    from ..train import fit
-
-    torch.manual_seed(seed)
-    decoder = IMAGE_PARTS[autoencoder][1](SIZE[dataset], model.encoder.mean.out_features)
-    retrained = DecoderOnFrozenEncoder(model.encoder, decoder).to(device)
-    loss_fn = make_loss("I-I-PW", dataset, None, device, reduction, kl_weight=0.0, feature_sigmoid=False)
-    record = fit(retrained, loss_fn, train_set, make_validation(loss_fn, validation_set, seed), epochs=epochs,
-                 batch_size=batch_size, lr=lr, mode="min", device=device, amp=amp, seed=seed, patience=patience,
-                 num_workers=num_workers, checkpoint=checkpoint, optimizer=adam(decoder.parameters(), lr=lr),
-                 description=f"retrain decoder {procedure} {dataset}", progress=progress)
-    return retrained, record
-
-
-@torch.no_grad()
-def reconstruction_l1(model, dataset, images, device, padding, batch_size=256):
-    """Mean over images of the L1 norm of (reconstruction - image), summed over the 3 x s x s
-    values in [0, 1] (003's Table VIII measure, the released torch.norm(x - y, 1, dim=1))."""
-    model.eval()
-    total = 0.0
-    for start in range(0, len(images), batch_size):
-        x = to_model_input(dataset, images[start:start + batch_size], padding).to(device)  # (N, 3, s, s)
-        total += (model(x)[0].float() - x).abs().flatten(1).sum(dim=1).sum().item()
-    return total / len(images)
 
 
 def score_rows(test_accuracy, dataset, arch, point, procedure, variational, predictor, chosen_hidden,

@@ -145,12 +145,12 @@ def download(root, needs, base_url=None, sha256=None, progress=True):
         if part not in needs or not verify(root, {part: needs[part]}):
             continue  # not needed, or already complete
         path = downloads.fetch(base_url + archive, root / ".downloads" / archive, sha256=sha256.get(archive))
-        record = {"size": path.stat().st_size, "sha256": sha256.get(archive) or downloads.sha256sum(path)}
+        archive_entry = {"size": path.stat().st_size, "sha256": sha256.get(archive) or downloads.sha256sum(path)}
         downloads.extract(path, root / into)
         if not (root / part).is_dir():
             raise downloads.DownloadError(f"{archive} did not contain {part}; is {base_url} the BAPPS mirror?")
         path.unlink()
-        manifest.record(root, "bapps", [f for f in (root / part).rglob("*") if f.is_file()], {archive: record},
+        manifest.write(root, "bapps", [f for f in (root / part).rglob("*") if f.is_file()], {archive: archive_entry},
                         progress=progress)
     _remove_empty(root / ".downloads")
     downloads.raise_for(verify(root, needs, full=True), "bapps", root)
@@ -294,6 +294,6 @@ def write_fixture(root, patches_per_subset=12, seed=0):
     counts = {f"2afc/val/{s}": patches_per_subset for s in TWO_AFC_SUBSETS}
     counts.update({f"jnd/val/{s}": patches_per_subset for s in JND_SUBSETS})
     counts.update({f"2afc/train/{s}": patches_per_subset for s in TRAIN_SUBSETS})
-    manifest.record(root, "bapps", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
+    manifest.write(root, "bapps", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
                     extra={"counts": counts})
     return root

@@ -170,7 +170,7 @@ def download(root, needs, *, name, progress=True):
     else:
         raise InputError(f"unknown dataset {name!r}; choose svhn or stl10")
     downloads.raise_for(verify(root, needs, full=True, name=name), name, root)
-    manifest.record(folder, name, [p for p in folder.rglob("*") if p.is_file()], progress=progress)
+    manifest.write(folder, name, [p for p in folder.rglob("*") if p.is_file()], progress=progress)
     return folder
 
 
@@ -273,6 +273,6 @@ def write_fixture(root, name, counts=None, seed=0):
         (binary / "fold_indices.txt").write_text("\n".join(" ".join(map(str, range(i, 80, 10))) for i in range(10)))
     else:
         raise InputError(f"unknown dataset {name!r}; choose svhn or stl10")
-    manifest.record(folder, name, [f for f in folder.rglob("*") if f.is_file()], fixture=True, progress=False,
+    manifest.write(folder, name, [f for f in folder.rglob("*") if f.is_file()], fixture=True, progress=False,
                     extra={"counts": counts})
     return Path(root)

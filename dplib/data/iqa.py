@@ -195,7 +195,7 @@ def download(root, needs, name, progress=True):
         archives[labels.name] = {"size": labels.stat().st_size, "sha256": downloads.sha256sum(labels)}
     (root / ".downloads").rmdir() if (root / ".downloads").is_dir() and not any((root / ".downloads").iterdir()) \
         else None
-    manifest.record(root, name, [f for f in root.rglob("*") if f.is_file()], archives, progress=progress)
+    manifest.write(root, name, [f for f in root.rglob("*") if f.is_file()], archives, progress=progress)
     downloads.raise_for(verify(root, needs, name, full=True), name, root)
     return root
 
@@ -317,7 +317,7 @@ def write_fixture(root, name, references=3, kinds=3, levels=2, size=(96, 64), se
         (root / "meta_info_PIPALDataset.csv").write_text("\n".join(lines) + "\n")
     else:
         raise InputError(f"unknown opinion-score dataset {name!r}; choose one of {', '.join(NAMES)}")
-    manifest.record(root, name, [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
+    manifest.write(root, name, [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
                     extra={"counts": {"references": references, "images": len(distorted)}, "image_size": list(size)})
     return root
 

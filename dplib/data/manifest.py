@@ -34,7 +34,7 @@ def is_fixture(root):
     return bool((read(root) or {}).get("fixture"))
 
 
-def record(root, dataset, paths, archives=None, fixture=False, extra=None, progress=True):
+def write(root, dataset, paths, archives=None, fixture=False, extra=None, progress=True):
     """Add `paths` (files under root) with their size and sha256, and `archives` ({name: {size,
     sha256 or md5}}), to root's manifest; entries already there are kept. A fixture's manifest
     also holds what verify expects of it instead of the published facts (`extra`: its counts)."""

@@ -102,12 +102,12 @@ def download(root, needs, progress=True):
     if not verify(root, needs):
         return root
     path = downloads.fetch(URL, root / ".downloads" / ARCHIVE, progress=progress)
-    record = {"size": path.stat().st_size, "sha256": downloads.sha256sum(path)}
+    archive_entry = {"size": path.stat().st_size, "sha256": downloads.sha256sum(path)}
     downloads.extract(path, root)
     path.unlink()
     if (root / ".downloads").is_dir() and not any((root / ".downloads").iterdir()):
         (root / ".downloads").rmdir()
-    manifest.record(root, "nights", [f for f in root.rglob("*") if f.is_file()], {ARCHIVE: record},
+    manifest.write(root, "nights", [f for f in root.rglob("*") if f.is_file()], {ARCHIVE: archive_entry},
                     progress=progress)
     downloads.raise_for(verify(root, needs, full=True), "nights", root)
     return root
@@ -166,6 +166,6 @@ def write_fixture(root, per_split=4, size=96, seed=0):
                          f"distort/{folder}/{stem}_1.png,{split},{str(bool(i % 2))},an image of a picture")
             count += votes >= MIN_VOTES
     (base / "data.csv").write_text("\n".join(lines) + "\n")
-    manifest.record(root, "nights", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
+    manifest.write(root, "nights", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
                     extra={"counts": {"triplets": count}})
     return root

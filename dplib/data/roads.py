@@ -164,7 +164,7 @@ def download(root, needs, base_url=None, workers=8, progress=True):
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(downloads.tqdm(pool.map(lambda job: downloads.fetch(job[0], job[1], progress=False), todo),
                             total=len(todo), desc="roads tiles", unit="tile", disable=not progress))
-    manifest.record(root, "roads", [path for _, path in jobs], progress=progress)
+    manifest.write(root, "roads", [path for _, path in jobs], progress=progress)
     downloads.raise_for(verify(root, needs, full=True), "roads", root)
     return root
 
@@ -235,6 +235,6 @@ def write_fixture(root, counts=(("train", 8), ("valid", 2), ("test", 3)), size=2
             image.save(root / split / "sat" / f"{name}.tiff")
             mask.save(root / split / "map" / f"{name}.tif")
     written = [p for split, _ in counts for kind in KINDS for p in (root / split / kind).iterdir()]
-    manifest.record(root, "roads", written, fixture=True, progress=False,
+    manifest.write(root, "roads", written, fixture=True, progress=False,
                     extra={"counts": dict(counts), "size": [size, size]})
     return root

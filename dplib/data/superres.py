@@ -304,7 +304,7 @@ def download(root, needs, workers=8, progress=True):
     written += [p for name in wanted for p in (root / name).glob("*.png")]
     if (root / ".downloads").is_dir() and not any((root / ".downloads").iterdir()):
         (root / ".downloads").rmdir()
-    manifest.record(root, "superres", written, archives, progress=progress)
+    manifest.write(root, "superres", written, archives, progress=progress)
     downloads.raise_for(verify(root, needs, full=True), "superres", root)
     return root
 
@@ -386,6 +386,6 @@ def write_fixture(root, train=12, validation=4, test=(3, 3, 3), size=(320, 352),
         for i in range(count):
             height, width = int(rng.integers(90, 140)), int(rng.integers(90, 140))  # not multiples of 8
             cut(height, width).save(folder / f"img_{i:03d}.png")
-    manifest.record(root, "superres", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
+    manifest.write(root, "superres", [f for f in root.rglob("*") if f.is_file()], fixture=True, progress=False,
                     extra={"counts": dict(zip(TEST_SETS, test))})
     return root

@@ -179,9 +179,9 @@ def _calibrate(args):
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     device = resolve_device(args.device)
-    metric, record = calibrate(args.arch, args.points, args.bapps, lin_cache=args.lin_cache, device=device, **options)
+    metric, provenance = calibrate(args.arch, args.points, args.bapps, lin_cache=args.lin_cache, device=device, **options)
     scores = score(metric, args.bapps, device=device, limit=args.limit)
-    save_calibration(out, metric, **record, scores=scores)
+    save_calibration(out, metric, **provenance, scores=scores)
     summary = ", ".join(f"{name} {values['all']:.4f}" for name, values in scores.items()) or "no val sets found"
     print(f"{args.arch} {'/'.join(metric.points)} {metric.variant}: {summary} -> {out}")
     return 0

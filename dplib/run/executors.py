@@ -163,12 +163,12 @@ def _run_local(directories, workers, progress, spec, heartbeats):
                         tree = psutil.Process(process.pid).children(recursive=True) + [psutil.Process(process.pid)]
                         kill_processes(tree)
                     process.wait()
-                    folder.record_end("failed", {"name": "Timeout", "limit": "run_s", "limit_s": run_s,
+                    folder.mark_end("failed", {"name": "Timeout", "limit": "run_s", "limit_s": run_s,
                                                  "cell": current_cell(folder.notebook),
                                                   "message": f"the run exceeded its limit of {run_s} s and did not "
                                                              "stop itself; its processes were killed"})
             if process.returncode:
-                folder.record_end("failed", {"name": "ProcessDied", "cell": None,
+                folder.mark_end("failed", {"name": "ProcessDied", "cell": None,
                                              "message": f"exit code {process.returncode}: {folder.log_tail()}"})
         finally:
             heartbeats.discard(claim)
@@ -201,7 +201,7 @@ def _run_slurm(directories, spec, cluster, workers, progress, heartbeats):
         return
 
     def on_done(directory, claim, note):
-        RunFolder(directory).record_end("interrupted", {
+        RunFolder(directory).mark_end("interrupted", {
             "name": "Interrupted", "cell": None, "message": note or "the Slurm job ended without recording the run's end"})
         heartbeats.discard(claim)
         claim.release()

@@ -54,8 +54,8 @@ class RunFolder:
     def params(self):
         return read_json(self.path / PARAMS)
 
-    def write_params(self, record):
-        write_json_atomic(self.path / PARAMS, record)
+    def write_params(self, params):
+        write_json_atomic(self.path / PARAMS, params)
 
     def status(self):
         return read_json(self.path / STATUS) or {}
@@ -75,14 +75,14 @@ class RunFolder:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
     def append_attempt(self):
-        record = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        attempt = {"host": socket.gethostname(), "pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         with open(self.path / ATTEMPTS, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(attempt) + "\n")
 
     def log_tail(self, characters=2000):
         return self.log.read_text(errors="replace")[-characters:] if self.log.is_file() else ""
 
-    def record_end(self, state, error):
+    def mark_end(self, state, error):
         """Record an end the run's own process could not record (it died, or never started); an
         end the process recorded itself is kept."""
         status = self.status()
