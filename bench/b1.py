@@ -11,7 +11,9 @@ few percent of float32's speed and would take most of the script's time.
 
 Each measurement runs its variants side by side for a share of --budget seconds (rounds sized by
 time, bench/common.interleaved), so that the whole script stays near its budget on any CPU: a
-slow one measures fewer rounds. --repeat fixes the rounds instead.
+slow one measures fewer rounds. The score check on the fixture has a share too: its triplets per
+subset (at most --fixture-triplets) are as many as the measured speed gets through in it. --repeat
+fixes the rounds, and the fixture at --fixture-triplets, instead.
 """
 
 import argparse
@@ -58,7 +60,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=50)
     add_rounds_arguments(parser, budget_s=180)
     parser.add_argument("--data-root", help="a BAPPS root for the score check (default: a fixture built here)")
-    parser.add_argument("--fixture-triplets", type=int, default=200, help="fixture size per subset")
+    parser.add_argument("--fixture-triplets", type=int, default=200,
+                        help="fixture size per subset, at most (fewer where the budget's share would not run them)")
     args = parser.parse_args()
     import lpips
 
@@ -68,7 +71,7 @@ def main():
     ref, p0, p1 = (torch.rand(args.triplets, 3, 64, 64, device=device) for _ in range(3))
     print(f"torch {torch.__version__}, device {device}, threads {torch.get_num_threads()}, "
           f"{args.triplets} triplets of 64x64, batch {args.batch_size}; {rounds_line(args)}")
-    args.timing = rounds(args, 4)  # two networks, two measurements each
+    args.timing = rounds(args, 6)  # two networks, two measurements and a score check each
     for arch in ("alexnet", "vgg16"):
         together = LossNetwork(arch, POINTS, weights=None).to(device)
         alone = {p: LossNetwork(arch, p, weights=None).to(device) for p in POINTS}
@@ -114,6 +117,17 @@ def shared_pass(network, dataset, args, **options):
                                      device=args.device, progress=False, **options)
 
 
+def fixture_size(args, rates):
+    """Fixture triplets per subset for the score check: --fixture-triplets, or with a --budget
+    as many as its share runs at the slowest of `rates` (triplets/s), in every 2AFC and JND subset
+    for each of the len(rates) / 2 precisions (at least 8)."""
+    if args.repeat:
+        return args.fixture_triplets
+    subsets = len(bapps.TWO_AFC_SUBSETS) + len(bapps.JND_SUBSETS)
+    affordable = args.timing["budget_s"] * min(rates) / (subsets * len(rates) / 2)
+    return max(8, min(args.fixture_triplets, int(affordable)))
+
+
 def precision(arch, network, dataset, ref, args):
     """The shared pass under autocast (float16, bfloat16) and channels_last: speed, and the
     largest change of any 2AFC and JND score from float32, for each dtype's faster layout."""
@@ -131,10 +145,10 @@ def precision(arch, network, dataset, ref, args):
         print(f"{arch}: no reduced precision to compare with float32's scores on this device")
         return
     with tempfile.TemporaryDirectory() as scratch:
-        root = args.data_root
+        root, per_subset = args.data_root, fixture_size(args, [len(ref) / t[key] for key in t])
         if root is None:
             root = Path(scratch) / "bapps"
-            bapps.write_fixture(root, patches_per_subset=args.fixture_triplets)
+            bapps.write_fixture(root, patches_per_subset=per_subset)
         scores = {}
         for autocast in dtypes:
             key = min([(autocast, False), (autocast, True)], key=t.get)
@@ -143,7 +157,7 @@ def precision(arch, network, dataset, ref, args):
                                     batch_size=args.batch_size, device=args.device, progress=False, **options)
             scores[autocast] = {(r["score"], r["dataset"], r["point"]): r["value"]
                                 for r in b1.score_rows(arch, net.points, *distances)}
-    data = "BAPPS" if args.data_root else f"the fixture ({args.fixture_triplets} per subset)"
+    data = "BAPPS" if args.data_root else f"the fixture ({per_subset} per subset)"
     for autocast in dtypes[1:]:
         for score in ("2afc", "jnd_map"):
             delta = {k: abs(v - scores[False][k]) for k, v in scores[autocast].items() if k[0] == score}

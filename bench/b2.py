@@ -4,7 +4,11 @@ full-network forward, the device-hours of the full grid, compiled vs eager steps
 (decode vs cache, and the wait per step), and
 what bfloat16 (and float16 on a GPU) changes in the scores of a small training run.
 
-    python bench/b2.py [--device cuda] [--crop 288] [--steps 3] [--precision-steps 40]
+    python bench/b2.py [--device cuda] [--crop 288] [--budget 240] [--precision-steps 40]
+
+The timed steps share --budget seconds (bench/common.interleaved: rounds sized by time, so a
+slow CPU measures fewer rounds; --repeat fixes them); the precision comparison trains a fixed
+--precision-steps steps and the loading wait 12 steps, outside it.
 """
 
 import argparse
@@ -18,7 +22,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import grid_lengths, interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
+from common import (add_rounds_arguments, grid_lengths, interleaved, notebook_defaults, precision_changes,  # noqa: E402
+                    print_compiled_steps, rounds, rounds_line)
 
 from dplib.benchmarks import b2  # noqa: E402
 from dplib.data import superres  # noqa: E402
@@ -36,7 +41,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--crop", type=int, default=None, help="target size (default: 288 on GPU, 128 on CPU)")
-    parser.add_argument("--steps", type=int, default=3)
+    add_rounds_arguments(parser, budget_s=240)
     parser.add_argument("--workers", type=int, default=4, help="data-loading processes (the notebook's default: 4)")
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the compiled-step timing")
     parser.add_argument("--precision-steps", type=int, default=40, help="training steps of the precision comparison")
@@ -44,7 +49,8 @@ def main():
     device, crop = args.device, args.crop or (288 if args.device.startswith("cuda") else 128)
     torch.manual_seed(0)
     hr = torch.rand(4, 3, crop, crop, device=device)
-    print(f"torch {torch.__version__}, device {device}, batch 4 of {crop}x{crop}, x4")
+    print(f"torch {torch.__version__}, device {device}, batch 4 of {crop}x{crop}, x4; {rounds_line(args)}")
+    args.timing = rounds(args, len(CONFIGS) + 2 * args.compile + 1)  # the steps, the compiled ones, the data
     time_steps(args, hr, crop, device)
     data_and_precision(args, crop, device)
 
@@ -82,7 +88,7 @@ def time_steps(args, hr, crop, device):
             classifier(hr)
 
         t = interleaved({"step": full_step, "model": model_only_step, "truncated": truncated, "whole": whole},
-                        repeat=args.steps)
+                        **args.timing)
         step_times.append(t["step"])
         share = 1 - t["model"] / t["step"]
         print(f"{arch:14s} {point:6s} {1 / t['step']:6.2f} steps/s   loss network {share:5.1%} of a step   "
@@ -96,7 +102,7 @@ def time_steps(args, hr, crop, device):
     if args.compile:
         print_compiled_steps(f"model + loss network, batch 4 of {crop} px",
                              (("vgg16", "early"), ("squeezenet1_1", "late")), lambda network: TransformerNet(4),
-                             lambda network: b2.make_loss(network, 4, device), hr, device, args.steps)
+                             lambda network: b2.make_loss(network, 4, device), hr, device, args.timing)
 
 
 
@@ -109,7 +115,7 @@ def data_and_precision(args, crop, device):
                                      degradation=B2["degradation"], seed=B2["seed"])
         cached = superres.CachedPairs(decoded, Path(scratch) / "cache")
         t = interleaved({"decode": lambda: [decoded[i] for i in range(len(decoded))],
-                         "cache": lambda: [cached[i] for i in range(len(cached))]}, repeat=3)
+                         "cache": lambda: [cached[i] for i in range(len(cached))]}, **args.timing)
         print(f"\ndata, one process: decode JPEG + resize + PIL degradation {len(decoded) / t['decode']:7.1f} pairs/s, "
               f"cached pairs {len(cached) / t['cache']:9.1f} pairs/s ({t['decode'] / t['cache']:.0f}x); a step uses 4")
 

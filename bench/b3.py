@@ -3,7 +3,11 @@ vs 0) for an early and a late point, the overhead ratio, the device-hours of the
 (56 runs x 100 epochs x 1108 tiles), compiled vs eager steps, and what bfloat16 (and float16 on a GPU) changes in
 the scores of a small training run.
 
-    python bench/b3.py [--device cuda] [--size 224] [--steps 3] [--precision-epochs 4]
+    python bench/b3.py [--device cuda] [--size 224] [--budget 180] [--precision-epochs 60]
+
+The timed steps share --budget seconds (bench/common.interleaved: rounds sized by time, so a
+slow CPU measures fewer rounds; --repeat fixes them); the precision comparison trains a fixed
+--precision-epochs epochs, outside it.
 """
 
 import argparse
@@ -16,7 +20,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import grid_lengths, interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
+from common import (add_rounds_arguments, grid_lengths, interleaved, notebook_defaults, precision_changes,  # noqa: E402
+                    print_compiled_steps, rounds, rounds_line)
 
 from dplib.benchmarks import b3  # noqa: E402
 from dplib.data import roads  # noqa: E402
@@ -35,14 +40,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--size", type=int, default=None, help="tile size (default: 224 on GPU, 96 on CPU)")
-    parser.add_argument("--steps", type=int, default=3)
+    add_rounds_arguments(parser, budget_s=180)
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the compiled-step timing")
     parser.add_argument("--precision-epochs", type=int, default=60, help="epochs of the precision comparison")
     args = parser.parse_args()
     device, size = args.device, args.size or (224 if args.device.startswith("cuda") else 96)
     torch.manual_seed(0)
     images, masks = torch.rand(BATCH, 3, size, size, device=device), (torch.rand(BATCH, 1, size, size, device=device) > 0.9).float()
-    print(f"torch {torch.__version__}, device {device}, batch {BATCH} of {size}x{size}, K = 3")
+    print(f"torch {torch.__version__}, device {device}, batch {BATCH} of {size}x{size}, K = 3; {rounds_line(args)}")
+    timing = rounds(args, len(CONFIGS) + 2 * args.compile)  # the steps, the compiled ones
     times = []
     for arch, point in CONFIGS:
         model = b3.build_model(B3).to(device)
@@ -55,7 +61,7 @@ def main():
             loss.backward()
             optimizer.step()
 
-        t = interleaved({"with": lambda: step(0.01), "without": lambda: step(0.0)}, repeat=args.steps)
+        t = interleaved({"with": lambda: step(0.01), "without": lambda: step(0.0)}, **timing)
         times.append(t["with"])
         print(f"{arch:14s} {point:6s} step with the perceptual term {t['with'] * 1e3:7.0f} ms, BCE only "
               f"{t['without'] * 1e3:7.0f} ms: overhead {t['with'] / t['without']:.2f}x")
@@ -67,7 +73,7 @@ def main():
     if args.compile:
         print_compiled_steps(f"U-Net x K + loss network, batch {BATCH} of {size} px",
                              (("vgg19", "early"), ("squeezenet1_1", "late")), lambda network: b3.build_model(B3),
-                             lambda network: b3.make_loss(network, 0.01, device), (images, masks), device, args.steps)
+                             lambda network: b3.make_loss(network, 0.01, device), (images, masks), device, timing)
 
     with tempfile.TemporaryDirectory() as scratch:
         root = roads.write_fixture(Path(scratch) / "roads")

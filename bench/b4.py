@@ -3,7 +3,11 @@ the training time of I-F-FP vs I-I-PS (paper 004 reports 55-75%), the share of a
 spent on embeddings and predictors, compiled vs eager steps, and what bfloat16 (and float16 on a GPU) changes in the
 accuracy of a small run.
 
-    python bench/b4.py [--device cuda] [--images 1024] [--networks alexnet:semi_early,vgg16:mid]
+    python bench/b4.py [--device cuda] [--images 1024] [--networks alexnet:semi_early,vgg16:mid] [--budget 180]
+
+The timed epochs and steps share --budget seconds (bench/common.interleaved: rounds sized by time,
+so a slow CPU measures fewer rounds; --repeat fixes them); the share of a run (one epoch of each
+part) and the precision comparison (--precision-epochs) are fixed work, outside it.
 """
 
 import argparse
@@ -17,7 +21,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import interleaved, notebook_defaults, precision_changes, print_compiled_steps  # noqa: E402
+from common import (add_rounds_arguments, interleaved, notebook_defaults, precision_changes,  # noqa: E402
+                    print_compiled_steps, rounds, rounds_line)
 
 from dplib.benchmarks import b4, b4_predictors, b4_procedures  # noqa: E402
 from dplib.data import embeddings  # noqa: E402
@@ -70,7 +75,7 @@ def main():
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--networks", default="alexnet:semi_early,vgg16:mid,resnet50:late",
                         help="arch:point pairs, comma-separated")
-    parser.add_argument("--repeat", type=int, default=2)
+    add_rounds_arguments(parser, budget_s=180)
     parser.add_argument("--no-compile", dest="compile", action="store_false", help="skip the compiled-step timing")
     parser.add_argument("--precision-epochs", type=int, default=2, help="autoencoder epochs of the precision comparison")
     args = parser.parse_args()
@@ -78,9 +83,11 @@ def main():
     torch.manual_seed(0)
     images = torch.randint(0, 256, (args.images, 3, 32, 32), dtype=torch.uint8)  # SVHN-sized
     labels = torch.randint(0, 10, (args.images,))
-    print(f"torch {torch.__version__}, device {device}, {args.images} SVHN-sized images (64 px), batch 128")
+    print(f"torch {torch.__version__}, device {device}, {args.images} SVHN-sized images (64 px), batch 128; "
+          f"{rounds_line(args)}")
     loader = torch.utils.data.DataLoader(embeddings.Images("svhn", images, labels, PADDING), batch_size=128, shuffle=True)
     configs = [tuple(c.split(":")) for c in args.networks.split(",")]
+    args.timing = rounds(args, len(configs) + 2 * args.compile)  # each network's epochs, two compiled steps
     cached_against_recomputed(args, configs, images, loader, device)
     share_of_a_run(args, configs, images, labels, loader, device)
     compiled_and_precision(args, configs, loader, device)
@@ -106,7 +113,7 @@ def cached_against_recomputed(args, configs, images, loader, device):
                 loss_fn = loss_for(procedure, "svhn", network, device, cached)
                 flops[name] = step_flops(model, loss_fn, next(iter(loader)))
                 runs[name] = (lambda m=model, f=loss_fn, o=optimizer: epoch(m, f, loader, o))
-            t = interleaved(runs, repeat=args.repeat)
+            t = interleaved(runs, **args.timing)
         print(f"\n{arch} {point} ({feature_size} features): I-I-PS epoch with cached targets {t['cached']:.2f} s, "
               f"recomputed {t['recomputed']:.2f} s: {t['recomputed'] / t['cached']:.2f}x faster (FLOP ratio, its "
               f"ceiling: {flops['recomputed'] / flops['cached']:.2f}x; cache built once in {build:.2f} s)")
@@ -152,7 +159,7 @@ def compiled_and_precision(args, configs, loader, device):
             "I-I-PS autoencoder + loss network, batch 128", configs[:2],
             lambda network: autoencoder("I-I-PS", "svhn", int(np.prod(b4_procedures.feature_shape(network, "svhn")))),
             lambda network: loss_for("I-I-PS", "svhn", network, device), next(iter(loader)), device,
-            args.repeat + 1)
+            args.timing)
 
     with tempfile.TemporaryDirectory() as scratch:
         root = embeddings.write_fixture(embeddings.write_fixture(Path(scratch), "svhn"), "stl10")

@@ -90,10 +90,10 @@ def precision_changes(scores_after_training, precisions=("bfloat16",), device="c
     return largest
 
 
-def compiled_vs_eager(model, loss_fn, batch, repeat=3):
+def compiled_vs_eager(model, loss_fn, batch, timing):
     """One training step (forward, `loss_fn(model, batch)`, backward, Adam) eager and through
     torch.compile (what fit(compile=True) does), measured side by side on two copies of
-    `model`; returns (eager s/step, compiled s/step, compile seconds: the first compiled step
+    `model` for `timing` (interleaved's keywords: rounds(args, parts)); returns (eager s/step, compiled s/step, compile seconds: the first compiled step
     minus a compiled step)."""
     import copy
 
@@ -114,20 +114,21 @@ def compiled_vs_eager(model, loss_fn, batch, repeat=3):
     step("compiled", compiled_loss)
     first = time.perf_counter() - start
     t = interleaved({"eager": lambda: step("eager", loss_fn), "compiled": lambda: step("compiled", compiled_loss)},
-                    repeat=repeat)
+                    **timing)
     return t["eager"], t["compiled"], first - t["compiled"]
 
 
-def print_compiled_steps(what, configs, build_model, make_loss, batch, device, repeat):
+def print_compiled_steps(what, configs, build_model, make_loss, batch, device, timing):
     """compiled_vs_eager for each (arch, point) of `configs`, printed: `build_model(network)`
-    and `make_loss(network)` give the model and loss_fn for that loss network."""
+    and `make_loss(network)` give the model and loss_fn for that loss network; `timing`: each
+    one's rounds (interleaved's keywords)."""
     from dplib.lossnets import LossNetwork
 
     print(f"\ncompiled training steps (fit(compile=True): {what} through torch.compile), side by side")
     for arch, point in configs:
         network = LossNetwork(arch, point, weights=None).to(device)
         eager, compiled, compile_seconds = compiled_vs_eager(build_model(network).to(device), make_loss(network), batch,
-                                                             repeat)
+                                                             timing)
         payback = (f"paid back after {compile_seconds / (eager - compiled):,.0f} steps" if compiled < eager
                    else "never paid back")
         print(f"{arch + ' ' + point:22s} eager {eager * 1e3:8.1f} ms/step, compiled {compiled * 1e3:8.1f} ms/step: "

@@ -6,9 +6,11 @@ by tests/test_gpu.py; and the output of every bench/*.py run with --device. One 
 device: results/gpu/<device name>.json.
 
     python bench/gpu_report.py [--device cuda] [--out results/gpu] [--memory-record runs/gpu/memory.jsonl]
-                               [--bench-timeout 3600] [--smoke]
+                               [--bench-timeout 3600] [--budget 600] [--smoke]
 
---smoke (for the tests on a CPU): small sizes, two small networks, no bench scripts.
+The steps measured share --budget seconds (bench/common.interleaved: rounds sized by time;
+--repeat fixes them). --smoke (for the tests on a CPU): small sizes, two small networks, one
+round each, no bench scripts.
 """
 
 import argparse
@@ -24,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import grid_lengths, interleaved, notebook_defaults  # noqa: E402
+from common import add_rounds_arguments, grid_lengths, interleaved, notebook_defaults, rounds, rounds_line  # noqa: E402
 
 from dplib.benchmarks import b2, b3, b4, benchmark as benchmark_record  # noqa: E402
 from dplib.data import bapps, embeddings  # noqa: E402
@@ -89,8 +91,9 @@ def step_function(benchmark, arch, batch, side, device):
     return step
 
 
-def measure(benchmark, arch, precision, sizes, device, repeat):
-    """Seconds per step and peak memory (GiB, CUDA only) of one benchmark step."""
+def measure(benchmark, arch, precision, sizes, device, timing):
+    """Seconds per step and peak memory (GiB, CUDA only) of one benchmark step, its rounds
+    `timing` (interleaved's keywords)."""
     batch, side = sizes[benchmark]
     dtype = {"float32": None, "float16": torch.float16, "bfloat16": torch.bfloat16}[precision]
     step = step_function(benchmark, arch, batch, side, device)
@@ -105,7 +108,7 @@ def measure(benchmark, arch, precision, sizes, device, repeat):
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    seconds = interleaved({"step": run}, repeat=repeat)["step"]
+    seconds = interleaved({"step": run}, **timing)["step"]
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
     return {"benchmark": benchmark, "arch": arch, "precision": precision, "batch": batch, "side": side,
             "seconds_per_step": seconds, "steps_per_second": 1 / seconds, "peak_memory_gib": peak}
@@ -161,23 +164,26 @@ def main():
                         help="the peak memory rows tests/test_gpu.py wrote ($DPLIB_GPU_RECORD)")
     parser.add_argument("--junit", default="runs/gpu/junit.xml", help="the gpu tests' JUnit XML (outcomes)")
     parser.add_argument("--bench-timeout", type=int, default=3600, help="seconds per bench script")
-    parser.add_argument("--repeat", type=int, default=5)
+    add_rounds_arguments(parser, budget_s=600)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     device = args.device
     if device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("gpu_report: --device cuda but torch sees no CUDA GPU; run it on a machine with an NVIDIA GPU")
-    sizes, repeat = (SMOKE, 1) if args.smoke else (PAPER, args.repeat)
+    sizes = SMOKE if args.smoke else PAPER
     amp = "float16" if device.startswith("cuda") else "bfloat16"
     name = device_name(device)
-    print(f"torch {torch.__version__}, {name}", flush=True)
+    networks_of = families(args.smoke)
+    measured = sum(len(dict.fromkeys(networks)) for networks in networks_of.values()) * len(sizes) * 2
+    timing = {"repeat": 1} if args.smoke else rounds(args, measured)
+    print(f"torch {torch.__version__}, {name}; {'one round each' if args.smoke else rounds_line(args)}", flush=True)
     steps_per_run, runs = grid_lengths("b1", "b2", "b3", "b4")
     rows = []
-    for family, networks in families(args.smoke).items():
+    for family, networks in networks_of.items():
         for arch in dict.fromkeys(networks):  # a one-network family once
             for benchmark in sizes:
                 for precision in ("float32", amp):
-                    rows.append(measure(benchmark, arch, precision, sizes, device, repeat) | {"family": family})
+                    rows.append(measure(benchmark, arch, precision, sizes, device, timing) | {"family": family})
                     r = rows[-1]
                     print(f"{benchmark:9s} {arch:18s} {precision:9s} {r['steps_per_second']:8.2f} steps/s"
                           + (f"  peak {r['peak_memory_gib']:.2f} GiB" if r["peak_memory_gib"] is not None else ""),

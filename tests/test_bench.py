@@ -107,3 +107,35 @@ def test_the_bench_scripts_timed_rounds_are_sized_by_their_budget(monkeypatch):
     common.add_rounds_arguments(parser, budget_s=60)
     assert common.rounds(parser.parse_args([]), 5) == {"budget_s": 12.0}
     assert common.rounds(parser.parse_args(["--repeat", "2"]), 5) == {"repeat": 2}
+
+
+def test_b1_sizes_its_score_check_fixture_by_its_budget():
+    # the score check's share of the budget, at the slowest measured speed, over BAPPS's 6 2AFC and
+    # 2 JND subsets for each precision compared: by hand, 30 s x 10 triplets/s / (8 subsets x 2) = 18
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import b1 as bench_b1
+
+    args = argparse.Namespace(repeat=None, fixture_triplets=200, timing={"budget_s": 30.0})
+    # rates of float32 and bfloat16, each in both layouts: two precisions
+    assert bench_b1.fixture_size(args, [40.0, 10.0, 25.0, 30.0]) == 18
+    assert bench_b1.fixture_size(argparse.Namespace(**{**vars(args), "timing": {"budget_s": 3000.0}}),
+                                 [40.0, 10.0, 25.0, 30.0]) == 200  # never more than --fixture-triplets
+    assert bench_b1.fixture_size(argparse.Namespace(**{**vars(args), "timing": {"budget_s": 0.1}}),
+                                 [40.0, 10.0]) == 8  # at least 8
+    assert bench_b1.fixture_size(argparse.Namespace(**{**vars(args), "repeat": 2}), [1.0]) == 200  # fixed rounds
+
+
+def test_b1_with_a_tiny_budget_finishes_in_minutes():
+    # everything bench/b1.py does beyond its timed rounds is bounded too (its score check's fixture
+    # is sized by the budget), so a tiny budget ends it within a few minutes even on a busy 2-core
+    # CI machine; the default budget (180 s) then keeps the whole script under 5 minutes on any CPU
+    done = subprocess.run([sys.executable, "bench/b1.py", "--budget", "4", "--triplets", "10", "--batch-size", "10"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "timed rounds: a budget of 4 s in all" in done.stdout and "the whole script:" in done.stdout
+    for line in done.stdout.splitlines():
+        if "vs float32 on the fixture" in line:  # where a reduced precision is native: a fixture the budget
+            # shrank from 200 per subset (0.7 s at 1,000 triplets/s, a CPU's best for alexnet, runs 80)
+            assert int(line.split("fixture (")[1].split(" per subset")[0]) < 200, line

@@ -5,7 +5,9 @@ fifth made with `dplib new-benchmark` (the worked example of a task of one's own
     b2  super-resolution x4 / x8 with Eq. 3 (PSNR, SSIM)             notebooks/b2_super_resolution.ipynb
     b3  road delineation with an iterative U-Net and Eq. 5           notebooks/b3_delineation.ipynb
     b4  autoencoder embeddings with Eq. 6, and the companion papers' notebooks/b4_autoencoding.ipynb
-        procedures (I-I-PW ... F-F-FP, VAEs, 003's predictor search)
+        procedures (I-I-PW ... F-F-FP, VAEs, 003's predictor search), apart
+        by paper: b4_procedures (004), b4_predictors (the paper's MLPs and
+        003's search), b4_decoder_retraining (003's Table VIII)
     b5  image denoising with a DnCNN (Gaussian noise, sigma 25/255)    notebooks/b5_denoising.ipynb
 
 Each benchmark is a record (`Benchmark`): its notebook, params file, datasets, the scores its
@@ -55,7 +57,7 @@ class Benchmark:
     notebook: str            # relative to the repository root (or to its folder, for one outside it)
     params: str              # its params file, likewise
     datasets: tuple          # the datasets its runs read (dplib.data.registry); () for its own
-    scores: tuple            # Score records
+    scores: tuple            # its Scores
     paper_items: tuple = ()  # the paper's tables and figures it feeds ("table_6", "fig_2")
     headline: str = ""       # its score key in the per-point figure (Fig. 2); default: the first score's first cell
     root: str = field(default="", compare=False)  # the folder notebook and params are relative to
@@ -79,7 +81,7 @@ class Benchmark:
         return self.call("data_roots", parameters)
 
     def score(self, name):
-        """The Score record called `name`, or None."""
+        """The Score called `name`, or None."""
         return next((s for s in self.scores if s.name == name), None)
 
     def headline_key(self):
