@@ -23,9 +23,10 @@ notebook-filter:
 	  echo "nbstripout: notebooks are stripped of outputs as git reads them"; \
 	else echo "not a git checkout: no notebook filter installed"; fi
 
-# two test processes: most tests wait on notebook kernels and subprocesses
+# three test processes on two cores: most tests wait on notebook kernels, subprocesses and
+# servers (a full run measured 64% of two cores busy with two)
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -n 2
+	$(PYTHON) -m pytest -q -n 3
 
 demo: $(STAMP)
 	$(PYTHON) -m dplib.run.demo

@@ -12,6 +12,12 @@ ROOT = Path(__file__).parents[1]
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # notebook kernels and grid workers share 2 cores
 
 
+def pytest_collection_modifyitems(items):
+    """The tests marked long first (stable otherwise): xdist hands tests out in order, and a
+    long one handed out last would finish the run alone while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 def dplib_cli(*args, cwd, timeout=600, **kwargs):
     """`dplib ARGS` (python -m dplib) run in `cwd`, its output captured."""
     return subprocess.run([sys.executable, "-m", "dplib", *args], cwd=cwd, capture_output=True, text=True,

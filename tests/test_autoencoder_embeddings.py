@@ -69,6 +69,7 @@ def test_003s_table_8_relative_reconstruction(tmp_path):
     assert list(table.index) == list(autoencoder_embeddings.AUTOENCODERS.values())
 
 
+@pytest.mark.long
 def test_the_autoencoder_embeddings_smoke_grid_runs_collects_and_rebuilds_its_tables(tmp_path, smoke_params):
     """params/autoencoder_embeddings.yaml at smoke size (the four autoencoders on SVHN, z = 16)
     through the grid runner, collected with its extra columns, then its notebook. STL-10 goes

@@ -68,6 +68,7 @@ def test_check_rows_names_unknown_and_missing_scores():
     assert check_rows(benchmark("b4"), [score_row("b4", "accuracy", 50.0, dataset="svhn")]) == []
 
 
+@pytest.mark.long
 def test_a_benchmark_of_ones_own_from_the_template_runs_through_check_grid_collect_tables_and_explorer(tmp_path):
     from dplib.analysis.explorer import explore
     from dplib.analysis.scores import load_results

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLE_FILES = sorted(p.name for p in (ROOT / "figures").glob("*") if p.suffix in (".csv", ".md", ".tex"))
 
 
+@pytest.mark.long
 @pytest.mark.timeout(1800)  # the whole demo: 2.5 minutes alone on 2 cores, longer beside the other tests
 def test_the_demo_runs_every_stage_once(tmp_path):
     for folder in ("notebooks", "params"):

@@ -29,6 +29,7 @@ def test_python_is_one_with_tarfiles_extraction_filter_in_both_files():
     assert project["requires-python"] == ">=3.11.4" and "python>=3.11.4" in environment["dependencies"]
 
 
+@pytest.mark.long
 @pytest.mark.timeout(1500)
 def test_the_core_installs_alone_and_a_researcher_gets_a_loss_and_a_similarity(tmp_path):
     """The wheel, installed with its core dependencies only into a fresh virtual environment (torch

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from dplib.run import grid, plan
 from dplib.run.folder import run_state
@@ -28,6 +29,7 @@ def attempts(folder):
     return len(path.read_text().splitlines()) if path.is_file() else 0
 
 
+@pytest.mark.long
 def test_limits_and_a_dead_kernel_fail_their_run_and_the_grid_goes_on(tmp_path, tiny_grid):
     # sleep: one cell over cell_s. wedged: deaf to signals, with a child process, three cells
     # each under cell_s but together over run_s. die: the kernel kills itself (as the OOM killer).
@@ -69,6 +71,7 @@ def test_timeout_run_on_the_command_line_replaces_the_params_file(tmp_path, tiny
     assert json.loads((folder / "params.json").read_text())["timeouts"] == {"cell_s": 300, "run_s": 20}
 
 
+@pytest.mark.long
 def test_sigterm_records_the_run_interrupted_and_a_plain_rerun_runs_it(tmp_path, tiny_grid):
     params = tiny_grid({"mode": ["sleep"]}, seconds=300.0)
     runs = tmp_path / "runs"
@@ -112,6 +115,7 @@ def running(pid):
         return False
 
 
+@pytest.mark.long
 def test_a_kernel_outliving_its_killed_runner_holds_its_run_until_it_ends(tmp_path, tiny_grid):
     """`kill -9` of a runner's process group leaves the notebook kernel (a session of its own)
     running: here it is inside a C call that keeps the GIL, so ipykernel's parent poller cannot

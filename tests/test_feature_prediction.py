@@ -63,6 +63,7 @@ def test_figure_8_plots_each_procedure_and_z_at_its_mean_time_and_accuracy(tmp_p
     assert "Fig. 8" in figure.axes[0].get_title()
 
 
+@pytest.mark.long
 def test_the_feature_prediction_smoke_grid_runs_collects_and_rebuilds_its_table_and_figures(tmp_path, smoke_params):
     """params/feature_prediction.yaml at smoke size (the six procedures on SVHN, one z, one
     repeat) through the grid runner, collected with its extra columns, then its notebook. STL-10

@@ -33,6 +33,7 @@ def test_unknown_grid_key_stops_before_anything_runs(tmp_path, b1_params):
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.long
 def test_run_skip_collect_and_failures(tmp_path, b1_params):
     from dplib.benchmarks import benchmark, check_rows
 
@@ -196,6 +197,7 @@ def test_a_run_claimed_on_another_host_is_left_alone_until_its_heartbeat_is_stal
     assert run_state(run.directory) == "completed" and not (run.directory / "claim.json").exists()
 
 
+@pytest.mark.long
 @pytest.mark.timeout(3000)  # the limits below, not pytest's 600 s, bound it
 def test_a_sigtermed_training_run_checkpoints_and_the_next_grid_run_resumes_it(tmp_path, smoke_params):
     import torch
@@ -296,6 +298,7 @@ def test_the_slurm_queue_is_asked_only_when_a_claim_names_a_slurm_job(tmp_path, 
     assert run_state(runs[0].directory, queue=set()) == "pending"  # left the queue: nobody holds it
 
 
+@pytest.mark.long
 def test_a_pretraining_grid_runs_at_smoke_size_and_compares_the_pretrainings(tmp_path, b1_params):
     # params/grid_pretraining.yaml's mechanism: an axis file adds a `weights` axis to the
     # benchmark. Offline, two seeded random state dicts stand in for two pretrainings.

@@ -135,6 +135,7 @@ def own_results(tmp_path_factory, bapps_root):
     return path
 
 
+@pytest.mark.long
 def test_analysis_notebooks_on_own_results(tmp_path, own_results):
     for name in ("analysis_tables.ipynb", "analysis_figures.ipynb", "explore.ipynb"):
         out = {} if name == "explore.ipynb" else {"out_dir": str(tmp_path / "out")}
