@@ -126,6 +126,14 @@ def test_slurm_path_through_submitits_local_executor_matches_local(tmp_path, b1_
     assert list((tmp_path / "slurm" / "_submitit" / "b1").glob("*_result.pkl"))  # it went through submitit
 
 
+def set_or_unset(monkeypatch, name, value):
+    """The environment variable `name` set to `value`, or absent where `value` is None."""
+    if value is None:
+        monkeypatch.delenv(name, raising=False)
+    else:
+        monkeypatch.setenv(name, value)
+
+
 @pytest.mark.parametrize("parent, gpus, expected", [
     (None, 2, ["0", "1", "0"]),   # a GPU per worker, then shared in turn
     (None, 1, ["0", "0", "0"]),   # three workers sharing one GPU
@@ -135,10 +143,8 @@ def test_slurm_path_through_submitits_local_executor_matches_local(tmp_path, b1_
 def test_each_local_worker_gets_its_own_gpu(monkeypatch, parent, gpus, expected):
     import torch
 
-    if parent is None:
-        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    else:
-        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", parent)
+    set_or_unset(monkeypatch, "CUDA_VISIBLE_DEVICES", parent)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # conftest's 1 would cap the share below
     monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
     environments = executors._worker_environments(3)  # moved from grid to the executors (issue 37)
     if gpus:
@@ -151,10 +157,7 @@ def test_each_local_worker_gets_its_own_gpu(monkeypatch, parent, gpus, expected)
 @pytest.mark.parametrize("parent, cpus, expected", [(None, 8, "4"), ("1", 8, "1"), ("6", 8, "4"), ("", 4, "2")])
 def test_each_local_worker_gets_a_share_of_the_threads_at_most_the_operators(monkeypatch, parent, cpus, expected):
     # 8 cores, 2 workers: 4 threads each, unless the operator's OMP_NUM_THREADS asks for fewer
-    if parent is None:
-        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    else:
-        monkeypatch.setenv("OMP_NUM_THREADS", parent)
+    set_or_unset(monkeypatch, "OMP_NUM_THREADS", parent)
     monkeypatch.setattr(executors.os, "cpu_count", lambda: cpus)
     environments = executors._worker_environments(2)
     assert [(env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"]) for env in environments] == [(expected, expected)] * 2
