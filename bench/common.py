@@ -10,14 +10,16 @@ import torch
 def interleaved(fns, repeat=None, warmup=1, budget_s=None, min_rounds=3):
     """Median seconds of each callable in `fns` ({name: fn}), runs interleaved so that machine
     noise hits all of them alike. Rounds (one call of each) go on until `repeat` rounds when it
-    is given, else until the rounds have taken `budget_s` seconds, as timeit's autorange sizes its
-    loops by time: at least one round, and `min_rounds` when they fit the budget. A slow machine
-    then measures fewer rounds, not for longer."""
+    is given, else until the rounds, the untimed warm-up included, have taken `budget_s` seconds,
+    as timeit's autorange sizes its loops by time: at least one round, and `min_rounds` when they
+    fit the budget. A slow machine then measures fewer rounds, not for longer."""
+    start = time.perf_counter()
     for fn in fns.values():
         for _ in range(warmup):
             fn()
+    warm = time.perf_counter() - start  # the warm-up spends the budget too
     times = {name: [] for name in fns}
-    spent = 0.0
+    timed = 0.0
     while True:
         for name, fn in fns.items():
             start = time.perf_counter()
@@ -25,13 +27,13 @@ def interleaved(fns, repeat=None, warmup=1, budget_s=None, min_rounds=3):
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
             times[name].append(time.perf_counter() - start)
-            spent += times[name][-1]
+            timed += times[name][-1]
         rounds = len(times[next(iter(fns))])
         if repeat is not None and rounds >= repeat:
             break
-        per_round = spent / rounds
-        if repeat is None and (spent + per_round > (budget_s or 0) or rounds >= 100) and rounds >= min(
-                min_rounds, max(1, int((budget_s or 0) / per_round))):
+        per_round, budget = timed / rounds, budget_s or 0
+        if repeat is None and (warm + timed + per_round > budget or rounds >= 100) and rounds >= min(
+                min_rounds, max(1, int((budget - warm) / per_round))):
             break
     return {name: statistics.median(t) for name, t in times.items()}
 

@@ -95,10 +95,10 @@ def test_the_bench_scripts_timed_rounds_are_sized_by_their_budget(monkeypatch):
             clock[0] += seconds
         return call
 
-    # a round (one call of each) costs 4 s: rounds go on while the next one fits 20 s, so 5,
-    # after one warm-up round that is not timed
+    # a round (one call of each) costs 4 s: after the warm-up round (4 s, not timed but spent),
+    # rounds go on while the next one fits 20 s in all, so 4
     timed = common.interleaved({"a": costing("a", 1.0), "b": costing("b", 3.0)}, budget_s=20)
-    assert timed == {"a": 1.0, "b": 3.0} and calls == {"a": 6, "b": 6}
+    assert timed == {"a": 1.0, "b": 3.0} and calls == {"a": 5, "b": 5}
     calls.update(a=0)
     # a round over the whole budget: one round, not the three a fast machine would measure
     assert common.interleaved({"a": costing("a", 100.0)}, budget_s=20) == {"a": 100.0} and calls["a"] == 2
