@@ -98,7 +98,8 @@ def main():
     add_rounds_arguments(parser, budget_s=600)
     parser.add_argument("--batch", type=int, default=None,
                         help="triplets per measured step (default: the recipe's, 256; smaller only to try the script)")
-    parser.add_argument("--out", default="results/bench", help="the record, <out>/calibration_<device>.json")
+    parser.add_argument("--out", default="results/bench",
+                        help="where the measurement goes: <out>/calibration_<device>.json")
     args = parser.parse_args()
     settings = calibration.RECIPES[args.recipe]
     epochs = settings["constant_epochs"] + settings["decay_epochs"]
@@ -106,11 +107,10 @@ def main():
           f"{args.recipe} (batch {settings['batch_size']}, {epochs} epochs); BAPPS 2AFC train: {TRIPLETS} triplets; "
           f"{rounds_line(args)}")
     totals = {"exact": 0.0, "cached": 0.0}
-    record = {"device": args.device, "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-              "torch": str(torch.__version__), "recipe": args.recipe, "forward_passes": PASSES, "triplets": TRIPLETS,
-              "batch": args.batch or settings["batch_size"],
-              "epochs": epochs,
-              "networks": {}}
+    measured = {"device": args.device, "cpu": platform.processor() or platform.machine(),
+                "threads": torch.get_num_threads(), "torch": str(torch.__version__), "recipe": args.recipe,
+                "forward_passes": PASSES, "triplets": TRIPLETS, "batch": args.batch or settings["batch_size"],
+                "epochs": epochs, "networks": {}}
     for arch in args.arch:
         exact, pass_s, cached = measure(arch, args.recipe, args.device, rounds(args, len(args.arch) * len(POINTS)),
                                         args.batch)
@@ -118,9 +118,9 @@ def main():
         whole_cached = TRIPLETS * pass_s + sum(epochs * TRIPLETS * s for s in cached.values())
         totals["exact"] += whole_exact
         totals["cached"] += whole_cached
-        record["networks"][arch] = {"exact_step_s_per_triplet": exact, "cached_step_s_per_triplet": cached,
-                                    "caching_pass_s_per_triplet": pass_s, "exact_hours": whole_exact / 3600,
-                                    "cached_hours": whole_cached / 3600, "speedup": whole_exact / whole_cached}
+        measured["networks"][arch] = {"exact_step_s_per_triplet": exact, "cached_step_s_per_triplet": cached,
+                                      "caching_pass_s_per_triplet": pass_s, "exact_hours": whole_exact / 3600,
+                                      "cached_hours": whole_cached / 3600, "speedup": whole_exact / whole_cached}
         print(f"\n{arch}: ms per triplet")
         print(f"  {'point':12s} {'exact step':>11s} {'cached step':>12s}")
         for point in POINTS:
@@ -132,7 +132,7 @@ def main():
           f"{totals['cached'] / 3600:.1f} h ({totals['exact'] / totals['cached']:.1f}x)")
     out = Path(args.out) / f"calibration_{torch.device(args.device).type}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    out.write_text(json.dumps(measured, indent=1) + "\n")
     print(f"-> {out}")
 
 

@@ -2,7 +2,7 @@
 
     with atomic_write(path, "wb") as f:      # write to a temporary file beside `path`,
         torch.save(state, f)                  # fsync it, then rename it over `path`
-    write_json_atomic(path, record)
+    write_json_atomic(path, data)
 
 If writing fails (a full disk, a kill), the temporary file is removed and `path` keeps its
 previous content. A full disk raises DiskFullError, whose message names the file.

@@ -23,7 +23,6 @@ here. This module then loads dplib.extended, which registers more torchvision ne
 DPLIB_NETWORKS names: whoever imports the loss networks has every registered network.
 """
 
-import functools
 
 import torch
 from torch import nn

@@ -70,15 +70,15 @@ def notebook_contract(notebook, required):
         return [f"{notebook} has no cell tagged 'parameters'"]
     errors = [f"{notebook}'s parameters lack {' or '.join(map(repr, name)) if isinstance(name, tuple) else repr(name)}"
               for name in required if not set(name if isinstance(name, tuple) else (name,)) & set(parameters)]
-    for name, record in parameters.items():
-        if record.get("inferred_type_name") in (None, "None"):
+    for name, spec in parameters.items():
+        if spec.get("inferred_type_name") in (None, "None"):
             errors.append(f"{notebook}: the parameter {name!r} has no type (write `{name}: type = value`)")
             continue
         try:
-            parse_annotation(record["inferred_type_name"])
+            parse_annotation(spec["inferred_type_name"])
         except ValueError as error:
             errors.append(f"{notebook}: the parameter {name!r}: {error}")
-        if not (record.get("help") or "").strip():
+        if not (spec.get("help") or "").strip():
             errors.append(f"{notebook}: the parameter {name!r} is not documented (a `# comment` after it)")
     return errors
 

@@ -216,10 +216,10 @@ def plot_summary(model, procedure, dataset, images, training, predictors, device
     axes[-2].plot([h["step"] for h in history], [h["score"] for h in history], marker="o")
     axes[-2].set_title("autoencoder validation loss")
     axes[-2].set_xlabel("step")
-    for record in predictors:
-        label = " ".join([str(record["hidden"] or "linear")] + [record[k] for k in ("activation", "output")
-                                                                  if len(predictors) > 7 and record.get(k)])
-        axes[-1].plot(record["curve"], label=label, linewidth=0.8)
+    for trained in predictors:
+        label = " ".join([str(trained["hidden"] or "linear")] + [trained[k] for k in ("activation", "output")
+                                                                  if len(predictors) > 7 and trained.get(k)])
+        axes[-1].plot(trained["curve"], label=label, linewidth=0.8)
     axes[-1].set_title("predictor validation accuracy")
     axes[-1].set_xlabel("epoch")
     axes[-1].legend(fontsize=7 if len(predictors) <= 7 else 4, ncol=1 if len(predictors) <= 7 else 3)

@@ -32,17 +32,17 @@ def retrain_decoder(model, procedure, dataset, train_set, validation_set, *, epo
                     reduction, autoencoder, patience, num_workers=0, checkpoint=None, amp=False, progress=True):
     """003's decoder retraining: a freshly initialised (seeded) image decoder trained with the
     pixel-wise loss on the frozen encoder's embeddings of the autoencoder's images, keeping its
-    best epoch by validation loss. Returns (DecoderOnFrozenEncoder, training record)."""
+    best epoch by validation loss. Returns (DecoderOnFrozenEncoder, fit's summary)."""
     check_retrainable(procedure)
     torch.manual_seed(seed)
     decoder = IMAGE_PARTS[autoencoder][1](SIZE[dataset], model.encoder.mean.out_features)
     retrained = DecoderOnFrozenEncoder(model.encoder, decoder).to(device)
     loss_fn = make_loss("I-I-PW", dataset, None, device, reduction, kl_weight=0.0, feature_sigmoid=False)
-    record = fit(retrained, loss_fn, train_set, make_validation(loss_fn, validation_set, seed), epochs=epochs,
+    summary = fit(retrained, loss_fn, train_set, make_validation(loss_fn, validation_set, seed), epochs=epochs,
                  batch_size=batch_size, lr=lr, mode="min", device=device, amp=amp, seed=seed, patience=patience,
                  num_workers=num_workers, checkpoint=checkpoint, optimizer=adam(decoder.parameters(), lr=lr),
                  description=f"retrain decoder {procedure} {dataset}", progress=progress)
-    return retrained, record
+    return retrained, summary
 
 
 @torch.no_grad()

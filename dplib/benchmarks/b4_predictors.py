@@ -75,7 +75,7 @@ def _train_predictor(model, train, validation, epochs, batch_size, lr, seed, los
     epochs of small steps, where a DataLoader's per-sample collation would cost more than the
     step), its epoch kept by validation `epoch_by` ("accuracy", else loss), early stopping after
     `patience` epochs without a new best. The model ends with the kept epoch's weights; returns
-    its record (best validation accuracy and loss, best epoch, epochs, the two curves)."""
+    its summary (best validation accuracy and loss, best epoch, epochs, the two curves)."""
     (x, y), (xv, yv) = train, validation
     optimizer = adam(model.parameters(), lr=lr)
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -126,7 +126,7 @@ def train_predictors(train, validation, test, *, epochs, batch_size, lr, seed, d
     Ties: the first epoch, the first (smaller) predictor. standardize: predictor_inputs.
 
     train / validation / test: (embeddings (N, z), labels (N,)). Returns (test accuracy,
-    per-predictor records [{hidden, activation, output, best_validation_accuracy,
+    per-predictor summaries [{hidden, activation, output, best_validation_accuracy,
     best_validation_loss, best_epoch, epochs, curve (validation accuracy per epoch), loss_curve}],
     chosen index)."""
     predictor_loss(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), loss)  # a bad name stops here
@@ -135,16 +135,16 @@ def train_predictors(train, validation, test, *, epochs, batch_size, lr, seed, d
     epoch_by, predictor_by = PREDICTOR_SELECTIONS[select]
     train, validation, test = predictor_inputs(train, validation, test, standardize)
     (x, y), (xv, yv), (xt, yt) = [(e.to(device), l.to(device)) for e, l in (train, validation, test)]
-    records, states = [], []
+    summaries, states = [], []
     for hidden, spec_activation, output in tqdm(specs, desc="predictors", leave=False, disable=not progress):
         torch.manual_seed(seed)
         model = mlp(x.shape[1], hidden, activation=spec_activation, output=output).to(device)
-        record = _train_predictor(model, (x, y), (xv, yv), epochs, batch_size, lr, seed, loss, epoch_by, patience)
+        summary = _train_predictor(model, (x, y), (xv, yv), epochs, batch_size, lr, seed, loss, epoch_by, patience)
         states.append(model)
-        records.append(dict(hidden=list(hidden), activation=spec_activation, output=output, **record))
+        summaries.append(dict(hidden=list(hidden), activation=spec_activation, output=output, **summary))
     keys = [r["best_validation_accuracy"] if predictor_by == "accuracy" else -r["best_validation_loss"]
-            for r in records]
+            for r in summaries]
     chosen = int(np.argmax(keys))  # ties: the first (the smaller network)
     with torch.no_grad():
         test_accuracy = (states[chosen](xt).argmax(dim=1) == yt).float().mean().item()
-    return test_accuracy, records, chosen
+    return test_accuracy, summaries, chosen

@@ -186,10 +186,10 @@ def download(root, needs, name, progress=True):
         return root
     path = downloads.fetch(source.url, root / ".downloads" / source.archive, sha256=source.sha256, md5=source.md5,
                            size=source.size, progress=progress)
-    record = {"size": path.stat().st_size, "sha256": source.sha256 or downloads.sha256sum(path)}
+    archive_entry = {"size": path.stat().st_size, "sha256": source.sha256 or downloads.sha256sum(path)}
     downloads.extract(path, root)
     path.unlink()
-    archives = {source.archive: record}
+    archives = {source.archive: archive_entry}
     if source.labels_url:
         labels = downloads.fetch(source.labels_url, root / Path(source.labels_url).name, progress=progress)
         archives[labels.name] = {"size": labels.stat().st_size, "sha256": downloads.sha256sum(labels)}
