@@ -92,6 +92,36 @@ def test_sigterm_records_the_run_interrupted_and_a_plain_rerun_runs_it(tmp_path,
     assert "1 to run" in rerun.stdout and attempts(folder) == 2
 
 
+def test_a_run_killed_right_after_its_sigterm_is_already_recorded_interrupted_with_its_error(tmp_path, tiny_grid):
+    # Slurm's cancel: SIGTERM, then SIGKILL KillWait seconds later (30 s in .ci/slurm.sh); on a busy
+    # node the run may not reach its own end by then, so what it records at the signal is complete
+    params = tiny_grid({"mode": ["sleep"]}, seconds=300.0)
+    runs = tmp_path / "runs"
+    runner = subprocess.Popen([sys.executable, "-m", "dplib", "grid", "run", str(params), "--runs-dir", str(runs)],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    kernel = None
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and not list(runs.glob("tiny/*/kernel.pid")):
+            time.sleep(0.2)
+        folder = next(runs.glob("tiny/*"))
+        kernel = int((folder / "kernel.pid").read_text())
+        run = next(p for p in psutil.Process(runner.pid).children() if "dplib.run.execute" in " ".join(p.cmdline()))
+        run.send_signal(signal.SIGTERM)
+        deadline = time.time() + 60
+        while time.time() < deadline and json.loads((folder / "status.json").read_text())["state"] != "interrupted":
+            time.sleep(0.01)
+        run.kill()  # at once: the run's own end (finish) never comes
+        status = json.loads((folder / "status.json").read_text())
+        assert status["state"] == "interrupted" and status["error"]["name"] == "Interrupted", status
+        assert status["error"]["cell"] == 3  # the sleeping cell (the injected-parameters cell is 1)
+    finally:
+        runner.kill()
+        runner.communicate(timeout=60)
+        if kernel is not None and psutil.pid_exists(kernel):
+            psutil.Process(kernel).kill()
+
+
 def test_a_run_held_by_a_live_process_is_not_executed_again(tmp_path, tiny_grid):
     from dplib.run import claims
     from dplib.run.execute import execute_run

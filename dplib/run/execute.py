@@ -179,15 +179,20 @@ class _Termination:
             signal.signal(signal.SIGTERM, self.previous)
 
 
+def _interrupted(cell):
+    """The error record of a run stopped by SIGTERM or Ctrl-C."""
+    return {"name": "Interrupted", "cell": cell,
+            "message": "stopped by SIGTERM or Ctrl-C (a Slurm cancel, preemption or time limit; kill); a training "
+                       "run saved a checkpoint: `dplib grid run` resumes it"}
+
+
 def _classify(error, watchdog, termination, limits, notebook):
     """(state, error record) for how papermill ended."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     cell = current_cell(notebook)
     if termination.received or getattr(error, "ename", None) == "RunInterrupted" or isinstance(error, KeyboardInterrupt):
-        return "interrupted", {"name": "Interrupted", "cell": cell,
-                               "message": "stopped by SIGTERM or Ctrl-C (a Slurm cancel, preemption or time limit; "
-                                          "kill); a training run saved a checkpoint: `dplib grid run` resumes it"}
+        return "interrupted", _interrupted(cell)
     if watchdog.fired:
         return "failed", {"name": "Timeout", "cell": cell, "limit": "run_s", "limit_s": limits.get("run_s"),
                           "message": f"the run exceeded its limit of {limits.get('run_s')} s (timeouts.run_s) in cell "
@@ -278,7 +283,9 @@ def execute_run(directory, token=None):
         os._exit(124)
 
     watchdog = _Watchdog(limits.get("run_s"), hard_exit)
-    termination = _Termination(lambda: folder.write_status(dict(status, state="interrupted")))
+    # recorded whole at once: Slurm's SIGKILL (KillWait after its SIGTERM) may come before finish() on a busy node
+    termination = _Termination(lambda: folder.write_status(dict(status, state="interrupted",
+                                                                error=_interrupted(current_cell(output)))))
     kernel_holder, state, error = _KernelHolder(claim), "failed", None
     try:
         folder.append_attempt()
