@@ -42,6 +42,32 @@ def embeddings_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def svhn(embeddings_root):
+    """(uint8 images, labels): the first 32 of the SVHN fixture's extra split (B4's autoencoder split)."""
+    from dplib.data import embeddings
+
+    images, labels = embeddings.load_split("svhn", embeddings_root, "extra", orientation="upright")
+    return images[:32], labels[:32]
+
+
+def b4_autoencoder(procedure, feature_size, variational=False, dataset="svhn", kind="released"):
+    """b4.build_autoencoder with the B4 notebook's other defaults written out (z 16 for speed)."""
+    from dplib.benchmarks import b4
+
+    return b4.build_autoencoder(procedure, dataset, feature_size, 16, variational, kind, False)
+
+
+def svhn_batch(images, count=8):
+    """The first batch of `count` SVHN images as B4's training loader gives it: (images, labels, indices)."""
+    import torch
+
+    from dplib.data import embeddings
+
+    data = embeddings.Images("svhn", images, torch.zeros(len(images), dtype=torch.long), "reflect")
+    return next(iter(torch.utils.data.DataLoader(data, batch_size=count)))
+
+
 @pytest.fixture
 def b1_params(tmp_path, bapps_root):
     """A params file for Benchmark 1 whose smoke block uses the session's BAPPS fixture."""

@@ -180,7 +180,8 @@ class _Termination:
 
 
 def _interrupted(cell):
-    """The error record of a run stopped by SIGTERM or Ctrl-C."""
+    """The error record of a run stopped by SIGTERM or Ctrl-C, written with the state as the signal
+    comes: Slurm's SIGKILL (KillWait after its SIGTERM) may come before the run's own end on a busy node."""
     return {"name": "Interrupted", "cell": cell,
             "message": "stopped by SIGTERM or Ctrl-C (a Slurm cancel, preemption or time limit; kill); a training "
                        "run saved a checkpoint: `dplib grid run` resumes it"}
@@ -283,7 +284,6 @@ def execute_run(directory, token=None):
         os._exit(124)
 
     watchdog = _Watchdog(limits.get("run_s"), hard_exit)
-    # recorded whole at once: Slurm's SIGKILL (KillWait after its SIGTERM) may come before finish() on a busy node
     termination = _Termination(lambda: folder.write_status(dict(status, state="interrupted",
                                                                 error=_interrupted(current_cell(output)))))
     kernel_holder, state, error = _KernelHolder(claim), "failed", None
