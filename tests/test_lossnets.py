@@ -235,3 +235,26 @@ def test_a_timm_pretrained_tag_is_a_pretraining(monkeypatch):
     _timm_model("resnet50.a1_in1k", "imagenet", 0)
     _timm_model("resnet50", None, 0)
     assert made == [("resnet50.a1_in1k", True), ("resnet50.a1_in1k", True), ("resnet50", False)]
+
+
+def test_the_minimum_input_probe_finds_the_threshold_from_small_sizes_up():
+    # a stand-in network that gives features from 37 px on, and records the sizes it was run on
+    from dplib.lossnets import _probe_min_input
+
+    def network(threshold):
+        tried = []
+
+        def model(x):
+            tried.append(x.shape[-1])
+            if x.shape[-1] < threshold:
+                raise RuntimeError("input too small")
+            return {"late": torch.zeros(1, 1, 1, 1)}
+        return model, tried
+
+    model, tried = network(37)
+    assert _probe_min_input(model, ("late",)) == 37
+    assert max(tried) == 64  # doubling 1, 2, ..., 64, then halving between 32 and 64: never a large input
+    assert _probe_min_input(network(1)[0], ("late",)) == 1
+    assert _probe_min_input(network(1024)[0], ("late",)) == 1024
+    with pytest.raises(ValueError, match="no features even for 1024 px"):
+        _probe_min_input(network(1025)[0], ("late",))
