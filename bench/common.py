@@ -95,8 +95,8 @@ def precision_changes(scores_after_training, precisions=("bfloat16",), device="c
 def compiled_vs_eager(model, loss_fn, batch, timing):
     """One training step (forward, `loss_fn(model, batch)`, backward, Adam) eager and through
     torch.compile (what fit(compile=True) does), measured side by side on two copies of
-    `model` for `timing` (interleaved's keywords: rounds(args, parts)); returns (eager s/step, compiled s/step, compile seconds: the first compiled step
-    minus a compiled step)."""
+    `model` for `timing` (interleaved's keywords: rounds(args, parts)); returns (eager s/step,
+    compiled s/step, compile seconds: the first compiled step minus a compiled step)."""
     import copy
 
     from dplib.train import adam

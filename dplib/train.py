@@ -19,6 +19,7 @@ the current step and raises RunInterrupted: the next run of the same folder resu
 import contextlib
 import copy
 import math
+import operator
 import pickle
 import signal
 import threading
@@ -132,6 +133,12 @@ def _resume(checkpoint, model, optimizer, state):
         for name, value in saved["state"].items():
             setattr(state, name, value)
         state.resumed_from = state.step
+
+
+def better_than(mode):
+    """better(a, b) -> a is strictly better than b, for scores to maximise ("max") or minimise
+    ("min"): ties keep the first best."""
+    return operator.gt if mode == "max" else operator.lt
 
 
 def validate_and_keep_best(model, validate, state, better):
@@ -295,7 +302,7 @@ def _setup(model, loss_fn, dataset, validate, iterations, epochs, batch_size, lr
     loop = _Loop(model, torch.compile(loss_fn) if compile else loss_fn, loader, optimizer,
                  torch.amp.GradScaler(torch.device(device).type) if dtype == torch.float16 else None, device, dtype,
                  total, validate, validate_every or len(loader),
-                 (lambda a, b: a > b) if mode == "max" else (lambda a, b: a < b), checkpoint,
+                 better_than(mode), checkpoint,
                  MetricsLog(metrics or None, every=log_every, resume_step=state.step, key=metrics_key or {"phase": phase}),
                  patience, hooks or Hooks())
     return loop, state

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..models.autoencoder import MLP_SHAPES, mlp, search_shapes_003
 from ..progress import tqdm
-from ..train import TrainingState, adam, validate_and_keep_best
+from ..train import TrainingState, adam, better_than, validate_and_keep_best
 
 PREDICTOR_LOSSES = ("mse_onehot", "cross_entropy")
 
@@ -82,7 +82,7 @@ def _train_predictor(model, train, validation, epochs, batch_size, lr, seed, los
     # fit's state and validation, one validation per epoch (its "step" is the epoch): higher
     # accuracy, or lower loss, is better, and the first epoch that reaches it is kept
     state = TrainingState()
-    better = (lambda a, b: a > b) if epoch_by == "accuracy" else (lambda a, b: a < b)
+    better = better_than("max" if epoch_by == "accuracy" else "min")
 
     def validate(model):
         outputs = model(xv)
